@@ -1,0 +1,1 @@
+"""Export of trained generators and text encoders (ONNX) and the runtime that serves them."""

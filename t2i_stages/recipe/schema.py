@@ -1,0 +1,79 @@
+"""The static recipe schema (phase 1 of validation).
+
+Component slots hold ``{type, params}``; the plugin-specific params are checked in phase 2
+(``recipe.validate``) once the registry is known.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .slots import (
+    DatasetSlot,
+    DiscriminatorSlot,
+    ExporterSlot,
+    GeneratorSlot,
+    LossSlot,
+    MatcherSlot,
+    MetricSlot,
+    TextEncoderSlot,
+)
+
+
+class Strict(BaseModel):
+    """Every recipe section forbids unknown keys, so a typo is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(Strict):
+    dataset: DatasetSlot
+    batch_size: int = Field(16, gt=0, description="Global batch size (split across ranks).")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
+
+
+class OptimizerConfig(Strict):
+    type: Literal["adam", "adamax", "adamw"] = "adam"
+    lr: float = Field(2e-4, gt=0)
+    betas: tuple[float, float] = (0.5, 0.999)
+    weight_decay: float = Field(0.0, ge=0)
+
+
+class TrainConfig(Strict):
+    max_steps: int = Field(1000, ge=0, description="Generator updates to run.")
+    max_minutes: float | None = Field(None, gt=0, description="Wall-clock budget; stops early.")
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    grad_accum: int = Field(1, ge=1)
+    ema_decay: float | None = Field(0.999, ge=0, lt=1, description="EMA of G; null disables.")
+    optim_g: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    optim_d: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    log_every: int = Field(50, ge=1)
+    sample_every: int = Field(500, ge=1)
+    ckpt_every: int = Field(1000, ge=1)
+    keep_checkpoints: int = Field(3, ge=1)
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; null keeps torch's.")
+
+
+class EvalConfig(Strict):
+    num_samples: int = Field(2000, ge=1)
+    batch_size: int = Field(64, ge=1)
+    metrics: list[MetricSlot] = Field(default_factory=list)
+
+
+class Recipe(Strict):
+    """A complete experiment: data, model components, losses, training and evaluation."""
+
+    name: str = Field(description="Run name; the default output folder is runs/<name>/.")
+    description: str = ""
+    seed: int = 0
+    data: DataConfig
+    text_encoder: TextEncoderSlot | None = None
+    matcher: MatcherSlot | None = None
+    generator: GeneratorSlot
+    discriminators: list[DiscriminatorSlot] = Field(default_factory=list)
+    losses: list[LossSlot] = Field(default_factory=list)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    export: ExporterSlot | None = None

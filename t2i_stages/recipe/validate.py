@@ -1,0 +1,138 @@
+"""Two-phase recipe validation and the resolved recipe written next to every run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import RecipeError, UnknownComponentError
+from ..registry import Registry, unknown_name_message
+from .schema import Recipe
+from .slots import Slot
+from .sources import Loc, RecipeSources, read_recipe
+
+
+def _fmt_loc(loc: Loc) -> str:
+    return ".".join(str(p) for p in loc) or "<root>"
+
+
+def _message(err: dict[str, Any]) -> str:
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        return "unknown field (not allowed here)"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return msg
+
+
+def _iter_slots(value: Any, loc: Loc):
+    """Yield (slot, loc) for every slot inside a model / list / dict, outermost first."""
+    if isinstance(value, Slot):
+        yield value, loc
+        return
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _iter_slots(getattr(value, name), (*loc, name))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _iter_slots(item, (*loc, i))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _iter_slots(item, (*loc, key))
+
+
+def resolve_slots(model: BaseModel, registry: Registry, loc: Loc = ()) -> list[tuple[Loc, str]]:
+    """Phase 2: validate every slot's params with its plugin's model, recursively.
+
+    Returns a list of (loc, message) problems; successfully validated slots get ``resolved``.
+    """
+    problems: list[tuple[Loc, str]] = []
+    for slot, slot_loc in _iter_slots(model, loc):
+        kind = slot.kind
+        if slot.type not in registry.components.get(kind, {}):
+            problems.append(((*slot_loc, "type"), unknown_name_message(kind, slot.type, registry.names(kind))))
+            continue
+        try:
+            params = registry.validate_params(kind, slot.type, slot.params)
+        except ValidationError as exc:
+            for err in exc.errors():
+                problems.append(((*slot_loc, "params", *err["loc"]), _message(err)))
+            continue
+        slot.resolve(params)
+        problems.extend(resolve_slots(params, registry, (*slot_loc, "params")))
+    return problems
+
+
+def validate_recipe(rs: RecipeSources, registry: Registry) -> Recipe:
+    """Validate merged recipe data in two phases; raise RecipeError with file:line per problem."""
+    try:
+        recipe = Recipe.model_validate(rs.data)
+    except ValidationError as exc:
+        lines = [f"{rs.where(e['loc'])}: {_fmt_loc(e['loc'])}: {_message(e)}" for e in exc.errors()]
+        raise RecipeError(lines) from None
+    problems = resolve_slots(recipe, registry)
+    if problems:
+        raise RecipeError([f"{rs.where(loc)}: {_fmt_loc(loc)}: {msg}" for loc, msg in problems])
+    return recipe
+
+
+def load_recipe(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = (), registry: Registry | None = None
+) -> Recipe:
+    """Read, merge, override and fully validate a recipe (the Python API of `validate`)."""
+    if registry is None:
+        from ..registry import load_registry
+
+        registry = load_registry()
+    rs = read_recipe(path, overrides)
+    recipe = validate_recipe(rs, registry)
+    return recipe
+
+
+def resolved_dict(value: Any) -> Any:
+    """The recipe as plain data with every slot's params filled in with the plugin's defaults."""
+    if isinstance(value, Slot):
+        out = {k: resolved_dict(getattr(value, k)) for k in type(value).model_fields}
+        if value.resolved is not None:
+            out["params"] = resolved_dict(value.resolved)
+        return out
+    if isinstance(value, BaseModel):
+        return {k: resolved_dict(getattr(value, k)) for k in type(value).model_fields}
+    if isinstance(value, (list, tuple)):
+        return [resolved_dict(v) for v in value]
+    if isinstance(value, dict):
+        return {k: resolved_dict(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def plugin_versions(recipe: Recipe, registry: Registry) -> dict[str, dict[str, str]]:
+    """Which plugin (package, version) provided each component the recipe uses."""
+    out: dict[str, dict[str, str]] = {}
+    for slot, _ in _iter_slots(recipe, ()):
+        _collect(slot, registry, out)
+    return out
+
+
+def _collect(slot: Slot, registry: Registry, out: dict[str, dict[str, str]]) -> None:
+    try:
+        entry = registry.get(slot.kind, slot.type)
+    except UnknownComponentError:
+        return
+    out[f"{slot.kind}/{slot.type}"] = {
+        "plugin": entry.plugin.name,
+        "package": entry.plugin.package,
+        "version": entry.plugin.version,
+    }
+    if slot.resolved is not None:
+        for inner, _ in _iter_slots(slot.resolved, ()):
+            _collect(inner, registry, out)
+
+
+def resolved_recipe(recipe: Recipe, registry: Registry) -> dict[str, Any]:
+    data = resolved_dict(recipe)
+    data["plugins"] = plugin_versions(recipe, registry)
+    return data
