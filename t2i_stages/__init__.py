@@ -6,4 +6,12 @@ from .spec import ComponentSpec, NoParams, Params
 
 __version__ = "0.1.0"
 
-__all__ = ["ComponentSpec", "NoParams", "Params", "Registry", "__version__", "hookimpl", "load_registry"]
+__all__ = [
+    "ComponentSpec",
+    "NoParams",
+    "Params",
+    "Registry",
+    "__version__",
+    "hookimpl",
+    "load_registry",
+]

@@ -17,7 +17,7 @@ from typing import Any
 import pluggy
 from pydantic import BaseModel
 
-from .errors import DuplicateComponentError, PluginError, UnknownComponentError
+from .errors import DuplicateComponentError, PluginError, T2IError, UnknownComponentError
 from .hookspecs import KIND_HOOKS, PROJECT, ComponentHooks
 from .spec import ComponentSpec
 
@@ -109,7 +109,9 @@ def get_plugin_manager(
                     obj = ep.load()
                     pm.register(obj, name=ep.name)
                 except Exception as exc:  # a broken third-party plugin must not take others down
-                    errors.append(PluginLoadError(ep.name, ep.value, f"{type(exc).__name__}: {exc}"))
+                    errors.append(
+                        PluginLoadError(ep.name, ep.value, f"{type(exc).__name__}: {exc}")
+                    )
                     continue
                 infos[ep.name] = PluginInfo(ep.name, package, dist.version or "?", ep.value)
     for name, obj in plugins:
@@ -147,13 +149,17 @@ class Registry:
                     if provided is None:
                         continue
                     if not isinstance(provided, dict):
-                        raise TypeError(f"{hook_name}() must return a dict, got {type(provided).__name__}")
+                        raise TypeError(
+                            f"{hook_name}() must return a dict, got {type(provided).__name__}"
+                        )
                     for name, spec in provided.items():
                         if not isinstance(spec, ComponentSpec):
                             raise TypeError(f"{kind} '{name}' is not a ComponentSpec")
                 except Exception as exc:
                     reg.load_errors.append(
-                        PluginLoadError(impl.plugin_name, info.entry_point or "-", f"{hook_name}: {exc}")
+                        PluginLoadError(
+                            impl.plugin_name, info.entry_point or "-", f"{hook_name}: {exc}"
+                        )
                     )
                     continue
                 for name, spec in provided.items():
@@ -185,7 +191,9 @@ class Registry:
             raise UnknownComponentError(unknown_name_message(kind, name, self.names(kind)))
         return entry
 
-    def validate_params(self, kind: str, name: str, params: dict[str, Any] | BaseModel) -> BaseModel:
+    def validate_params(
+        self, kind: str, name: str, params: dict[str, Any] | BaseModel
+    ) -> BaseModel:
         """Validate ``params`` with the plugin's own model (raises pydantic's ValidationError)."""
         model = self.get(kind, name).spec.params
         if isinstance(params, model):
@@ -202,7 +210,7 @@ class Registry:
             params = self.validate_params(kind, slot.type, slot.params)
         try:
             return entry.spec.factory(params, registry=self, **context)
-        except PluginError:
+        except T2IError:  # user errors (e.g. a missing pretrained asset) keep their type and message
             raise
         except Exception as exc:
             if isinstance(exc, UnknownComponentError):

@@ -1,1 +1,64 @@
-def main():\n    pass
+"""The `t2i-stages` command line: a thin layer over the Python API.
+
+Each command lives in its own module under ``t2i_stages.cli`` and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` (taking the parsed args and
+returning an exit code). User errors (``T2IError``) print one line and exit 2; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+
+from ..errors import T2IError
+
+# Modules under t2i_stages.cli that each add one or more commands.
+COMMAND_MODULES = (
+    "run",
+    "validate",
+    "plugins",
+    "schema",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, like every other user error
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="t2i-stages",
+        description="Train, evaluate and export stage-wise text-to-image GANs from YAML recipes.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"t2i_stages.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except T2IError as exc:
+        if args.debug:
+            traceback.print_exc()
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"error: {line}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -156,7 +156,9 @@ def apply_override(data: dict[str, Any], loc: Loc, value: Any, label: str) -> No
             node = node.setdefault(str(seg), {})
         elif isinstance(node, list) and isinstance(seg, int):
             if seg >= len(node):
-                raise RecipeError([f"{label}: {here}: index {seg} out of range ({len(node)} items)"])
+                raise RecipeError(
+                    [f"{label}: {here}: index {seg} out of range ({len(node)} items)"]
+                )
             node = node[seg]
         else:
             raise RecipeError([f"{label}: {here}: cannot descend into a {type(node).__name__}"])

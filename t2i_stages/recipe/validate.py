@@ -52,7 +52,9 @@ def resolve_slots(model: BaseModel, registry: Registry, loc: Loc = ()) -> list[t
     for slot, slot_loc in _iter_slots(model, loc):
         kind = slot.kind
         if slot.type not in registry.components.get(kind, {}):
-            problems.append(((*slot_loc, "type"), unknown_name_message(kind, slot.type, registry.names(kind))))
+            problems.append(
+                ((*slot_loc, "type"), unknown_name_message(kind, slot.type, registry.names(kind)))
+            )
             continue
         try:
             params = registry.validate_params(kind, slot.type, slot.params)

@@ -1,0 +1,52 @@
+"""Build a recipe's components from the registry (the Python API behind `run`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import T2IError
+from .recipe import Recipe, resolved_recipe
+from .registry import Registry
+
+
+def build_components(recipe: Recipe, registry: Registry) -> dict[str, Any]:
+    """Build every component the recipe names, keyed by recipe path (``generator``, ``losses.0``...)."""
+    out: dict[str, Any] = {}
+    out["dataset"] = registry.build("dataset", recipe.data.dataset, split="train")
+    ctx: dict[str, Any] = {}
+    vocab = getattr(out["dataset"], "vocab", None)
+    if vocab is not None:
+        ctx["vocab_size"] = len(vocab)
+    if recipe.text_encoder is not None:
+        out["text_encoder"] = registry.build("text_encoder", recipe.text_encoder, **ctx)
+    if recipe.matcher is not None:
+        out["matcher"] = registry.build("matcher", recipe.matcher, **ctx)
+    out["generator"] = registry.build("generator", recipe.generator, **ctx)
+    for i, slot in enumerate(recipe.discriminators):
+        out[f"discriminators.{i}"] = registry.build("discriminator", slot, stage=i, **ctx)
+    for i, slot in enumerate(recipe.losses):
+        out[f"losses.{i}"] = registry.build("loss", slot)
+    for i, slot in enumerate(recipe.eval.metrics):
+        out[f"eval.metrics.{i}"] = registry.build("metric", slot)
+    if recipe.export is not None:
+        out["export"] = registry.build("exporter", recipe.export)
+    return out
+
+
+def write_resolved_recipe(recipe: Recipe, registry: Registry, out_dir: str | Path) -> Path:
+    """Write ``recipe.resolved.yaml`` (every default filled in, plugin versions) into ``out_dir``."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "recipe.resolved.yaml"
+        data = json.loads(json.dumps(resolved_recipe(recipe, registry)))  # plain types only
+        tmp = path.with_suffix(".yaml.tmp")
+        tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise T2IError(f"{out_dir}: cannot write the run folder: {exc.strerror or exc}") from None
+    return path

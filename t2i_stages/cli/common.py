@@ -1,0 +1,25 @@
+"""Helpers shared by CLI commands."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..recipe import Recipe, load_recipe
+from ..registry import Registry, load_registry
+
+
+def add_recipe_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("recipe", help="path of a YAML recipe")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a recipe field (repeatable), e.g. --set train.max_steps=10",
+    )
+
+
+def load_from_args(args: argparse.Namespace) -> tuple[Recipe, Registry]:
+    registry = load_registry()
+    return load_recipe(args.recipe, args.overrides, registry), registry

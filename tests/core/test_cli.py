@@ -1,0 +1,92 @@
+"""The CLI: exit codes, one-line errors, plugin listing, schema, run's resolved recipe."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import yaml
+from conftest import TOY_RECIPE
+
+from t2i_stages.cli.main import main
+
+
+def test_validate_ok(toy, write, capsys):
+    assert main(["validate", str(write("r.yaml", TOY_RECIPE))]) == 0
+    assert "ok (toy)" in capsys.readouterr().out
+
+
+def test_validate_error_exits_2_with_one_line_and_no_traceback(toy, write, capsys):
+    path = write("r.yaml", TOY_RECIPE.replace("width: 8", "widht: 8"))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"error: {path}:")
+    assert "generator.params.widht: unknown field" in err
+
+
+def test_debug_shows_the_traceback(toy, write, capsys):
+    path = write("r.yaml", TOY_RECIPE.replace("width: 8", "widht: 8"))
+    assert main(["--debug", "validate", str(path)]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_missing_recipe_exits_2(capsys, tmp_path):
+    assert main(["validate", str(tmp_path / "nope.yaml")]) == 2
+    assert "recipe file not found" in capsys.readouterr().err
+
+
+def test_plugins_lists_components_with_provider(toy, capsys):
+    assert main(["plugins", "--kind", "fusion"]) == 0
+    out = capsys.readouterr().out
+    row = next(
+        line for line in out.splitlines() if line.startswith("fusion") and "toy_fusion" in line
+    )
+    assert "acme-t2i" in row and "0.1" in row and "toy fusion" in row
+
+
+def test_plugins_warns_about_a_broken_plugin_but_succeeds(toy, install_dist, capsys):
+    install_dist("broken-t2i", {"broken": "t2i_toy_broken"})
+    assert main(["plugins"]) == 0
+    captured = capsys.readouterr()
+    assert "plugin 'broken' (t2i_toy_broken) failed" in captured.err
+    assert "toy_gen" in captured.out
+
+
+def test_schema_describes_installed_plugins(toy, capsys):
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    fusion = schema["$defs"]["FusionSlot"]["oneOf"]
+    assert {opt["properties"]["type"]["const"] for opt in fusion} == {"toy_fusion", "toy_gate"}
+    assert "extends" in schema["properties"]
+
+
+def test_run_builds_components_and_writes_the_resolved_recipe(toy, write, tmp_path, capsys):
+    out = tmp_path / "run"
+    path = write("r.yaml", TOY_RECIPE)
+    assert main(["run", str(path), "--out", str(out), "--set", "generator.params.width=3"]) == 0
+    resolved = yaml.safe_load((out / "recipe.resolved.yaml").read_text())
+    assert resolved["generator"]["params"]["width"] == 3
+    assert resolved["plugins"]["generator/toy_gen"]["package"] == "acme-t2i"
+    assert "built generator" in capsys.readouterr().out
+
+
+def test_usage_errors_exit_2():
+    assert main([]) == 2
+    proc = subprocess.run(
+        [sys.executable, "-m", "t2i_stages.cli.main", "validate"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "the following arguments are required" in proc.stderr
+
+
+def test_every_command_has_help(capsys):
+    from t2i_stages.cli.main import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name in sub.choices:
+        proc = subprocess.run(
+            [sys.executable, "-m", "t2i_stages.cli.main", name, "--help"], capture_output=True
+        )
+        assert proc.returncode == 0, name
