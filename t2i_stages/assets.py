@@ -73,7 +73,9 @@ def resolve_path(path: str | os.PathLike[str]) -> Path:
     return assets_home() / p
 
 
-def missing_message(path: Path, how: str, what: str = "pretrained asset", folder: bool = False) -> str:
+def missing_message(
+    path: Path, how: str, what: str = "pretrained asset", folder: bool = False
+) -> str:
     kind = "folder" if folder else "file"
     return (
         f"{what} not found: expected the {kind} {path}; obtain it as {how}, place it there "
@@ -109,10 +111,14 @@ def require_asset(name: str, path: str | os.PathLike[str] | None = None) -> Path
         raise T2IError(
             f"unknown asset '{name}'; known assets: {', '.join(sorted(KNOWN_ASSETS))}"
         ) from None
-    return require_path(path or known.relpath, known.how, what=f"asset '{name}'", folder=known.folder)
+    return require_path(
+        path or known.relpath, known.how, what=f"asset '{name}'", folder=known.folder
+    )
 
 
-def require_hf_folder(path: str | os.PathLike[str], what: str = "Hugging Face model folder") -> Path:
+def require_hf_folder(
+    path: str | os.PathLike[str], what: str = "Hugging Face model folder"
+) -> Path:
     """A local Hugging Face model folder (must hold config.json); never a hub id to download."""
     return require_path(
         path,

@@ -5,7 +5,20 @@ from __future__ import annotations
 from t2i_stages.hookspecs import hookimpl
 from t2i_stages.spec import ComponentSpec
 
+from . import matching
+
 
 @hookimpl
 def t2i_stages_losses() -> dict[str, ComponentSpec]:
-    return {}
+    return {
+        "sentence_matching": ComponentSpec(
+            matching.build_sentence_matching,
+            matching.SentenceMatchingParams,
+            "DAMSM/ITM sentence-image loss S0+S1 (γ3, class masking); call(image_feats, text, class_ids)",
+        ),
+        "word_region_matching": ComponentSpec(
+            matching.build_word_region_matching,
+            matching.WordRegionMatchingParams,
+            "DAMSM/ITM word-region loss W0+W1 (γ1, γ2, γ3, class masking); call(image_feats, text, class_ids)",
+        ),
+    }

@@ -5,7 +5,20 @@ from __future__ import annotations
 from t2i_stages.hookspecs import hookimpl
 from t2i_stages.spec import ComponentSpec
 
+from . import damsm, itm
+
 
 @hookimpl
 def t2i_stages_matchers() -> dict[str, ComponentSpec]:
-    return {}
+    return {
+        "damsm": ComponentSpec(
+            damsm.build_damsm,
+            damsm.DamsmParams,
+            "DAMSM (AttnGAN/DM-GAN): bi-RNN text + small CNN or frozen Inception-v3 image side",
+        ),
+        "itm": ComponentSpec(
+            itm.build_itm,
+            itm.ItmParams,
+            "GR-GAN ITM on transformers.CLIPModel: frozen local CLIP + head, or tiny CLIP from scratch",
+        ),
+    }

@@ -1,0 +1,102 @@
+"""Image encoders for the DAMSM matcher: a small CNN trained from scratch, or Inception-v3.
+
+Both give region features from an intermediate grid and a global code from the deepest
+layer, projected into the text space (§5.2).
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from t2i_stages.assets import require_asset
+from t2i_stages.spec import Params
+from t2i_stages.types import ImageFeatures
+
+from .base import resize_images
+
+
+class SmallCnnParams(Params):
+    """A small from-scratch image CNN for small datasets (regions = (image_size / 8)^2)."""
+
+    image_size: int = Field(
+        64, ge=16, description="Images are resized to this size (multiple of 16)."
+    )
+    width: int = Field(32, gt=0, description="Channels of the first layer; doubled at each step.")
+
+
+def _down(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)
+    )
+
+
+class SmallCnnImageEncoder(nn.Module):
+    """image -> (regions (B, D, (s/8)^2) from the 1/8 grid, code (B, D) from the 1/16 grid)."""
+
+    def __init__(self, params: SmallCnnParams, text_dim: int):
+        super().__init__()
+        if params.image_size % 16:
+            raise ValueError(
+                f"small_cnn image_size must be a multiple of 16, got {params.image_size}"
+            )
+        self.image_size = params.image_size
+        w = params.width
+        self.stem = nn.Sequential(nn.Conv2d(3, w, 3, 1, 1), nn.LeakyReLU(0.2, True))
+        self.to_regions = nn.Sequential(_down(w, w), _down(w, 2 * w), _down(2 * w, 4 * w))
+        self.to_global = nn.Sequential(_down(4 * w, 8 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.region_proj = nn.Conv2d(4 * w, text_dim, 1, bias=False)
+        self.code_proj = nn.Linear(8 * w, text_dim)
+
+    def forward(self, images: torch.Tensor) -> ImageFeatures:
+        x = self.to_regions(self.stem(resize_images(images, self.image_size)))
+        regions = self.region_proj(x).flatten(2)
+        code = self.code_proj(self.to_global(x))
+        return ImageFeatures(regions, code)
+
+
+class InceptionImageEncoder(nn.Module):
+    """Frozen ImageNet Inception-v3: Mixed_6e (17x17) regions and Mixed_7c pooled code (§5.2).
+
+    Images stay in [-1, 1] and are resized to 299 (as the references do). Only the two
+    projections train (U(-0.1, 0.1) init).
+    """
+
+    def __init__(self, text_dim: int, weights: str | None = None):
+        super().__init__()
+        import torchvision
+
+        path = require_asset("inception_v3_imagenet", weights)
+        net = torchvision.models.inception_v3(
+            weights=None, aux_logits=False, init_weights=False, transform_input=False
+        )
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = {k: v for k, v in state.items() if not k.startswith("AuxLogits.")}
+        net.load_state_dict(state, strict=True)
+        net.eval().requires_grad_(False)
+        self.backbone = net
+        self.region_proj = nn.Conv2d(768, text_dim, 1, bias=False)
+        self.code_proj = nn.Linear(2048, text_dim)
+        nn.init.uniform_(self.region_proj.weight, -0.1, 0.1)
+        nn.init.uniform_(self.code_proj.weight, -0.1, 0.1)
+
+    def train(self, mode: bool = True) -> InceptionImageEncoder:
+        super().train(mode)
+        self.backbone.eval()  # frozen: BatchNorm keeps its ImageNet statistics
+        return self
+
+    def forward(self, images: torch.Tensor) -> ImageFeatures:
+        n = self.backbone
+        x = resize_images(images, 299)
+        for name in (
+            "Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
+            "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a",
+            "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e",
+        ):  # fmt: skip
+            x = getattr(n, name)(x)
+        regions = self.region_proj(x).flatten(2)  # (B, D, 289)
+        for name in ("Mixed_7a", "Mixed_7b", "Mixed_7c"):
+            x = getattr(n, name)(x)
+        code = self.code_proj(x.mean(dim=(2, 3)))
+        return ImageFeatures(regions, code)

@@ -1,0 +1,153 @@
+"""GR-GAN's image-text matcher (ITM, §5.3) on ``transformers.CLIPModel``.
+
+Two settings:
+- ``path`` set: a pretrained CLIP from a local folder, frozen, with a trainable projection
+  head (the paper's setting). The folder's tokenizer encodes the captions.
+- ``path`` null: a tiny CLIP (``scratch``) trained from scratch with the head, on the dataset's
+  word-level ids.
+
+Difference from the paper: GR-GAN uses CLIP's ResNet-101 image tower and takes its layer3 map
+(14x14 at 224 px) as the regions. ``transformers`` only provides ViT towers, so here the regions
+are the ViT patch tokens of ``region_layer`` (ViT-B/16 at 224 px gives the same 14x14 grid) and the
+global code is CLIP's projected pooled (CLS) embedding instead of the attention-pool output.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+from t2i_stages.plugins.text_encoders.clip_common import (
+    IdsMode,
+    TinyClipConfig,
+    build_clip,
+    make_text_side,
+)
+from torch import nn
+
+from t2i_stages.pretrain import PretrainParams
+from t2i_stages.spec import Params
+from t2i_stages.types import ImageFeatures, TextFeatures
+
+from .base import Matcher, resize_images
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+class ItmParams(Params):
+    """CLIP-based ITM: frozen pretrained CLIP + trainable head, or a tiny CLIP from scratch."""
+
+    path: str | None = Field(
+        None,
+        description="Local Hugging Face CLIP folder (absolute, ./relative, or relative to "
+        "$T2I_STAGES_HOME); null = a tiny CLIP trained from scratch ('scratch').",
+    )
+    scratch: TinyClipConfig = Field(
+        default_factory=TinyClipConfig, description="Size of the from-scratch CLIP (path null)."
+    )
+    text_dim: int | None = Field(
+        None, gt=0, description="Output feature size D of the head; null = CLIP projection_dim."
+    )
+    region_layer: int = Field(
+        -1, description="Vision hidden-state index whose patch tokens are the regions."
+    )
+    pixel_norm: Literal["clip", "none"] = Field(
+        "clip",
+        description="Map [-1,1] images to CLIP's mean/std ('clip'), or feed [-1,1] unchanged "
+        "('none', what GR-GAN's code does).",
+    )
+    ids: IdsMode = Field(
+        "auto",
+        description="How dataset tokens reach CLIP (word_level, model, retokenize; auto picks).",
+    )
+    max_length: int = Field(77, gt=2, description="Token limit when re-tokenizing.")
+    freeze_clip: bool | None = Field(
+        None,
+        description="Freeze the CLIP towers; null = frozen when pretrained, trained from scratch.",
+    )
+    pretrain: PretrainParams = Field(
+        default_factory=lambda: PretrainParams(lr=1e-3),
+        description="How this matcher is pretrained.",
+    )
+
+
+class ItmMatcher(Matcher):
+    """CLIP towers + the ITM head: sentence/word features and a code plus patch regions."""
+
+    def __init__(self, params: ItmParams, vocab_size: int | None = None, vocab: Any = None):
+        super().__init__()
+        self.params = params
+        self.pretrain = params.pretrain
+        clip, tokenizer, folder = build_clip(params.path, params.scratch, vocab_size)
+        self.folder = folder
+        self.clip = clip
+        self.text = make_text_side(
+            clip, tokenizer, params.ids, folder is not None, vocab, params.max_length
+        )
+        cfg = clip.config
+        proj, tw, vw = (
+            cfg.projection_dim,
+            cfg.text_config.hidden_size,
+            cfg.vision_config.hidden_size,
+        )
+        d = int(params.text_dim or proj)
+        self.text_dim = d
+        self.image_size = int(cfg.vision_config.image_size)
+        self.grid = self.image_size // int(cfg.vision_config.patch_size)
+        freeze = params.freeze_clip if params.freeze_clip is not None else folder is not None
+        if freeze:
+            clip.requires_grad_(False)
+        self.frozen = freeze
+        # the trainable head (GR-GAN's "MLP", §5.3)
+        self.region_proj = nn.Conv2d(vw, d, 1, bias=False)
+        self.code_proj = nn.Linear(proj, d)
+        self.sentence_proj = nn.Linear(proj, d)
+        self.word_proj = nn.Linear(tw, d)
+        self.word_norm = nn.LayerNorm(d, eps=1e-12)
+        nn.init.uniform_(self.region_proj.weight, -0.1, 0.1)
+        nn.init.uniform_(self.code_proj.weight, -0.1, 0.1)
+        mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+        std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+        self.register_buffer("pixel_mean", mean, persistent=False)
+        self.register_buffer("pixel_std", std, persistent=False)
+
+    def train(self, mode: bool = True) -> ItmMatcher:
+        super().train(mode)
+        if self.frozen:
+            self.clip.eval()
+        return self
+
+    def encode_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> TextFeatures:
+        return self._text_features(*self.text(tokens, mask))
+
+    def encode_captions(self, captions: list[str]) -> TextFeatures:
+        """Encode caption strings with the folder's tokenizer (pretrained CLIP only)."""
+        return self._text_features(*self.text.encode_captions(captions))
+
+    def _text_features(
+        self, hidden: torch.Tensor, mask: torch.Tensor, eos: torch.Tensor
+    ) -> TextFeatures:
+        sentence = self.sentence_proj(self.clip.text_projection(eos))
+        words = self.word_norm(self.word_proj(hidden))
+        words = (words * mask[:, :, None].to(words.dtype)).transpose(1, 2)
+        return TextFeatures(words, sentence, mask, mask.sum(1))
+
+    def encode_image(self, images: torch.Tensor) -> ImageFeatures:
+        x = resize_images(images, self.image_size)
+        if self.params.pixel_norm == "clip":
+            x = ((x + 1) / 2 - self.pixel_mean) / self.pixel_std
+        out = self.clip.vision_model(pixel_values=x, output_hidden_states=True)
+        tokens = out.hidden_states[self.params.region_layer][:, 1:]  # (B, N, W), CLS dropped
+        b, n, w = tokens.shape
+        grid = tokens.transpose(1, 2).reshape(b, w, self.grid, self.grid)
+        regions = self.region_proj(grid).flatten(2)
+        code = self.code_proj(self.clip.visual_projection(out.pooler_output))
+        return ImageFeatures(regions, code)
+
+
+def build_itm(
+    params: ItmParams, vocab_size: int | None = None, vocab: Any = None, **ctx: Any
+) -> ItmMatcher:
+    return ItmMatcher(params, vocab_size=vocab_size, vocab=vocab)

@@ -1,0 +1,247 @@
+"""Shared CLIP plumbing for the ``clip_text`` encoder and the ``itm`` matcher.
+
+A CLIP model comes either from a local Hugging Face folder (never a download) or from a tiny
+configuration trained from scratch. Captions reach it in one of three ways:
+
+- ``word_level``: the dataset's word ids (from-scratch models). Each caption is wrapped as
+  ``[BOS, w_1 .. w_L, EOS, 0 ..]`` with two extra ids appended after the dataset vocabulary, and
+  the word features are read back at exactly the input positions.
+- ``model``: the dataset was tokenized with this model's own tokenizer (BOS/EOS included).
+- ``retokenize``: the dataset's word ids are decoded with its vocabulary (``vocab`` in the build
+  context) and tokenized again with the tokenizer in the local folder (the paper's setting with
+  a pretrained CLIP and a word-level dataset).
+
+The sentence vector is the final-layer feature at the EOS position, as in CLIP; the word
+features are the final-layer features of the real (non-special) tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from t2i_stages.assets import require_hf_folder
+from t2i_stages.errors import T2IError
+from t2i_stages.spec import Params
+
+IdsMode = Literal["auto", "word_level", "model", "retokenize"]
+
+
+class TinyClipConfig(Params):
+    """Size of a CLIP trained from scratch (small enough for minutes on a 2-core CPU)."""
+
+    text_width: int = Field(128, gt=0, description="Text transformer width.")
+    text_layers: int = Field(2, gt=0, description="Text transformer layers.")
+    text_heads: int = Field(4, gt=0, description="Text attention heads.")
+    vision_width: int = Field(128, gt=0, description="Vision transformer width.")
+    vision_layers: int = Field(2, gt=0, description="Vision transformer layers.")
+    vision_heads: int = Field(4, gt=0, description="Vision attention heads.")
+    mlp_ratio: int = Field(2, gt=0, description="Feed-forward width as a multiple of the width.")
+    image_size: int = Field(32, gt=0, description="Images are resized to this size.")
+    patch_size: int = Field(4, gt=0, description="ViT patch size; regions = (image/patch)^2.")
+    projection_dim: int = Field(128, gt=0, description="CLIP joint embedding size.")
+    max_words: int = Field(
+        30, gt=0, description="Longest caption in words (text positions = max_words + 2)."
+    )
+
+
+def decode_captions(vocab: Any, tokens: torch.Tensor, mask: torch.Tensor) -> list[str]:
+    """Turn a batch of dataset word ids back into caption strings with the dataset's vocab."""
+    if vocab is None:
+        raise T2IError(
+            "re-tokenizing captions for a pretrained Hugging Face model needs the dataset "
+            "vocabulary: build the component with vocab=<dataset.vocab>"
+        )
+    out = []
+    for ids, m in zip(tokens.tolist(), mask.tolist(), strict=True):
+        kept = [i for i, keep in zip(ids, m, strict=True) if keep]
+        if hasattr(vocab, "decode"):
+            out.append(vocab.decode(kept))
+        else:  # a plain list of words
+            out.append(" ".join(str(vocab[i]) for i in kept))
+    return out
+
+
+def choose_ids_mode(mode: IdsMode, pretrained: bool, vocab: Any) -> str:
+    """Resolve ``auto``: word ids for scratch models; model ids or re-tokenizing for pretrained."""
+    if mode != "auto":
+        return mode
+    if not pretrained:
+        return "word_level"
+    if vocab is not None and hasattr(vocab, "itos"):  # a word-level vocabulary
+        return "retokenize"
+    return "model"
+
+
+def load_hf_tokenizer(folder: Path) -> Any:
+    """The tokenizer saved in a local model folder, or None when the folder has none."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except Exception:  # no tokenizer files in the folder
+        return None
+
+
+def build_clip(
+    path: str | None, tiny: TinyClipConfig, vocab_size: int | None
+) -> tuple[nn.Module, Any, Path | None]:
+    """A ``transformers.CLIPModel`` from a local folder, or a tiny one from scratch.
+
+    Returns (model, tokenizer or None, resolved folder or None). For a scratch model the text
+    vocabulary is ``vocab_size + 2`` (BOS = vocab_size, EOS = vocab_size + 1, pad = 0).
+    """
+    from transformers import CLIPConfig, CLIPModel
+
+    if path:
+        folder = require_hf_folder(path, what="CLIP model folder")
+        model = CLIPModel.from_pretrained(str(folder), local_files_only=True)
+        return model, load_hf_tokenizer(folder), folder
+    if not vocab_size:
+        raise T2IError(
+            "a CLIP trained from scratch needs the dataset vocabulary size: build it with "
+            "vocab_size=<len(dataset.vocab)> or give a pretrained folder in 'path'"
+        )
+    v = int(vocab_size)
+    text = {
+        "vocab_size": v + 2,
+        "hidden_size": tiny.text_width,
+        "intermediate_size": tiny.text_width * tiny.mlp_ratio,
+        "num_hidden_layers": tiny.text_layers,
+        "num_attention_heads": tiny.text_heads,
+        "max_position_embeddings": tiny.max_words + 2,
+        "bos_token_id": v,
+        "eos_token_id": v + 1,
+        "pad_token_id": 0,
+    }
+    vision = {
+        "hidden_size": tiny.vision_width,
+        "intermediate_size": tiny.vision_width * tiny.mlp_ratio,
+        "num_hidden_layers": tiny.vision_layers,
+        "num_attention_heads": tiny.vision_heads,
+        "image_size": tiny.image_size,
+        "patch_size": tiny.patch_size,
+    }
+    config = CLIPConfig(text_config=text, vision_config=vision, projection_dim=tiny.projection_dim)
+    return CLIPModel(config), None, None
+
+
+def _special_ids(model: nn.Module, tokenizer: Any) -> list[int]:
+    ids = set()
+    if tokenizer is not None:
+        ids.update(int(i) for i in getattr(tokenizer, "all_special_ids", []) or [])
+    cfg = model.config.text_config
+    for name in ("bos_token_id", "eos_token_id"):
+        value = getattr(cfg, name, None)
+        if value is not None:
+            ids.add(int(value))
+    return sorted(ids)
+
+
+class ClipTextSide(nn.Module):
+    """Runs a CLIP text tower on captions given in any of the three id modes.
+
+    ``forward(tokens, mask)`` -> (token features (B, L, W) after the final layer norm,
+    word mask (B, L) bool, EOS feature (B, W)).
+    """
+
+    def __init__(
+        self,
+        text_model: nn.Module,
+        clip_config: Any,
+        mode: str,
+        tokenizer: Any = None,
+        vocab: Any = None,
+        max_length: int = 77,
+        special_ids: Sequence[int] = (),
+    ):
+        super().__init__()
+        if mode == "retokenize" and tokenizer is None:
+            raise T2IError(
+                "re-tokenizing captions needs a tokenizer in the pretrained model folder "
+                "(tokenizer.json or vocab/merges files saved with save_pretrained)"
+            )
+        self.text_model = text_model
+        self.mode = mode
+        self.tokenizer = tokenizer
+        self.vocab = vocab
+        cfg = clip_config.text_config
+        self.bos_id = int(cfg.bos_token_id) if cfg.bos_token_id is not None else 0
+        self.eos_id = int(cfg.eos_token_id) if cfg.eos_token_id is not None else 0
+        self.max_length = min(int(max_length), int(cfg.max_position_embeddings))
+        self.register_buffer(
+            "special_ids", torch.tensor(list(special_ids), dtype=torch.long), persistent=False
+        )
+
+    def _word_level(self, tokens: torch.Tensor, mask: torch.Tensor):
+        b, t = tokens.shape
+        if t + 2 > self.text_model.config.max_position_embeddings:
+            raise T2IError(
+                f"captions of {t} word positions do not fit a CLIP text tower with "
+                f"{self.text_model.config.max_position_embeddings} positions (max_words + 2); "
+                "raise max_words in the matcher/encoder params"
+            )
+        lengths = mask.sum(1)
+        ids = torch.zeros(b, t + 2, dtype=torch.long, device=tokens.device)
+        ids[:, 0] = self.bos_id
+        ids[:, 1 : t + 1] = tokens * mask
+        ids.scatter_(1, (lengths + 1)[:, None], self.eos_id)
+        attn = torch.arange(t + 2, device=tokens.device)[None, :] <= (lengths + 1)[:, None]
+        hidden = self.text_model(input_ids=ids, attention_mask=attn.long()).last_hidden_state
+        eos = hidden[torch.arange(b, device=tokens.device), lengths + 1]
+        return hidden[:, 1 : t + 1], mask, eos
+
+    def _model_ids(self, ids: torch.Tensor, attn: torch.Tensor):
+        attn = attn.to(torch.bool)
+        hidden = self.text_model(input_ids=ids, attention_mask=attn.long()).last_hidden_state
+        last = (attn.sum(1) - 1).clamp_min(0)
+        eos = hidden[torch.arange(ids.shape[0], device=ids.device), last]
+        special = torch.isin(ids, self.special_ids.to(ids.device))
+        return hidden, attn & ~special, eos
+
+    def encode_captions(self, captions: list[str]):
+        """Tokenize caption strings with the folder's tokenizer and run the tower."""
+        if self.tokenizer is None:
+            raise T2IError("this CLIP text tower has no tokenizer (a scratch model takes word ids)")
+        device = next(self.text_model.parameters()).device
+        enc = self.tokenizer(
+            captions,
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        return self._model_ids(enc["input_ids"].to(device), enc["attention_mask"].to(device))
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor):
+        mask = mask.to(torch.bool)
+        if self.mode == "word_level":
+            return self._word_level(tokens, mask)
+        if self.mode == "model":
+            return self._model_ids(tokens, mask)
+        return self.encode_captions(decode_captions(self.vocab, tokens, mask))
+
+
+def make_text_side(
+    model: nn.Module,
+    tokenizer: Any,
+    ids_mode: IdsMode,
+    pretrained: bool,
+    vocab: Any,
+    max_length: int,
+) -> ClipTextSide:
+    mode = choose_ids_mode(ids_mode, pretrained, vocab)
+    return ClipTextSide(
+        model.text_model,
+        model.config,
+        mode,
+        tokenizer=tokenizer,
+        vocab=vocab,
+        max_length=max_length,
+        special_ids=_special_ids(model, tokenizer),
+    )
