@@ -1,0 +1,19 @@
+"""Masked softmax that stays finite, and exports to ONNX, even for a fully padded caption."""
+
+from __future__ import annotations
+
+import torch
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None, dim: int = -1) -> torch.Tensor:
+    """Softmax of ``scores`` over ``dim`` where ``mask`` (bool, True = keep) broadcasts to scores.
+
+    Masked scores are filled with ``torch.finfo(dtype).min`` (never ``-inf``: a row with no real
+    word would give NaN), and the weights are multiplied by the mask afterwards, so padded
+    positions get exactly zero weight and a fully padded row gives all zeros (reads nothing).
+    """
+    if mask is None:
+        return torch.softmax(scores, dim=dim)
+    mask = mask.to(torch.bool)
+    filled = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    return torch.softmax(filled, dim=dim) * mask.to(scores.dtype)

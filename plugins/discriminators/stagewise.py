@@ -1,0 +1,177 @@
+"""Per-stage discriminators of AttnGAN, DM-GAN and GR-GAN (reference §1.1).
+
+Trunk for resolution r: 4x4 stride-2 convs 3 -> df -> 2df -> 4df -> 8df with LeakyReLU(0.2)
+(64 -> 4x4), then for r > 64 one downBlock per doubling (8df -> 16df -> 32df ...) and 3x3 blocks
+halving back to 8df, so every D ends at (B, 8df, 4, 4).
+Heads: unconditional = Conv(8df -> 1, k4, s4, bias); conditional = tile the condition vector
+to 4x4, concatenate, Block3x3(8df + d -> 8df), the same kind of 4x4 conv.
+
+API (see ``_api.DiscriminatorBase``)::
+
+    f = D(images)                 # (B, 8df, 4, 4)
+    D.uncond_logits(f)            # (B,) raw logits, or None without an unconditional head
+    c = D.condition(text)         # (B, d) from the D's conditioning level (sentence, mean_words)
+    D.cond_logits(f, c)           # (B,) raw logits, or None without a usable conditional head
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+from t2i_stages.plugins.common import apply_init
+from t2i_stages.plugins.common.init import InitName
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from t2i_stages.errors import PluginError
+from t2i_stages.recipe.slots import ConditioningSlot
+from t2i_stages.spec import Params
+
+from ._api import DiscriminatorBase, resolve_resolution
+
+
+class StagewiseDiscriminatorParams(Params):
+    """One discriminator per generator stage, with optional unconditional / conditional heads.
+
+    ``norm``: "batch" is AttnGAN (BatchNorm after every conv but the first, convs without bias);
+    "spectral" is DM-GAN/GR-GAN (torch's spectral-norm parametrization, one power iteration, on
+    every trunk/down/3x3 conv, convs with bias, no BatchNorm; the logit convs stay plain).
+
+    ``cond_head`` with ``conditioning: none`` builds the conditional head but never uses it:
+    that is GR-GAN's D64 (1.77M of its 2.47M parameters); ``cond_logits`` then returns None.
+
+    ``init``: "orthogonal" is the reference ``weights_init`` that AttnGAN and DM-GAN apply to
+    their Ds; GR-GAN leaves its Ds at torch's default init, so its recipe sets "pytorch".
+    """
+
+    df: int = Field(64, gt=0, description="Discriminator base channels (GAN.DF_DIM).")
+    text_dim: int = Field(256, gt=0, description="Text feature size nef the condition comes from.")
+    resolution: int | None = Field(
+        None, description="Input image size; null takes the resolution the engine passes."
+    )
+    norm: Literal["batch", "spectral"] = Field("batch", description="batch (AttnGAN) or spectral.")
+    uncond_head: bool = Field(True, description="Build the unconditional head.")
+    cond_head: bool = Field(True, description="Build the conditional head.")
+    conditioning: ConditioningSlot = Field(
+        default_factory=lambda: ConditioningSlot(type="sentence"),
+        description="Condition for the conditional head: sentence, mean_words, ca, or none.",
+    )
+    init: InitName = Field("orthogonal", description="Weight init: orthogonal or pytorch.")
+
+
+def _conv(norm: str, in_ch: int, out_ch: int, k: int, s: int, p: int) -> list[nn.Module]:
+    if norm == "spectral":
+        return [spectral_norm(nn.Conv2d(in_ch, out_ch, k, s, p, bias=True))]
+    return [nn.Conv2d(in_ch, out_ch, k, s, p, bias=False), nn.BatchNorm2d(out_ch)]
+
+
+def down_block(norm: str, in_ch: int, out_ch: int) -> nn.Sequential:
+    """4x4 stride-2 conv (+ BN) + LeakyReLU(0.2): halves the resolution."""
+    return nn.Sequential(*_conv(norm, in_ch, out_ch, 4, 2, 1), nn.LeakyReLU(0.2))
+
+
+def block3x3(norm: str, in_ch: int, out_ch: int) -> nn.Sequential:
+    """3x3 conv (+ BN) + LeakyReLU(0.2)."""
+    return nn.Sequential(*_conv(norm, in_ch, out_ch, 3, 1, 1), nn.LeakyReLU(0.2))
+
+
+def build_trunk(norm: str, df: int, resolution: int) -> tuple[nn.Sequential, int]:
+    """The image encoder down to 4x4; returns it and its output channels."""
+    steps = int(math.log2(resolution // 4))
+    layers: list[nn.Module] = []
+    ch = df
+    first = (
+        spectral_norm(nn.Conv2d(3, df, 4, 2, 1, bias=True))
+        if norm == "spectral"
+        else nn.Conv2d(3, df, 4, 2, 1, bias=False)
+    )
+    layers += [first, nn.LeakyReLU(0.2)]
+    for _ in range(min(steps, 4) - 1):
+        layers.append(down_block(norm, ch, ch * 2))
+        ch *= 2
+    for _ in range(steps - 4):  # beyond 64 px: keep doubling
+        layers.append(down_block(norm, ch, ch * 2))
+        ch *= 2
+    while steps > 4 and ch > df * 8:
+        layers.append(block3x3(norm, ch, ch // 2))
+        ch //= 2
+    return nn.Sequential(*layers), ch
+
+
+class StagewiseDiscriminator(DiscriminatorBase):
+    """Trunk + optional heads; see the module docstring."""
+
+    def __init__(
+        self,
+        resolution: int,
+        df: int,
+        text_dim: int,
+        norm: str,
+        uncond_head: bool,
+        cond_head: bool,
+        conditioning: nn.Module,
+    ):
+        super().__init__()
+        self.resolution = resolution
+        self.trunk, ch = build_trunk(norm, df, resolution)
+        self.feature_channels = ch
+        self.conditioning = conditioning
+        self.uncond = nn.Conv2d(ch, 1, 4, 4) if uncond_head else None
+        self.cond_joint = None
+        self.cond = None
+        self._cond_used = cond_head and getattr(conditioning, "provides", "none") == "vector"
+        if cond_head:
+            cond_dim = getattr(conditioning, "dim", 0) or text_dim
+            self.cond_joint = block3x3(norm, ch + cond_dim, ch)
+            self.cond = nn.Conv2d(ch, 1, 4, 4)
+
+    @property
+    def has_uncond(self) -> bool:
+        return self.uncond is not None
+
+    @property
+    def has_cond(self) -> bool:
+        return self._cond_used
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.trunk(images)
+
+    def uncond_logits(self, features: torch.Tensor) -> torch.Tensor | None:
+        if self.uncond is None:
+            return None
+        return self.uncond(features).reshape(-1)
+
+    def cond_logits(
+        self, features: torch.Tensor, condition: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        if not self._cond_used or condition is None:
+            return None
+        b, _, h, w = features.shape
+        tiled = condition.reshape(b, -1, 1, 1).expand(-1, -1, h, w)
+        return self.cond(self.cond_joint(torch.cat([features, tiled], dim=1))).reshape(-1)
+
+
+def build_stagewise_d(
+    params: StagewiseDiscriminatorParams, registry: Any = None, **ctx: Any
+) -> StagewiseDiscriminator:
+    res = resolve_resolution("stagewise", params.resolution, ctx)
+    cond = registry.build("conditioning", params.conditioning, text_dim=params.text_dim)
+    if getattr(cond, "provides", None) == "sequence":
+        raise PluginError(
+            f"discriminator 'stagewise': conditioning '{params.conditioning.type}' gives a word "
+            "sequence; the conditional head needs a vector (sentence, mean_words, ca) or none"
+        )
+    if getattr(cond, "eps_dim", 0):
+        raise PluginError(
+            f"discriminator 'stagewise': conditioning '{params.conditioning.type}' needs noise; "
+            "the reference feeds the raw text vector (sentence or mean_words) to D"
+        )
+    d = StagewiseDiscriminator(
+        res, params.df, params.text_dim, params.norm, params.uncond_head, params.cond_head, cond
+    )
+    if not (d.has_uncond or params.cond_head):
+        raise PluginError("discriminator 'stagewise': both heads are disabled; enable one")
+    return apply_init(d, params.init)
