@@ -49,12 +49,16 @@ class Matcher(nn.Module):
         local files when the matcher is built.
         """
         out: dict[str, torch.Tensor] = {}
-        for name, p in self.named_parameters():
-            if p.requires_grad:
-                out[name] = p.detach()
-        for name, b in self.named_buffers():
-            if not self._frozen_buffer(name):
-                out[name] = b.detach()
+        seen: set[int] = set()  # a module registered twice (shared towers) is saved once
+        for name, t in self.state_dict(keep_vars=True).items():
+            if id(t) in seen:
+                continue
+            seen.add(id(t))
+            if isinstance(t, nn.Parameter):
+                if t.requires_grad:
+                    out[name] = t.detach()
+            elif not self._frozen_buffer(name):
+                out[name] = t.detach()
         return out
 
     def _frozen_buffer(self, name: str) -> bool:

@@ -46,7 +46,7 @@ class TinyClipConfig(Params):
     patch_size: int = Field(4, gt=0, description="ViT patch size; regions = (image/patch)^2.")
     projection_dim: int = Field(128, gt=0, description="CLIP joint embedding size.")
     max_words: int = Field(
-        30, gt=0, description="Longest caption in words (text positions = max_words + 2)."
+        64, gt=0, description="Longest caption in words (text positions = max_words + 2)."
     )
 
 

@@ -1,0 +1,139 @@
+"""Matcher pretraining: R-precision protocol, learning, and the content-addressed cache."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import TinyCaptioned
+
+from t2i_stages.errors import T2IError
+from t2i_stages.pretrain import (
+    PretrainParams,
+    dataset_fingerprint,
+    load_matcher_weights,
+    matcher_cache_key,
+    pretrain_matcher,
+    retrieval_r_precision,
+)
+
+DAMSM = (
+    "damsm",
+    {"text_dim": 32, "embedding_dim": 16, "small_cnn": {"image_size": 16, "width": 8}},
+)
+QUICK = dict(
+    batch_size=16, lr=3e-3, max_minutes=None, eval_samples=32, candidates=8, folds=2, warmup_steps=5
+)
+
+
+def test_r_precision_known_cases():
+    feats = torch.eye(20)
+    assert retrieval_r_precision(feats, feats, candidates=10).mean == 1.0
+    # every sentence identical: the true one is never strictly first
+    assert retrieval_r_precision(feats, torch.ones(20, 20), candidates=10).mean == 0.0
+    # sentences of the next image: always beaten when that image is among the candidates
+    shifted = feats.roll(1, 0)
+    r = retrieval_r_precision(feats, shifted, candidates=20, folds=4)
+    assert r.mean == 0.0 and r.samples == 20 and r.folds == 4 and r.candidates == 20
+
+
+def test_r_precision_draws_distractors_from_other_classes():
+    codes = torch.eye(8)
+    sents = codes.clone()
+    sents[1] = codes[0]  # image 0's caption is duplicated at image 1 ...
+    ids = torch.tensor([0, 0, 1, 2, 3, 4, 5, 6])  # ... which has the same class: never a distractor
+    r = retrieval_r_precision(codes, sents, ids, candidates=8, seed=0)
+    assert r.mean == pytest.approx(7 / 8)  # only image 1 misses (its caption fits image 0)
+    no_classes = retrieval_r_precision(codes, sents, None, candidates=8, seed=0)
+    assert no_classes.mean < r.mean  # image 0 now meets the duplicate and loses the tie
+
+
+def test_pretraining_learns_and_caches(tmp_path, tiny_data):
+    train, test = tiny_data
+    params = PretrainParams(steps=60, **QUICK)
+    logs: list[str] = []
+    first = pretrain_matcher(
+        DAMSM, train, test, params, cache_root=tmp_path, seed=0, log=logs.append
+    )
+    assert not first.from_cache and first.steps == 60
+    assert first.r_precision.mean >= 0.9  # 16 easy classes, 1 true among 8
+    assert first.matcher.trained and not first.matcher.training
+    files = sorted(p.name for p in first.path.iterdir())
+    assert files == ["config.json", "matcher.safetensors"]
+    config = json.loads((first.path / "config.json").read_text())
+    assert config["key"] == first.key and config["steps"] == 60 and config["seed"] == 0
+    assert config["r_precision"]["mean"] == first.r_precision.mean
+    assert any("R-precision" in line for line in logs)
+
+    again = pretrain_matcher(
+        DAMSM, train, test, params, cache_root=tmp_path, seed=0, log=logs.append
+    )
+    assert again.from_cache and again.key == first.key
+    assert again.r_precision.mean == first.r_precision.mean
+    for (n, a), (_, b) in zip(
+        first.matcher.state_dict().items(), again.matcher.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), n
+
+    # anything that determines the weights changes the key
+    other_seed = matcher_cache_key("damsm", DAMSM[1], {"d": 1}, params, seed=1)
+    assert other_seed != matcher_cache_key("damsm", DAMSM[1], {"d": 1}, params, seed=0)
+    assert matcher_cache_key("damsm", DAMSM[1], {"d": 2}, params, seed=0) != matcher_cache_key(
+        "damsm", DAMSM[1], {"d": 1}, params, seed=0
+    )
+    assert matcher_cache_key("damsm", DAMSM[1], {"d": 1}, PretrainParams(steps=61, **QUICK), 0) != (
+        matcher_cache_key("damsm", DAMSM[1], {"d": 1}, params, 0)
+    )
+    # logging frequency does not
+    assert matcher_cache_key(
+        "damsm", DAMSM[1], {"d": 1}, PretrainParams(steps=60, log_every=7, **QUICK), 0
+    ) == (matcher_cache_key("damsm", DAMSM[1], {"d": 1}, params, 0))
+
+
+def test_pretrain_params_from_the_matcher_and_weights_file(tmp_path, tiny_data):
+    train, test = tiny_data
+    mparams = dict(DAMSM[1], pretrain=dict(steps=3, **QUICK))
+    res = pretrain_matcher(("damsm", mparams), train, test, cache_root=tmp_path)
+    assert res.steps == 3
+    # a recipe can point at trained weights instead of pretraining
+    weights = res.path / "matcher.safetensors"
+    mparams2 = dict(DAMSM[1], pretrain={"weights": str(weights)})
+    loaded = pretrain_matcher(("damsm", mparams2), train, test, cache_root=tmp_path / "other")
+    assert loaded.from_cache and loaded.steps == 0 and loaded.matcher.trained
+    assert not (tmp_path / "other").exists()
+    # weights that do not fit are a clear error
+    with pytest.raises(T2IError, match="does not fit"):
+        pretrain_matcher(("damsm", dict(mparams2, text_dim=16)), train, test, cache_root=tmp_path)
+
+
+def test_itm_scratch_pretrains_on_word_ids(tmp_path, tiny_data):
+    train, test = tiny_data
+    itm = {
+        "scratch": {
+            "text_width": 32, "text_layers": 1, "text_heads": 2, "vision_width": 32, "vision_layers": 1,
+            "vision_heads": 2, "image_size": 16, "patch_size": 4, "projection_dim": 32, "max_words": 8,
+        }
+    }  # fmt: skip
+    res = pretrain_matcher(
+        ("itm", itm), train, test, PretrainParams(steps=20, **QUICK), cache_root=tmp_path
+    )
+    assert 0.0 <= res.r_precision.mean <= 1.0 and res.steps == 20
+    # its cached weights load into a fresh model
+    fresh = pretrain_matcher(
+        ("itm", itm), train, test, PretrainParams(steps=20, **QUICK), cache_root=tmp_path
+    )
+    assert fresh.from_cache
+
+
+def test_load_rejects_unknown_files(tmp_path, tiny_data):
+    train, _ = tiny_data
+    with pytest.raises(T2IError, match="not found"):
+        from t2i_stages.plugins.matchers.damsm import DamsmMatcher, DamsmParams
+
+        load_matcher_weights(DamsmMatcher(DamsmParams(), 12), tmp_path / "nope.safetensors")
+    fp = dataset_fingerprint(train)
+    assert fp["len"] == 64 and len(fp["captions_sha256"]) == 64
+    assert (
+        dataset_fingerprint(TinyCaptioned(64, offset=1))["captions_sha256"] != fp["captions_sha256"]
+    )
