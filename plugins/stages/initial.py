@@ -32,7 +32,12 @@ class InitialStageParams(Params):
         default_factory=lambda: ConditioningSlot(type="ca"),
         description="What text the stage sees: a vector level (ca, sentence, mean_words) or none.",
     )
-    multiplier: int = Field(16, gt=0, description="ngf0 = multiplier * gf channels at the start.")
+    multiplier: int | None = Field(
+        None,
+        gt=0,
+        description="ngf0 = multiplier * gf channels at the start; null: 2**upsamples (16), "
+        "so the stage ends at gf channels.",
+    )
     base_size: int = Field(4, gt=0, description="Spatial size right after the Linear layer.")
     upsamples: int = Field(4, ge=0, description="Number of x2 upBlocks (4 gives 64 from 4).")
 
@@ -104,6 +109,5 @@ def build_initial(
             f"stage 'initial': conditioning '{params.conditioning.type}' gives a word sequence; "
             "the initial stage needs a vector (ca, sentence, mean_words) or none"
         )
-    return InitialStage(
-        cond, channels, z_dim, params.multiplier, params.base_size, params.upsamples
-    )
+    multiplier = params.multiplier or 2**params.upsamples
+    return InitialStage(cond, channels, z_dim, multiplier, params.base_size, params.upsamples)

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "validate",
     "plugins",
     "schema",
+    "summary",
 )
 
 
