@@ -119,18 +119,18 @@ class StagewiseDiscriminator(DiscriminatorBase):
         self.trunk, ch = build_trunk(norm, df, resolution)
         self.feature_channels = ch
         self.conditioning = conditioning
-        self.uncond = nn.Conv2d(ch, 1, 4, 4) if uncond_head else None
+        self.uncond_out = nn.Conv2d(ch, 1, 4, 4) if uncond_head else None
         self.cond_joint = None
-        self.cond = None
+        self.cond_out = None
         self._cond_used = cond_head and getattr(conditioning, "provides", "none") == "vector"
         if cond_head:
             cond_dim = getattr(conditioning, "dim", 0) or text_dim
             self.cond_joint = block3x3(norm, ch + cond_dim, ch)
-            self.cond = nn.Conv2d(ch, 1, 4, 4)
+            self.cond_out = nn.Conv2d(ch, 1, 4, 4)
 
     @property
     def has_uncond(self) -> bool:
-        return self.uncond is not None
+        return self.uncond_out is not None
 
     @property
     def has_cond(self) -> bool:
@@ -140,9 +140,9 @@ class StagewiseDiscriminator(DiscriminatorBase):
         return self.trunk(images)
 
     def uncond_logits(self, features: torch.Tensor) -> torch.Tensor | None:
-        if self.uncond is None:
+        if self.uncond_out is None:
             return None
-        return self.uncond(features).reshape(-1)
+        return self.uncond_out(features).reshape(-1)
 
     def cond_logits(
         self, features: torch.Tensor, condition: torch.Tensor | None
@@ -151,7 +151,7 @@ class StagewiseDiscriminator(DiscriminatorBase):
             return None
         b, _, h, w = features.shape
         tiled = condition.reshape(b, -1, 1, 1).expand(-1, -1, h, w)
-        return self.cond(self.cond_joint(torch.cat([features, tiled], dim=1))).reshape(-1)
+        return self.cond_out(self.cond_joint(torch.cat([features, tiled], dim=1))).reshape(-1)
 
 
 def build_stagewise_d(

@@ -228,7 +228,11 @@ def _discriminator_rows(
         heads.append(f"uncond {_shape(uncond)}")
     if cond is not None:
         heads.append(f"cond {_shape(cond)}")
-    if cond is None and getattr(d, "cond", None) is not None and not getattr(d, "has_cond", True):
+    if (
+        cond is None
+        and getattr(d, "cond_joint", None) is not None
+        and not getattr(d, "has_cond", True)
+    ):
         heads.append("cond head built, unused")
     output = f"features {_shape(feats)}" + (f"; {', '.join(heads)}" if heads else "")
     res = getattr(d, "resolution", "?")

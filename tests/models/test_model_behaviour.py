@@ -116,7 +116,7 @@ def test_unused_parameters_are_exactly_the_documented_ones(registry):
     d.uncond_logits(d(torch.randn(2, 3, 16, 16))).sum().backward()
     assert {n.split(".")[0] for n, p in d.named_parameters() if p.grad is None} == {
         "cond_joint",
-        "cond",
+        "cond_out",
     }
     d = registry.build(
         "discriminator",
