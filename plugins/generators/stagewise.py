@@ -83,6 +83,8 @@ class StagewiseGenerator(nn.Module):
     def forward(
         self, z: torch.Tensor, eps: torch.Tensor | None, text: TextFeatures
     ) -> GeneratorOutput:
+        if eps is not None and self.eps_dim and eps.shape[1] != self.eps_dim:
+            raise ValueError(f"eps has {eps.shape[1]} columns; this generator takes {self.eps_dim}")
         h = None
         images: list[torch.Tensor] = []
         attention: list[torch.Tensor | None] = []

@@ -182,3 +182,19 @@ def test_reference_init(registry):
     slot["params"]["init"] = "pytorch"
     plain = registry.build("generator", GeneratorSlot.model_validate(slot))
     assert torch.all(plain.stages[0].fc[1].weight == 1)  # torch's BatchNorm default
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bf16_autocast_with_padded_captions_stays_finite(registry, kind):
+    g = registry.build("generator", tiny_generator(kind))
+    z, eps, text = _inputs(g, lengths=[T, 0])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = g(z, eps, text)
+    assert all(torch.isfinite(i.float()).all() for i in out.images)
+
+
+def test_wrong_eps_size_is_refused(registry):
+    g = registry.build("generator", tiny_generator("attngan"))
+    z, eps, text = _inputs(g)
+    with pytest.raises(ValueError, match="eps has 3 columns; this generator takes 6"):
+        g(z, eps[:, :3], text)
