@@ -1,32 +1,103 @@
-"""`t2i-stages run RECIPE`: validate, build every component, and (with the engine) train."""
+"""`t2i-stages run RECIPE`: pretrain the matcher if needed, train, evaluate, report."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-from ..build import build_components, write_resolved_recipe
+from ..errors import T2IError
 from .common import add_recipe_args, load_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
-        help="run a recipe end to end",
-        description="Validate a recipe, build every component it names, and run it. "
-        "The resolved recipe (with plugin versions) is written to the output folder.",
+        help="train and evaluate a recipe end to end",
+        description="Validate a recipe, pretrain its matcher when needed (cached), train the GAN, "
+        "evaluate it and write the run folder (resolved recipe, checkpoints, samples, attention "
+        "maps, TensorBoard logs, metrics.json, report.html).",
     )
     add_recipe_args(p)
-    p.add_argument("--out", type=Path, default=None, help="output folder (default runs/<name>/)")
+    p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<name>/)")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="DIR",
+        help="continue from the newest good checkpoint (of DIR, default the run folder)",
+    )
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if present)")
+    p.add_argument(
+        "--nproc-per-node",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train with N processes (re-launches through torch.distributed.run)",
+    )
+    p.add_argument("--no-eval", action="store_true", help="skip the evaluation at the end")
     p.set_defaults(func=_run)
 
 
+def _relaunch(args: argparse.Namespace) -> int:
+    argv = [a for a in sys.argv[1:]]
+    # drop our own --nproc-per-node (both "--x N" and "--x=N" forms)
+    cleaned, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == "--nproc-per-node":
+            skip = True
+            continue
+        if a.startswith("--nproc-per-node="):
+            continue
+        cleaned.append(a)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={args.nproc_per_node}",
+        "-m",
+        "t2i_stages.cli.main",
+        *cleaned,
+    ]
+    return subprocess.call(cmd, env=os.environ.copy())
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.nproc_per_node is not None:
+        if args.nproc_per_node < 1:
+            raise T2IError(f"--nproc-per-node {args.nproc_per_node}: must be at least 1")
+        if args.nproc_per_node > 1 and "WORLD_SIZE" not in os.environ:
+            return _relaunch(args)
+    from ..training import train
+
     recipe, registry = load_from_args(args)
-    out = args.out or Path("runs") / recipe.name
-    path = write_resolved_recipe(recipe, registry, out)
-    components = build_components(recipe, registry)
-    for name, comp in components.items():
-        print(f"built {name}: {type(comp).__name__}")
-    print(f"resolved recipe: {path}")
+    out = args.out
+    if isinstance(args.resume, str):
+        if out is not None and Path(args.resume) != out:
+            raise T2IError("--resume DIR and --out name different folders; give one")
+        out = Path(args.resume)
+    summary = train(
+        recipe,
+        registry,
+        out_dir=out,
+        resume=bool(args.resume),
+        device=args.device,
+        evaluate=not args.no_eval,
+    )
+    if int(os.environ.get("RANK", "0")) == 0:
+        metrics = summary.get("metrics", {}).get("results", {})
+        acc = metrics.get("attribute_accuracy", {}).get("generated")
+        if acc:
+            shown = {k: round(v, 3) for k, v in acc.items() if isinstance(v, float)}
+            print(f"attribute accuracy (held-out captions): {shown}")
+        if "report" in summary:
+            print(f"report: {summary['report']}")
+        print(f"run folder: {summary['out']}")
     return 0

@@ -60,6 +60,9 @@ class EvalConfig(Strict):
     num_samples: int = Field(2000, ge=1)
     batch_size: int = Field(64, ge=1)
     metrics: list[MetricSlot] = Field(default_factory=list)
+    attribute_accuracy: bool = Field(
+        True, description="Score generated images with the dataset's oracle (built-in shapes only)."
+    )
 
 
 class Recipe(Strict):

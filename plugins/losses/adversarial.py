@@ -1,0 +1,133 @@
+"""Adversarial losses: the references' BCE form with mismatched pairs, and DF-GAN's hinge + MA-GP.
+
+A loss does not know how a discriminator is built. The engine hands it a ``Critic``: an object
+with ``features(images)``, ``uncond(features)`` and ``cond(features, condition)``, the last two
+returning raw logits (B,) or None when the discriminator has no such head. As in the references,
+the mismatched pairs reuse the real images' features (one trunk pass per image set).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from t2i_stages.spec import Params
+
+
+class Critic(Protocol):
+    def features(self, images: torch.Tensor) -> torch.Tensor: ...
+    def uncond(self, features: torch.Tensor) -> torch.Tensor | None: ...
+    def cond(
+        self, features: torch.Tensor, condition: torch.Tensor | None
+    ) -> torch.Tensor | None: ...
+
+
+def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    # sigmoid + BCE as in the references, in the numerically stable fused form
+    return F.binary_cross_entropy_with_logits(
+        logits.float(), torch.full_like(logits.float(), target)
+    )
+
+
+class BCEMismatchParams(Params):
+    """The AttnGAN / DM-GAN / GR-GAN discriminator loss (architectures.md §6.2, §4.2).
+
+    D: real pairs -> 1, fake pairs -> 0, and mismatched pairs (real image k with the condition of
+    sample k+1) -> 0. With both heads: 1/2 (u_real + c_real) + 1/3 (u_fake + c_fake + c_mis);
+    with the conditional head only: c_real + 1/2 (c_fake + c_mis); with the unconditional head
+    only: 1/2 (u_real + u_fake) (GR-GAN's D1). G: each present head on fakes -> 1, summed.
+    """
+
+    mismatch: bool = Field(True, description="Add the mismatched-pair term for conditional heads.")
+
+
+class BCEMismatch:
+    role = "adversarial"
+
+    def __init__(self, params: BCEMismatchParams):
+        self.params = params
+
+    def d_loss(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor, cond) -> torch.Tensor:
+        f_real, f_fake = critic.features(real), critic.features(fake)
+        u_real, c_real = critic.uncond(f_real), critic.cond(f_real, cond)
+        u_fake, c_fake = critic.uncond(f_fake), critic.cond(f_fake, cond)
+        c_mis = None
+        if c_real is not None and self.params.mismatch and real.shape[0] > 1:
+            c_mis = critic.cond(f_real[:-1], cond[1:])
+        if u_real is not None and c_real is not None:
+            fake_terms = [_bce(u_fake, 0.0), _bce(c_fake, 0.0)]
+            if c_mis is not None:
+                fake_terms.append(_bce(c_mis, 0.0))
+            return 0.5 * (_bce(u_real, 1.0) + _bce(c_real, 1.0)) + sum(fake_terms) / len(fake_terms)
+        if c_real is not None:
+            fake_terms = [_bce(c_fake, 0.0)] + ([_bce(c_mis, 0.0)] if c_mis is not None else [])
+            return _bce(c_real, 1.0) + sum(fake_terms) / len(fake_terms)
+        if u_real is not None:
+            return 0.5 * (_bce(u_real, 1.0) + _bce(u_fake, 0.0))
+        raise ValueError("the discriminator has neither an unconditional nor a conditional head")
+
+    def g_loss(self, critic: Critic, fake: torch.Tensor, cond) -> torch.Tensor:
+        f = critic.features(fake)
+        return sum(_bce(x, 1.0) for x in (critic.uncond(f), critic.cond(f, cond)) if x is not None)
+
+
+class HingeMAGPParams(Params):
+    """DF-GAN's hinge loss with the matching-aware zero-centred gradient penalty (§7).
+
+    D: mean ReLU(1 - C(x, s)) + 1/2 [mean ReLU(1 + C(x_fake, s)) + mean ReLU(1 + C(x_rolled, s))]
+    + weight * mean(||[dC/dx ; dC/ds]||^p) on real matched pairs. G: -mean C(x_fake, s).
+    """
+
+    gp_weight: float = Field(2.0, ge=0, description="MA-GP weight k (2 in DF-GAN).")
+    gp_power: float = Field(6.0, gt=0, description="MA-GP power p (6 in DF-GAN).")
+    mismatch: Literal["roll", "none"] = Field(
+        "roll", description="Mismatched pairs: roll the images by one against the conditions."
+    )
+
+
+class HingeMAGP:
+    role = "adversarial"
+
+    def __init__(self, params: HingeMAGPParams):
+        self.params = params
+
+    @staticmethod
+    def _score(critic: Critic, features: torch.Tensor, cond) -> torch.Tensor:
+        c = critic.cond(features, cond)
+        return (c if c is not None else critic.uncond(features)).float()
+
+    def d_loss(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor, cond) -> torch.Tensor:
+        p = self.params
+        real = real.detach().requires_grad_(p.gp_weight > 0)
+        cond_gp = None
+        if cond is not None:
+            cond_gp = cond.detach().requires_grad_(p.gp_weight > 0)
+        f_real = critic.features(real)
+        s_real = self._score(critic, f_real, cond_gp)
+        loss = F.relu(1.0 - s_real).mean()
+        fake_terms = [F.relu(1.0 + self._score(critic, critic.features(fake), cond)).mean()]
+        if p.mismatch == "roll" and cond is not None and real.shape[0] > 1:
+            # DF-GAN pairs image k+1 with condition k by rolling the real features
+            rolled = torch.cat([f_real[1:], f_real[:1]])
+            fake_terms.append(F.relu(1.0 + self._score(critic, rolled, cond)).mean())
+        loss = loss + sum(fake_terms) / len(fake_terms)
+        if p.gp_weight > 0:
+            inputs = [real] + ([cond_gp] if cond_gp is not None else [])
+            grads = torch.autograd.grad(s_real.sum(), inputs, create_graph=True)
+            flat = torch.cat([g.reshape(g.shape[0], -1) for g in grads], dim=1)
+            loss = loss + p.gp_weight * flat.norm(2, dim=1).pow(p.gp_power).mean()
+        return loss
+
+    def g_loss(self, critic: Critic, fake: torch.Tensor, cond) -> torch.Tensor:
+        return -self._score(critic, critic.features(fake), cond).mean()
+
+
+def build_bce_mismatch(params: BCEMismatchParams, **ctx) -> BCEMismatch:
+    return BCEMismatch(params)
+
+
+def build_hinge_magp(params: HingeMAGPParams, **ctx) -> HingeMAGP:
+    return HingeMAGP(params)

@@ -1,0 +1,133 @@
+"""Load a trained run and generate images from captions, in a few lines of Python::
+
+from t2i_stages.api import load_run
+run = load_run("runs/grgan")
+out = run.generate(["a large red circle in the middle"], seed=0)
+out.images[-1]            # (1, 3, H, W) in [-1, 1]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from .errors import T2IError
+from .recipe import Recipe
+from .recipe.sources import RecipeSources, Source
+from .recipe.validate import validate_recipe
+from .registry import Registry, load_registry
+from .training.checkpoint import latest_good_checkpoint
+from .types import GeneratorOutput, TextFeatures
+
+
+def load_run_recipe(run_dir: Path, registry: Registry) -> Recipe:
+    path = run_dir / "recipe.resolved.yaml"
+    if not path.is_file():
+        raise T2IError(f"{run_dir}: not a run folder (no recipe.resolved.yaml)")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data.pop("plugins", None)
+    return validate_recipe(RecipeSources(data, [Source(str(path))], path), registry)
+
+
+@dataclass
+class LoadedRun:
+    """A trained generator (the EMA copy, eval mode) with its frozen text encoder and vocabulary."""
+
+    recipe: Recipe
+    registry: Registry
+    generator: torch.nn.Module
+    text_encoder: Any
+    vocab: Any
+    device: torch.device
+    step: int
+
+    @property
+    def max_words(self) -> int:
+        params = self.recipe.data.dataset.resolved
+        return int(getattr(params, "max_words", 18))
+
+    def tokenize(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, masks = zip(*(self.vocab.encode(c, self.max_words) for c in captions), strict=True)
+        tokens = torch.as_tensor([list(i) for i in ids], dtype=torch.int64)
+        mask = torch.as_tensor([list(m) for m in masks], dtype=torch.bool)
+        return tokens.to(self.device), mask.to(self.device)
+
+    @torch.no_grad()
+    def encode(self, captions: list[str]) -> TextFeatures:
+        tokens, mask = self.tokenize(captions)
+        return self.text_encoder.encode_text(tokens, mask)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        captions: list[str],
+        seed: int = 0,
+        z: torch.Tensor | None = None,
+        eps: torch.Tensor | None = None,
+    ) -> GeneratorOutput:
+        """One image per caption; noise from ``seed`` unless ``z``/``eps`` are given."""
+        g = torch.Generator().manual_seed(seed)
+        b = len(captions)
+        G = self.generator
+        if z is None:
+            z = torch.randn(b, G.z_dim, generator=g)
+        if eps is None and G.eps_dim:
+            eps = torch.randn(b, G.eps_dim, generator=g)
+        text = self.encode(captions)
+        eps = eps.to(self.device) if eps is not None else None
+        return G(z.to(self.device), eps, text)
+
+
+def load_run(
+    run_dir: str | Path,
+    device: str = "cpu",
+    registry: Registry | None = None,
+    checkpoint: str | Path | None = None,
+    ema: bool = True,
+) -> LoadedRun:
+    """Rebuild a run's generator and text encoder from its newest good checkpoint."""
+    from .text import load_tokenizer
+
+    run_dir = Path(run_dir)
+    registry = registry or load_registry()
+    recipe = load_run_recipe(run_dir, registry)
+    if checkpoint is not None:
+        from .training.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(Path(checkpoint))
+    else:
+        ckpt = latest_good_checkpoint(run_dir / "checkpoints")
+    if ckpt is None:
+        raise T2IError(f"{run_dir / 'checkpoints'}: no usable checkpoint")
+    vocab_path = run_dir / "vocab.json"
+    if not vocab_path.is_file():
+        raise T2IError(f"{vocab_path}: missing (the run's vocabulary)")
+    vocab = load_tokenizer(vocab_path)
+    ctx = {"vocab": vocab, "vocab_size": len(vocab)}
+    dev = torch.device(device)
+    G = registry.build("generator", recipe.generator)
+    key = "generator_ema" if ema and "generator_ema" in ckpt.components else "generator"
+    G.load_state_dict(ckpt.components[key])
+    G = G.to(dev).eval().requires_grad_(False)
+    if recipe.text_encoder is not None:
+        enc = registry.build("text_encoder", recipe.text_encoder, **ctx)
+        if "text_encoder" in ckpt.components:
+            enc.load_state_dict(ckpt.components["text_encoder"])
+    elif recipe.matcher is not None:
+        enc = registry.build("matcher", recipe.matcher, **ctx)
+        if "matcher" not in ckpt.components:
+            raise T2IError(f"{ckpt.path}: the checkpoint holds no matcher weights")
+        missing = set(ckpt.components["matcher"]) - set(enc.state_dict())
+        if missing:
+            raise T2IError(f"{ckpt.path}: matcher weights do not fit the recipe's matcher")
+        enc.load_state_dict(ckpt.components["matcher"], strict=False)
+        if hasattr(enc, "trained"):
+            enc.trained = True
+    else:
+        raise T2IError(f"{run_dir}: the recipe has neither a matcher nor a text encoder")
+    enc = enc.to(dev).eval().requires_grad_(False)
+    return LoadedRun(recipe, registry, G, enc, vocab, dev, int(ckpt.state.get("step", 0)))

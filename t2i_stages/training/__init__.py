@@ -1,0 +1,53 @@
+"""The training engine: ``train(recipe)`` pretrains the matcher if needed, trains the GAN,
+evaluates it and leaves a run folder (samples, checkpoints, metrics.json, report.html)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..recipe import Recipe
+from ..registry import Registry, load_registry
+from .engine import Trainer, prepare_run_folder
+from .runtime import Runtime
+
+
+def train(
+    recipe: Recipe,
+    registry: Registry | None = None,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    device: str | None = None,
+    evaluate: bool = True,
+    log=print,
+) -> dict[str, Any]:
+    """Run a validated recipe end to end; returns ``{"out", "step", "metrics", ...}``."""
+    from .evaluate import evaluate_run
+    from .report import write_report
+
+    registry = registry or load_registry()
+    out = Path(out_dir) if out_dir is not None else Path("runs") / recipe.name
+    runtime = Runtime.create(device=device, precision=recipe.train.precision)
+    try:
+        if runtime.is_main:
+            prepare_run_folder(recipe, registry, out, resume)
+        runtime.barrier()
+        trainer = Trainer(recipe, registry, out, runtime, log=log)
+        vocab = getattr(trainer.c.train_data, "vocab", None)
+        if runtime.is_main and vocab is not None and hasattr(vocab, "save"):
+            vocab.save(out / "vocab.json")  # what load_run / export tokenise captions with
+        if resume:
+            trainer.resume()
+        summary = trainer.fit()
+        summary["out"] = str(out)
+        if evaluate and runtime.is_main and summary.get("signal") is None:
+            summary["metrics"] = evaluate_run(trainer, out)
+            summary["report"] = str(write_report(out, f"{recipe.name}: training run"))
+        runtime.barrier()
+        summary["trainer"] = trainer
+        return summary
+    finally:
+        runtime.close()
+
+
+__all__ = ["Runtime", "Trainer", "train"]

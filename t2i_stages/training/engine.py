@@ -1,0 +1,572 @@
+"""The GAN training loop: per-stage discriminator updates, then one generator update.
+
+Composed entirely from the recipe: the generator, one discriminator per stage, the frozen text
+side (the matcher's text encoder, or an explicit ``text_encoder``), and the losses the recipe
+names with their weights and stages. Runs the same on one CPU process or under torchrun.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch.utils.data import DataLoader
+
+from ..build import write_resolved_recipe
+from ..errors import T2IError
+from ..recipe import Recipe, resolved_recipe
+from ..registry import Registry
+from .checkpoint import latest_good_checkpoint, save_checkpoint
+from .data import ResumableSampler
+from .ema import EMA
+from .runtime import Runtime, rng_state, seed_everything, set_rng_state, unwrap
+
+
+class DivergenceError(T2IError):
+    """A loss or gradient became NaN or infinite."""
+
+
+class Critic:
+    """Adapts a discriminator plugin to what adversarial losses ask for (see plugins.losses)."""
+
+    def __init__(self, call: torch.nn.Module, module: torch.nn.Module):
+        self.call, self.module = call, module
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.call(images)
+
+    def uncond(self, features: torch.Tensor) -> torch.Tensor | None:
+        return self.module.uncond_logits(features)
+
+    def cond(self, features: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor | None:
+        if condition is None:
+            return None
+        return self.module.cond_logits(features, condition)
+
+
+def make_optimizer(cfg, params) -> torch.optim.Optimizer:
+    params = [p for p in params if p.requires_grad]
+    kw: dict[str, Any] = dict(lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    if cfg.type == "adamax":
+        return torch.optim.Adamax(params, **kw)
+    cls = torch.optim.AdamW if cfg.type == "adamw" else torch.optim.Adam
+    try:
+        return cls(params, foreach=True, **kw)
+    except (TypeError, RuntimeError):
+        return cls(params, **kw)
+
+
+@dataclass
+class Components:
+    """Everything a run trains or uses, built from the recipe."""
+
+    generator: torch.nn.Module
+    discriminators: list[torch.nn.Module]
+    train_data: Any
+    test_data: Any
+    text_encoder: Any  # object with encode_text(tokens, mask) -> TextFeatures (frozen)
+    matcher: Any | None
+    losses: list[tuple[Any, Any]] = field(default_factory=list)  # (loss object, LossSlot)
+    matcher_report: dict | None = None
+    matcher_keys: list[str] = field(default_factory=list)  # what the run saves of the matcher
+
+
+def _frozen(module: torch.nn.Module) -> torch.nn.Module:
+    return module.eval().requires_grad_(False)
+
+
+def build_training_components(
+    recipe: Recipe, registry: Registry, runtime: Runtime, log=print
+) -> Components:
+    """Build G, the datasets at G's resolutions, the (pretrained) matcher, the Ds and the losses."""
+    generator = registry.build("generator", recipe.generator)
+    resolutions = list(getattr(generator, "resolutions", []))
+    # rank 0 builds caches (dataset renders, matcher pretraining) first; the others then read them
+    if not runtime.is_main:
+        runtime.barrier()
+    train = registry.build("dataset", recipe.data.dataset, split="train", resolutions=resolutions)
+    test = registry.build("dataset", recipe.data.dataset, split="test", resolutions=resolutions)
+    vocab = getattr(train, "vocab", None)
+    ctx = {"vocab": vocab, "vocab_size": len(vocab)} if vocab is not None else {}
+    matcher, report, matcher_state = None, None, None
+    if recipe.matcher is not None:
+        from ..pretrain import pretrain_matcher
+
+        result = pretrain_matcher(
+            recipe.matcher,
+            train,
+            test,
+            registry=registry,
+            dataset_key=resolved_recipe(recipe, registry)["data"]["dataset"],
+            seed=recipe.seed,
+            device=runtime.device,
+            context=ctx,
+            log=log if runtime.is_main else (lambda *_: None),
+        )
+        matcher = result.matcher.to(runtime.device)
+        matcher_state = {k: v for k, v in matcher.trainable_state_dict().items()}
+        matcher = _frozen(matcher)
+        if result.r_precision is not None:
+            rp = result.r_precision
+            report = {
+                "r_precision": rp.mean,
+                "r_precision_std": rp.std,
+                "cached": result.from_cache,
+            }
+    if runtime.is_main:
+        runtime.barrier()
+    if recipe.text_encoder is not None:
+        text_encoder = _frozen(registry.build("text_encoder", recipe.text_encoder, **ctx))
+        text_encoder = text_encoder.to(runtime.device)
+    elif matcher is not None:
+        text_encoder = matcher
+    else:
+        raise T2IError("recipe: a GAN needs text features: set 'matcher' or 'text_encoder'")
+    g_text_dim = getattr(generator, "text_dim", None)
+    e_text_dim = getattr(text_encoder, "text_dim", None)
+    if g_text_dim and e_text_dim and g_text_dim != e_text_dim:
+        raise T2IError(
+            f"generator.params.text_dim is {g_text_dim} but the text encoder gives {e_text_dim}"
+        )
+    if len(recipe.discriminators) not in (0, len(resolutions)):
+        raise T2IError(
+            f"discriminators: {len(recipe.discriminators)} given for {len(resolutions)} generator "
+            f"stages {resolutions}; give one per stage"
+        )
+    discs = [
+        registry.build("discriminator", slot, resolution=res, stage=i)
+        for i, (slot, res) in enumerate(zip(recipe.discriminators, resolutions, strict=False))
+    ]
+    losses = [(registry.build("loss", slot), slot) for slot in recipe.losses]
+    roles = [getattr(obj, "role", "matching") for obj, _ in losses]
+    if "adversarial" not in roles:
+        raise T2IError("losses: the recipe names no adversarial loss")
+    if "matching" in roles and matcher is None:
+        raise T2IError("losses: a matching loss needs a 'matcher' in the recipe")
+    for _, slot in losses:
+        for s in slot.stages or []:
+            if not 0 <= s < len(resolutions):
+                raise T2IError(
+                    f"losses: '{slot.type}' names stage {s}; the generator has stages "
+                    f"0..{len(resolutions) - 1}"
+                )
+    comps = Components(generator, discs, train, test, text_encoder, matcher, losses, report)
+    comps.matcher_keys = sorted(matcher_state) if matcher_state is not None else []
+    return comps
+
+
+class Trainer:
+    """Owns a run folder and trains the recipe's GAN in it (``t2i-stages run``)."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        registry: Registry,
+        out_dir: str | Path,
+        runtime: Runtime | None = None,
+        log=print,
+    ):
+        self.recipe, self.registry = recipe, registry
+        self.out = Path(out_dir)
+        self.rt = runtime or Runtime.create(precision=recipe.train.precision)
+        self.log = log if self.rt.is_main else (lambda *a, **k: None)
+        self.cfg = recipe.train
+        if self.cfg.threads:
+            torch.set_num_threads(self.cfg.threads)
+        seed_everything(recipe.seed + self.rt.rank)
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.history: dict[str, list[tuple[int, float]]] = {}
+        self._stop_signal: str | None = None
+        self.c = build_training_components(recipe, registry, self.rt, self.log)
+        dev = self.rt.device
+        self.G = self.c.generator.to(dev)
+        self.Ds = [d.to(dev) for d in self.c.discriminators]
+        self.G_train = self.rt.wrap(self.G)
+        self.Ds_train = [self.rt.wrap(d) for d in self.Ds]
+        self.opt_g = make_optimizer(self.cfg.optim_g, self.G.parameters())
+        self.opt_ds = [make_optimizer(self.cfg.optim_d, d.parameters()) for d in self.Ds]
+        self.ema = EMA(self.G, self.cfg.ema_decay) if self.cfg.ema_decay is not None else None
+        self.noise = torch.Generator(device=dev.type).manual_seed(recipe.seed * 7919 + self.rt.rank)
+        n = len(self.c.train_data)
+        self.sampler = ResumableSampler(n, recipe.seed, self.rt.rank, self.rt.world_size)
+        self.local_batch = recipe.data.batch_size // self.rt.world_size
+        if self.local_batch < 2:
+            raise T2IError(
+                f"data.batch_size {recipe.data.batch_size} over {self.rt.world_size} ranks leaves "
+                "fewer than 2 samples per rank (mismatched pairs need 2)"
+            )
+        self.steps_per_epoch = len(self.sampler) // self.local_batch
+        if self.steps_per_epoch < self.cfg.grad_accum:
+            raise T2IError("data: the train split is smaller than one (accumulated) batch")
+        self.fixed = self._fixed_captions()
+
+    # ------------------------------------------------------------------ data
+
+    def _loader(self) -> DataLoader:
+        ds = self.c.train_data
+        if hasattr(ds, "set_epoch"):
+            ds.set_epoch(self.epoch)
+        self.sampler.set_epoch(self.epoch, self.batch_in_epoch * self.local_batch)
+        return DataLoader(
+            ds,
+            batch_size=self.local_batch,
+            sampler=self.sampler,
+            drop_last=True,
+            num_workers=self.recipe.data.num_workers,
+            collate_fn=getattr(ds, "collate", None),
+            pin_memory=self.rt.device.type == "cuda",
+            persistent_workers=False,
+        )
+
+    def _batches(self):
+        """Endless batches, advancing epochs; the position is kept for checkpoints."""
+        while True:
+            for batch in self._loader():
+                self.batch_in_epoch += 1
+                yield batch
+            self.epoch += 1
+            self.batch_in_epoch = 0
+
+    def _to_device(self, batch: dict) -> dict:
+        dev = self.rt.device
+        out = dict(batch)
+        out["images"] = [x.to(dev, non_blocking=True) for x in batch["images"]]
+        for k in ("tokens", "mask", "class_id"):
+            if k in batch and torch.is_tensor(batch[k]):
+                out[k] = batch[k].to(dev, non_blocking=True)
+        return out
+
+    def _fixed_captions(self, n: int = 16) -> dict:
+        """A fixed set of test captions (and noise) for sample grids through training."""
+        ds = self.c.test_data
+        items = [ds[i] for i in range(min(n, len(ds)))]
+        collate = getattr(ds, "collate", None) or torch.utils.data.default_collate
+        batch = collate(items)
+        g = torch.Generator().manual_seed(12345)
+        z = torch.randn(len(items), self.G.z_dim, generator=g)
+        eps = torch.randn(len(items), max(self.G.eps_dim, 1), generator=g)[:, : self.G.eps_dim]
+        return {"batch": batch, "z": z, "eps": eps}
+
+    # ------------------------------------------------------------------ one step
+
+    def _text(self, batch: dict):
+        with torch.no_grad():
+            text = self.c.text_encoder.encode_text(batch["tokens"], batch["mask"])
+        return type(text)(*(t.detach() if torch.is_tensor(t) else t for t in text))
+
+    def _sample_noise(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        dev = self.rt.device
+        z = torch.randn(b, self.G.z_dim, generator=self.noise, device=dev)
+        eps = None
+        if self.G.eps_dim:
+            eps = torch.randn(b, self.G.eps_dim, generator=self.noise, device=dev)
+        return z, eps
+
+    def _stage_of_disc(self, i: int) -> int:
+        return i
+
+    def train_step(self, batches: list[dict]) -> dict[str, torch.Tensor]:
+        """One iteration: every D update, then the G update (over ``grad_accum`` micro-batches)."""
+        k = len(batches)
+        logs: dict[str, torch.Tensor] = {}
+        adv = [(o, s) for o, s in self.c.losses if getattr(o, "role", "matching") == "adversarial"]
+        texts = [self._text(b) for b in batches]
+        fakes = []
+        # ---- discriminators
+        for opt in self.opt_ds:
+            opt.zero_grad(set_to_none=True)
+        for batch, text in zip(batches, texts, strict=True):
+            b = batch["tokens"].shape[0]
+            z, eps = self._sample_noise(b)
+            with self.rt.autocast():
+                if k == 1:
+                    out = self.G_train(z, eps, text)
+                else:
+                    with torch.no_grad():
+                        out = self.G_train(z, eps, text)
+            fakes.append((z, eps, out))
+            for i, (D, Dt) in enumerate(zip(self.Ds, self.Ds_train, strict=True)):
+                s = self._stage_of_disc(i)
+                critic = Critic(Dt, D)
+                cond = D.condition(text)
+                with self.rt.autocast():
+                    loss = sum(
+                        slot.weight
+                        * obj.d_loss(critic, batch["images"][s], out.images[s].detach(), cond)
+                        for obj, slot in adv
+                        if slot.stages is None or s in slot.stages
+                    )
+                (loss / k).backward()
+                logs[f"D{i}"] = logs.get(f"D{i}", 0) + loss.detach() / k
+        for i, opt in enumerate(self.opt_ds):
+            self._check_finite(logs[f"D{i}"], f"D{i} loss", self.Ds[i])
+            opt.step()
+        # ---- generator
+        self.opt_g.zero_grad(set_to_none=True)
+        for d in self.Ds:
+            d.requires_grad_(False)
+        try:
+            for batch, text, (z, eps, out) in zip(batches, texts, fakes, strict=True):
+                if k > 1:
+                    with self.rt.autocast():
+                        out = self.G_train(z, eps, text)
+                total, parts = self._generator_loss(batch, text, out)
+                (total / k).backward()
+                for name, v in parts.items():
+                    logs[name] = logs.get(name, 0) + v.detach() / k
+                logs["G_total"] = logs.get("G_total", 0) + total.detach() / k
+        finally:
+            for d in self.Ds:
+                d.requires_grad_(True)
+        self._check_finite(logs["G_total"], "G total loss", self.G)
+        self.opt_g.step()
+        if self.ema is not None:
+            self.ema.update(self.G)
+        return logs
+
+    def _generator_loss(self, batch, text, out) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        parts: dict[str, torch.Tensor] = {}
+        total = torch.zeros((), device=self.rt.device)
+        n_stages = len(out.images)
+        for obj, slot in self.c.losses:
+            role = getattr(obj, "role", "matching")
+            stages = slot.stages if slot.stages is not None else list(range(n_stages))
+            if role == "adversarial":
+                for i, D in enumerate(self.Ds):
+                    s = self._stage_of_disc(i)
+                    if s not in stages:
+                        continue
+                    with self.rt.autocast():
+                        v = obj.g_loss(Critic(D, D), out.images[s], D.condition(text))
+                    parts[f"G{i}_adv"] = parts.get(f"G{i}_adv", 0) + v
+                    total = total + slot.weight * v
+            elif role == "kl":
+                if out.mu is not None:
+                    v = obj(out.mu, out.logvar)
+                    parts["KL"] = v
+                    total = total + slot.weight * v
+            else:  # matching losses score generated images against their captions
+                for s in stages:
+                    with self.rt.autocast():
+                        feats = self.c.matcher.encode_image(out.images[s])
+                    v = obj(feats, text, batch.get("class_id"))
+                    parts[f"{slot.type}@{s}"] = v
+                    total = total + slot.weight * v
+        return total, parts
+
+    def _check_finite(self, value: torch.Tensor, what: str, module: torch.nn.Module) -> None:
+        # a cheap on-device check; raising needs the host, so do it only at log steps or if NaN
+        if not torch.isfinite(value).all():
+            raise DivergenceError(
+                f"step {self.step + 1}: {what} is {value.item()} (diverged); the last good "
+                f"checkpoint is kept in {self.out / 'checkpoints'}"
+            )
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _component_states(self) -> dict[str, dict[str, torch.Tensor]]:
+        comps = {"generator": self.G.state_dict()}
+        if self.ema is not None:
+            comps["generator_ema"] = self.ema.model.state_dict()
+        for i, d in enumerate(self.Ds):
+            comps[f"discriminator_{i}"] = d.state_dict()
+        if self.c.matcher is not None and self.c.matcher_keys:
+            sd = self.c.matcher.state_dict()
+            comps["matcher"] = {k: sd[k] for k in self.c.matcher_keys if k in sd}
+        elif self.recipe.text_encoder is not None:
+            comps["text_encoder"] = self.c.text_encoder.state_dict()
+        return comps
+
+    def save(self) -> Path | None:
+        if not self.rt.is_main:
+            return None
+        opt = {"generator": self.opt_g.state_dict()}
+        opt.update({f"discriminator_{i}": o.state_dict() for i, o in enumerate(self.opt_ds)})
+        rng = rng_state()
+        rng["generators"] = {"noise": self.noise.get_state()}
+        state = {
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "history": {k: v for k, v in self.history.items()},
+        }
+        recipe_text = (self.out / "recipe.resolved.yaml").read_text()
+        return save_checkpoint(
+            self.out / "checkpoints",
+            self.step,
+            self._component_states(),
+            opt,
+            rng,
+            state,
+            recipe_text,
+            keep=self.cfg.keep_checkpoints,
+        )
+
+    def resume(self) -> bool:
+        ckpt = latest_good_checkpoint(self.out / "checkpoints", warn=self.log)
+        if ckpt is None:
+            self.log(f"no checkpoint in {self.out / 'checkpoints'}; starting from step 0")
+            return False
+        comps = ckpt.components
+        self.G.load_state_dict(comps["generator"])
+        if self.ema is not None and "generator_ema" in comps:
+            self.ema.model.load_state_dict(comps["generator_ema"])
+        for i, d in enumerate(self.Ds):
+            d.load_state_dict(comps[f"discriminator_{i}"])
+        self.opt_g.load_state_dict(ckpt.optimizers["generator"])
+        for i, o in enumerate(self.opt_ds):
+            o.load_state_dict(ckpt.optimizers[f"discriminator_{i}"])
+        set_rng_state(ckpt.rng)
+        if "noise" in ckpt.rng.get("generators", {}):
+            self.noise.set_state(ckpt.rng["generators"]["noise"])
+        self.step = int(ckpt.state["step"])
+        self.epoch = int(ckpt.state["epoch"])
+        self.batch_in_epoch = int(ckpt.state["batch_in_epoch"])
+        self.history = {k: [tuple(x) for x in v] for k, v in ckpt.state.get("history", {}).items()}
+        if self.rt.world_size > 1 and self.rt.rank != 0:
+            pass  # every rank restores the same files; RNG streams are per-rank seeded
+        self.log(f"resumed from {ckpt.path} (step {self.step})")
+        return True
+
+    # ------------------------------------------------------------------ loop
+
+    def _install_signal_handlers(self):
+        def handler(signum, frame):
+            self._stop_signal = signal.Signals(signum).name
+
+        old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                old[sig] = signal.signal(sig, handler)
+            except ValueError:  # not the main thread
+                pass
+        return old
+
+    def fit(self) -> dict:
+        """Train until ``max_steps`` (or the time budget, or a signal); returns a summary."""
+        from .outputs import RunOutputs
+
+        cfg = self.cfg
+        outputs = RunOutputs(self) if self.rt.is_main else None
+        old_handlers = self._install_signal_handlers()
+        start = time.time()
+        batches = self._batches()
+        progress = None
+        if self.rt.is_main:
+            from tqdm import tqdm
+
+            progress = tqdm(
+                total=cfg.max_steps, initial=self.step, desc="train", dynamic_ncols=True
+            )
+        images_seen, t_last = 0, time.time()
+        try:
+            while self.step < cfg.max_steps:
+                group = [self._to_device(next(batches)) for _ in range(cfg.grad_accum)]
+                self.G_train.train()
+                for d in self.Ds_train:
+                    d.train()
+                logs = self.train_step(group)
+                self.step += 1
+                images_seen += sum(b["tokens"].shape[0] for b in group) * self.rt.world_size
+                if progress is not None:
+                    progress.update(1)
+                if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
+                    values = {k: float(v) for k, v in logs.items()}
+                    now = time.time()
+                    values["images_per_s"] = images_seen / max(now - t_last, 1e-9)
+                    images_seen, t_last = 0, now
+                    for name, v in values.items():
+                        self.history.setdefault(name, []).append((self.step, v))
+                    if progress is not None:
+                        short = {
+                            k: f"{v:.3g}"
+                            for k, v in values.items()
+                            if not k.startswith("G") or k == "G_total"
+                        }
+                        progress.set_postfix(short, refresh=False)
+                    if outputs is not None:
+                        outputs.scalars(values)
+                if outputs is not None and (self.step % cfg.sample_every == 0):
+                    outputs.samples()
+                if self.step % cfg.ckpt_every == 0:
+                    self.save()
+                over_time = (
+                    cfg.max_minutes is not None and (time.time() - start) > 60 * cfg.max_minutes
+                )
+                if self._agree(over_time or self._stop_signal is not None):
+                    break
+        finally:
+            if progress is not None:
+                progress.close()
+            for sig, h in old_handlers.items():
+                signal.signal(sig, h)
+        self.save()
+        if outputs is not None:
+            outputs.samples()
+            outputs.finish_training()
+        summary = {"step": self.step, "seconds": time.time() - start, "signal": self._stop_signal}
+        if self._stop_signal:
+            self.log(
+                f"stopped by {self._stop_signal} at step {self.step}; checkpoint written. Resume "
+                f"with: t2i-stages run RECIPE --resume {self.out}"
+            )
+        return summary
+
+    def _agree(self, flag: bool) -> bool:
+        """All ranks stop together when any wants to."""
+        if not self.rt.distributed:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=self.rt.device)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return bool(t.item() > 0)
+
+    # ------------------------------------------------------------------ generation
+
+    @property
+    def sampler_generator(self) -> torch.nn.Module:
+        return self.ema.model if self.ema is not None else unwrap(self.G)
+
+    @torch.no_grad()
+    def generate(self, batch: dict, z: torch.Tensor, eps: torch.Tensor | None):
+        batch = self._to_device(batch)
+        G = self.sampler_generator
+        was = G.training
+        G.eval()
+        try:
+            text = self._text(batch)
+            eps_d = eps.to(self.rt.device) if eps is not None and eps.numel() else None
+            return G(z.to(self.rt.device), eps_d, text)
+        finally:
+            G.train(was)
+
+
+def prepare_run_folder(recipe: Recipe, registry: Registry, out: Path, resume: bool) -> None:
+    """Create the run folder and write the resolved recipe (refusing to mix two recipes)."""
+    out.mkdir(parents=True, exist_ok=True)
+    existing = out / "recipe.resolved.yaml"
+    new = json.loads(json.dumps(resolved_recipe(recipe, registry)))
+    if resume and existing.exists():
+        old = yaml.safe_load(existing.read_text())
+        strip = lambda d: {k: v for k, v in d.items() if k not in ("plugins", "train")}  # noqa: E731
+        if strip(old) != strip(new):
+            raise T2IError(
+                f"{existing}: the recipe differs from the one this run was started with; "
+                "use another --out or run without --resume"
+            )
+    write_resolved_recipe(recipe, registry, out)
+
+
+def total_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def isfinite(x: float) -> bool:
+    return math.isfinite(x)

@@ -1,0 +1,130 @@
+"""Where a run executes: device, distributed process group, precision and seeding.
+
+World size 1 means no process group at all, and the same code path as under torchrun. Under
+torchrun (``WORLD_SIZE`` > 1) the group uses gloo on the CPU and nccl on CUDA; rank 0 alone
+writes files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ..errors import T2IError
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    precision: str = "fp32"
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @classmethod
+    def create(cls, device: str | None = None, precision: str = "fp32") -> Runtime:
+        """Read torchrun's environment, pick the device, start the process group if needed."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if device in (None, "auto"):
+            dev = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+        else:
+            dev = torch.device(device)
+            if dev.type == "cuda" and not torch.cuda.is_available():
+                raise T2IError(f"--device {device}: CUDA is not available on this machine")
+            if dev.type == "cuda" and dev.index is None:
+                dev = torch.device(f"cuda:{local}")
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        if precision == "fp16" and dev.type != "cuda":
+            raise T2IError("train.precision: fp16 autocast needs CUDA; use bf16 or fp32 on the CPU")
+        if world > 1 and not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+        return cls(dev, rank, world, local, precision)
+
+    def autocast(self):
+        """Autocast context for the forward passes (bf16/fp16), or a no-op for fp32."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        """Wrap a trainable module in its own DDP when distributed (G and each D separately)."""
+        if not self.distributed or not any(p.requires_grad for p in module.parameters()):
+            return module
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        try:  # newer torch: sync buffers once at init, never in forward (SN/BN buffers stay local)
+            return DDP(module, device_ids=ids, forward_sync_buffers=False)
+        except TypeError:
+            return DDP(module, device_ids=ids, broadcast_buffers=False)
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+    def all_gather_tensor(self, t: torch.Tensor) -> torch.Tensor:
+        """Concatenate a (N, ...) tensor from every rank along dim 0 (equal N per rank)."""
+        if not self.distributed:
+            return t
+        parts = [torch.empty_like(t) for _ in range(self.world_size)]
+        dist.all_gather(parts, t.contiguous())
+        return torch.cat(parts)
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        if not self.distributed:
+            return value
+        value = value.clone()
+        dist.all_reduce(value)
+        return value / self.world_size
+
+    def close(self) -> None:
+        if self.distributed and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def unwrap(module: torch.nn.Module) -> torch.nn.Module:
+    return getattr(module, "module", module)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+    """Every global RNG state (python, numpy, torch, CUDA) for a checkpoint."""
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,113 @@
+"""The pictures a run writes: caption-annotated sample grids, attention overlays, loss curves."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N,3,H,W) in [-1,1] -> (N,H,W,3) uint8."""
+    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def _font(size: int = 12) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def caption_grid(
+    images: torch.Tensor, captions: list[str], cols: int = 4, cell: int = 160
+) -> Image.Image:
+    """Images in a grid, each with its caption printed under it."""
+    n = images.shape[0]
+    cols = min(cols, n)
+    rows = math.ceil(n / cols)
+    text_h = 44
+    font = _font(11)
+    canvas = Image.new("RGB", (cols * cell, rows * (cell + text_h)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, arr in enumerate(to_uint8(images)):
+        r, c = divmod(i, cols)
+        x, y = c * cell, r * (cell + text_h)
+        canvas.paste(
+            Image.fromarray(arr).resize((cell - 4, cell - 4), Image.NEAREST), (x + 2, y + 2)
+        )
+        lines = textwrap.wrap(captions[i] if i < len(captions) else "", width=cell // 6)[:3]
+        for j, line in enumerate(lines):
+            draw.text((x + 3, y + cell + j * 13), line, fill="black", font=font)
+    return canvas
+
+
+def _heat(weights: np.ndarray) -> np.ndarray:
+    """A simple blue-to-red colour map for weights in [0,1]; (H,W) -> (H,W,3) float."""
+    w = np.clip(weights, 0, 1)[..., None]
+    return np.concatenate([w, 0.2 * np.ones_like(w), 1 - w], axis=-1)
+
+
+def attention_figure(
+    images: torch.Tensor, attention: torch.Tensor, words: list[list[str]], cell: int = 96
+) -> Image.Image:
+    """AttnGAN-style attention display: per sample, the image then one overlay per word.
+
+    ``attention`` is (N, T, h, w) (weights of each word at each image position); the maps of
+    one sample share one scale (its largest weight), so words that draw more attention show
+    brighter, and a uniform attention shows as a uniform tint.
+    """
+    n = images.shape[0]
+    t = max((len(w) for w in words), default=0)
+    font = _font(11)
+    canvas = Image.new("RGB", ((t + 1) * cell, n * (cell + 16)), "white")
+    draw = ImageDraw.Draw(canvas)
+    imgs = to_uint8(images)
+    size = images.shape[-1]
+    for i in range(n):
+        y = i * (cell + 16)
+        base = Image.fromarray(imgs[i]).resize((cell, cell), Image.BILINEAR)
+        canvas.paste(base, (0, y + 16))
+        draw.text((2, y + 2), "image", fill="black", font=font)
+        base_f = np.asarray(Image.fromarray(imgs[i]).resize((cell, cell))).astype(np.float32) / 255
+        scale = attention[i].detach().float().max().clamp_min(1e-8).cpu()
+        for j, word in enumerate(words[i][:t]):
+            a = attention[i, j].detach().float().cpu()[None, None]
+            a = F.interpolate(a, size=(size, size), mode="bilinear", align_corners=False)[0, 0]
+            a = a / scale
+            a = np.asarray(Image.fromarray((a.numpy() * 255).astype(np.uint8)).resize((cell, cell)))
+            mix = 0.5 * base_f + 0.5 * _heat(a.astype(np.float32) / 255)
+            canvas.paste(Image.fromarray((mix * 255).astype(np.uint8)), ((j + 1) * cell, y + 16))
+            draw.text(((j + 1) * cell + 2, y + 2), word[:14], fill="black", font=font)
+    return canvas
+
+
+def loss_curves(history: dict[str, list[tuple[int, float]]], path: Path) -> Path:
+    """One panel per loss name (step on x), written as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(history)
+    cols = 3
+    rows = max(1, math.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.6 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        steps, values = zip(*history[name], strict=True) if history[name] else ((), ())
+        ax.plot(steps, values, lw=1)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -1,0 +1,27 @@
+"""Suite-wide settings: a private cache folder and a fixed thread count.
+
+Every test run gets its own ``$T2I_STAGES_HOME`` (datasets, oracles and pretrained matchers
+are cached there once per session), so tests never read or write the user's cache.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+
+def pytest_configure(config):
+    torch.set_num_threads(int(os.environ.get("T2I_TEST_THREADS", "2")))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    old = os.environ.get("T2I_STAGES_HOME")
+    os.environ["T2I_STAGES_HOME"] = str(tmp_path_factory.mktemp("t2i-home"))
+    yield
+    if old is None:
+        os.environ.pop("T2I_STAGES_HOME", None)
+    else:
+        os.environ["T2I_STAGES_HOME"] = old
