@@ -122,7 +122,6 @@ class ShapesParams(Params):
             "triangle",
             "diamond",
             "star",
-            "hexagon",
             "cross",
         ],
         min_length=1,
