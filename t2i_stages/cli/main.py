@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "plugins",
     "schema",
     "summary",
+    "data",
 )
 
 
