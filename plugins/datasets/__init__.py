@@ -37,10 +37,16 @@ def t2i_stages_datasets() -> dict[str, ComponentSpec]:
             "Procedural captioned shapes (1-3 objects, 5-10 captions each), generated once into a cache; has an oracle.",
         ),
         "coco": ComponentSpec(
-            coco_factory, CocoParams, "MS-COCO captions: official annotation JSON or the AttnGAN/DM-GAN layout."
+            coco_factory,
+            CocoParams,
+            "MS-COCO captions: official annotation JSON or the AttnGAN/DM-GAN layout.",
         ),
-        "cub": ComponentSpec(cub_factory, CubParams, "CUB-200-2011 birds in the AttnGAN/DM-GAN layout, bbox-cropped."),
+        "cub": ComponentSpec(
+            cub_factory, CubParams, "CUB-200-2011 birds in the AttnGAN/DM-GAN layout, bbox-cropped."
+        ),
         "folder": ComponentSpec(
-            folder_factory, FolderParams, "Your own images with sidecar .txt captions or a JSONL manifest."
+            folder_factory,
+            FolderParams,
+            "Your own images with sidecar .txt captions or a JSONL manifest.",
         ),
     }

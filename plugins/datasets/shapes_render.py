@@ -149,7 +149,8 @@ def object_masks(
             band = 2.0 * lr / STRIPE_BANDS
             top = ly - lr
             for k in (1, 3):
-                dd.rectangle((0, top + k * band, w * ss, top + (k + 1) * band - 1), fill=255)
+                y_top = top + k * band
+                dd.rectangle((0, y_top, w * ss, max(y_top, y_top + band - 1)), fill=255)
         elif fine == "outline":
             dd.rectangle((0, 0, w * ss, h * ss), fill=255)
             _draw(dd, shape, lx, ly, lr * OUTLINE_INSET, 0)

@@ -83,7 +83,7 @@ def preview_grid(
     k = res_list.index(r)
     cell = max(r, 192)
     font = _font(11)
-    lines_per = 6
+    lines_per = 4
     text_h = 14 * lines_per + 6
     columns = max(1, min(columns, count))
     rows = (count + columns - 1) // columns
