@@ -2,7 +2,8 @@
 
 ``filenames.pickle`` (a list of str) and ``class_info.pickle`` (a list of ints) were written by
 Python 2. Plain ``pickle.load`` would run any callable a crafted file names; this unpickler
-refuses every global lookup, so only plain containers and scalars (lists, dicts, tuples, str,
+refuses every global lookup (except the latin-1 ``_codecs.encode`` that protocol 2 uses for
+bytes), so only plain containers and scalars (lists, dicts, tuples, str,
 bytes, ints, floats, bools, None) can come out. Python 2 byte strings are decoded as UTF-8.
 """
 
@@ -20,9 +21,17 @@ class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that admits no classes or functions at all."""
 
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_bytes  # how protocol 2 spells a bytes object written by Python 3
         raise pickle.UnpicklingError(
             f"refusing to load '{module}.{name}' (only lists, dicts and strings are allowed)"
         )
+
+
+def _latin1_bytes(text: Any, encoding: Any = "latin1") -> bytes:
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("unexpected use of _codecs.encode")
+    return text.encode("latin1")
 
 
 def _plain(value: Any) -> Any:
