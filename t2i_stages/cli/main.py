@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "schema",
     "summary",
     "data",
+    "export",
+    "generate",
 )
 
 

@@ -1,0 +1,469 @@
+"""The ``onnx`` exporter: a run folder (or a generator and text encoder) -> a deployment folder.
+
+The deployment folder::
+
+    model.json            interface, value ranges, recipe hash, versions, parity results
+    vocab.json            the word vocabulary (the tokenizer of the ONNX path)
+    text_encoder.onnx     (token_ids, token_mask) -> words, sentence          [separate layout]
+    generator.onnx        (z, [eps], words, sentence, token_mask) -> image_*  [separate layout]
+    model.onnx            (token_ids, token_mask, z, [eps]) -> image_*        [fused layout]
+    *.fp16.onnx           the same with an fp16 generator (with --fp16)
+    t2i_onnx_runtime.py   the torch-free runtime (onnxruntime, numpy, PIL)
+
+It is written to a temporary folder and renamed into place only when parity holds; when it does
+not, the export fails with the measured difference and the artefacts are kept in
+``<out>.failed/`` for inspection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import json
+import os
+import platform
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from t2i_stages.errors import T2IError
+
+from . import runtime as rt
+from .graphs import (
+    ExportError,
+    TextEncoderGraph,
+    export_module,
+    fuse_models,
+    generator_graph,
+    graph_spec,
+    half_copy,
+    opset_of,
+)
+from .params import OnnxExportParams
+from .parity import ParityError, ParityReport, run_parity
+
+_PACKAGES = ("t2i-stages", "torch", "onnx", "onnxscript", "onnxruntime-gpu", "onnxruntime", "numpy")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages an export depends on (absent ones are left out)."""
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_json(data: Any) -> str:
+    """Hash of a JSON-able object in canonical form (sorted keys, no spaces)."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class ExportResult:
+    """Where the deployment went and what ``model.json`` says about it."""
+
+    folder: Path
+    manifest: dict[str, Any]
+
+    @property
+    def parity(self) -> dict[str, Any]:
+        return self.manifest.get("parity", {})
+
+    @property
+    def files(self) -> list[str]:
+        return sorted(self.manifest.get("files", {}))
+
+
+def _word_vocab(vocab: Any) -> Any:
+    if not (hasattr(vocab, "itos") and hasattr(vocab, "save")):
+        raise ExportError(
+            f"only word vocabularies (vocab.json) are exportable for now, not {type(vocab).__name__}"
+        )
+    return vocab
+
+
+def _io_entry(name: str, dims: list[Any], dtype: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "dtype": dtype, "shape": dims, **extra}
+
+
+def _describe_inputs(
+    role: str, has_eps: bool, vocab_size: int, text_dim: int, z_dim: int, eps_dim: int
+) -> list[dict[str, Any]]:
+    spec = graph_spec(role, has_eps, 0)
+    table = {
+        "token_ids": _io_entry(
+            "token_ids",
+            ["batch", "T"],
+            "int64",
+            range=[0, vocab_size - 1],
+            description="word ids from vocab.json (0 = padding, 1 = <unk>), zero-padded",
+        ),
+        "token_mask": _io_entry(
+            "token_mask",
+            ["batch", "T"],
+            "bool",
+            description="True = real word, False = padding; a fully padded row is allowed",
+        ),
+        "z": _io_entry("z", ["batch", z_dim], "float32", distribution="standard normal"),
+        "eps": _io_entry(
+            "eps",
+            ["batch", eps_dim],
+            "float32",
+            distribution="standard normal",
+            description="conditioning-augmentation epsilon (c = mu + exp(logvar/2) * eps)",
+        ),
+        "words": _io_entry("words", ["batch", text_dim, "T"], "float32"),
+        "sentence": _io_entry("sentence", ["batch", text_dim], "float32"),
+    }
+    return [table[n] for n in spec.inputs]
+
+
+def _describe_outputs(resolutions: list[int]) -> list[dict[str, Any]]:
+    return [
+        _io_entry(
+            f"image_{i}",
+            ["batch", 3, r, r],
+            "float32",
+            range=[-1.0, 1.0],
+            resolution=r,
+            stage=i,
+            description="RGB image of stage i (channels first); (x + 1) * 127.5 gives 0..255",
+        )
+        for i, r in enumerate(resolutions)
+    ]
+
+
+def _place(tmp: Path, out: Path) -> None:
+    """Move the finished ``tmp`` folder to ``out``, replacing an older deployment only."""
+    if out.exists():
+        is_deployment = (out / rt.MODEL_JSON).is_file()
+        if not is_deployment and any(out.iterdir()):
+            raise T2IError(f"{out}: exists and is not a deployment folder; choose another --out")
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+
+
+class OnnxExporter:
+    """Export with the parameters of an ``onnx`` exporter slot (see :class:`OnnxExportParams`)."""
+
+    name = "onnx"
+
+    def __init__(self, params: OnnxExportParams | None = None, registry: Any = None):
+        self.params = params or OnnxExportParams()
+        self.registry = registry
+
+    # -- run folders ----------------------------------------------------------------------
+    def export_run(
+        self,
+        run_dir: str | Path,
+        out: str | Path | None = None,
+        checkpoint: str | Path | None = None,
+    ) -> ExportResult:
+        """Export a trained run's EMA generator (eval mode) and its text encoder."""
+        from t2i_stages.api import load_run
+
+        run_dir = Path(run_dir)
+        run = load_run(run_dir, "cpu", self.registry, checkpoint, ema=True)
+        recipe_file = run_dir / "recipe.resolved.yaml"
+        ckpt_dir = (
+            Path(checkpoint) if checkpoint else run_dir / "checkpoints" / f"step_{run.step:08d}"
+        )
+        weights = (
+            "generator_ema" if (ckpt_dir / "generator_ema.safetensors").is_file() else "generator"
+        )
+        source = {
+            "run": str(run_dir.resolve()),
+            "recipe_name": run.recipe.name,
+            "recipe_file": "recipe.resolved.yaml",
+            "recipe_sha256": sha256_file(recipe_file),
+            "checkpoint": str(ckpt_dir.resolve()),
+            "step": run.step,
+            "weights": weights,
+        }
+        out = Path(out) if out is not None else run_dir / "onnx"
+        return self.export_models(
+            run.generator,
+            run.text_encoder,
+            run.vocab,
+            out,
+            max_words=run.max_words,
+            source=source,
+            recipe_file=recipe_file,
+        )
+
+    # -- modules --------------------------------------------------------------------------
+    def export_models(
+        self,
+        generator: nn.Module,
+        text_encoder: nn.Module,
+        vocab: Any,
+        out: str | Path,
+        max_words: int,
+        source: dict[str, Any] | None = None,
+        recipe_file: str | Path | None = None,
+    ) -> ExportResult:
+        """Export ``generator`` and ``text_encoder`` (put in eval mode) into ``out``.
+
+        ``source`` goes into ``model.json`` (recipe hash, checkpoint); ``recipe_file`` is
+        copied next to it when given.
+        """
+        vocab = _word_vocab(vocab)
+        if max_words < 1:
+            raise ExportError("max_words must be at least 1")
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        modes = (generator.training, getattr(text_encoder, "training", False))
+        generator.eval()
+        if isinstance(text_encoder, nn.Module):
+            text_encoder.eval()
+        try:
+            manifest, failed = self._export_into(
+                tmp, generator, text_encoder, vocab, max_words, source or {}, recipe_file
+            )
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        finally:
+            generator.train(modes[0])
+            if isinstance(text_encoder, nn.Module):
+                text_encoder.train(modes[1])
+        if failed is not None:
+            dest = out.parent / f"{out.name}.failed"
+            if dest.exists():
+                shutil.rmtree(dest)
+            os.replace(tmp, dest)
+            raise ParityError(f"{failed.failure_line()}; the artefacts are kept in {dest}")
+        _place(tmp, out)
+        return ExportResult(out, manifest)
+
+    def _export_into(
+        self,
+        folder: Path,
+        generator: nn.Module,
+        encoder: Any,
+        vocab: Any,
+        max_words: int,
+        source: dict[str, Any],
+        recipe_file: str | Path | None,
+    ) -> tuple[dict[str, Any], ParityReport | None]:
+        p = self.params
+        z_dim = int(generator.z_dim)
+        eps_dim = int(getattr(generator, "eps_dim", 0) or 0)
+        has_eps = eps_dim > 0
+        resolutions = [int(r) for r in generator.resolutions]
+        text_dim = int(getattr(generator, "text_dim", 0) or getattr(encoder, "text_dim", 0))
+        vocab_size = len(vocab)
+        n = len(resolutions)
+
+        # example inputs: batch 2 and T >= 3 so that neither dim gets specialised
+        t_ex = max(3, min(max_words, 7))
+        feeds, _ = _example(2, t_ex, vocab_size, z_dim, eps_dim)
+        with torch.no_grad():
+            text = encoder.encode_text(feeds["token_ids"], feeds["token_mask"])
+        dim = int(text.words.shape[1])
+        if text_dim and dim != text_dim:
+            raise ExportError(
+                f"the text encoder gives {dim}-d features but the generator takes {text_dim}"
+            )
+        text_dim = dim
+
+        graphs: dict[str, dict[str, dict[str, Any]]] = {}
+        precisions = ["fp32", "fp16"] if p.fp16 else ["fp32"]
+        enc_spec = graph_spec("text_encoder", has_eps, n)
+        enc_path = self._export(
+            TextEncoderGraph(encoder).eval(),
+            [feeds["token_ids"], feeds["token_mask"]],
+            enc_spec,
+            folder / "text_encoder.onnx",
+        )
+        gen_spec = graph_spec("generator", has_eps, n)
+        gfeeds = {**feeds, "words": text.words, "sentence": text.sentence}
+        for precision in precisions:
+            dtype = torch.float16 if precision == "fp16" else torch.float32
+            suffix = ".fp16" if precision == "fp16" else ""
+            gen = half_copy(generator) if precision == "fp16" else generator
+            gen_path = self._export(
+                generator_graph(gen, dtype),
+                [gfeeds[k] for k in gen_spec.inputs],
+                gen_spec,
+                folder / f"generator{suffix}.onnx",
+            )
+            if p.fused:
+                fused_path = folder / f"model{suffix}.onnx"
+                onnx.save_model(fuse_models(onnx.load(enc_path), onnx.load(gen_path)), fused_path)
+                gen_path.unlink()
+                graphs[precision] = {"fused": _entry(fused_path, graph_spec("fused", has_eps, n))}
+            else:
+                graphs[precision] = {
+                    "text_encoder": _entry(enc_path, enc_spec),
+                    "generator": _entry(gen_path, gen_spec),
+                }
+        if p.fused:
+            enc_path.unlink()
+
+        vocab.save(folder / "vocab.json")
+        if recipe_file is not None and Path(recipe_file).is_file():
+            shutil.copyfile(recipe_file, folder / "recipe.resolved.yaml")
+        if p.copy_runtime:
+            shutil.copyfile(rt.__file__, folder / rt.STANDALONE_NAME)
+
+        lengths = p.parity_lengths or sorted({max_words, max(1, max_words // 2)}, reverse=True)
+        parity: dict[str, Any] = {}
+        failed: ParityReport | None = None
+        if p.parity:
+            reference = _reference(encoder, generator, n, fused=p.fused)
+            for precision in precisions:
+                report = run_parity(
+                    reference,
+                    _onnx_runner(folder, graphs[precision]),
+                    p.parity_batches,
+                    lengths,
+                    vocab_size,
+                    z_dim,
+                    eps_dim,
+                    p.fp16_rtol if precision == "fp16" else p.rtol,
+                    p.fp16_atol if precision == "fp16" else p.atol,
+                    precision=precision,
+                )
+                parity[precision] = report.to_dict()
+                if not report.passed and failed is None:
+                    failed = report
+        else:
+            parity = {"checked": False, "reason": "disabled (--no-parity)"}
+
+        first = next(iter(graphs["fp32"].values()))
+        manifest: dict[str, Any] = {
+            "format": rt.FORMAT,
+            "format_version": rt.FORMAT_VERSION,
+            "contract": "(token_ids, token_mask, z, eps) -> image_0..image_{S-1} in [-1, 1]",
+            "layout": "fused" if p.fused else "separate",
+            "exporter": p.exporter,
+            "opset": first["opset"],
+            "precisions": precisions,
+            "z_dim": z_dim,
+            "eps_dim": eps_dim,
+            "text_dim": text_dim,
+            "resolutions": resolutions,
+            "inputs": _describe_inputs("fused", has_eps, vocab_size, text_dim, z_dim, eps_dim),
+            "outputs": _describe_outputs(resolutions),
+            "graphs": graphs,
+            "tokenizer": {
+                "type": "word_vocab",
+                "file": "vocab.json",
+                "max_words": int(max_words),
+                "vocab_size": vocab_size,
+                "rules": "lower-case, non-ASCII dropped, \\w+ words, unknown -> <unk>, "
+                "truncated to max_words, zero-padded",
+            },
+            "noise": "z and eps ~ N(0, 1) drawn outside the graph; numpy default_rng(seed) "
+            "draws z (B, z_dim) then eps (B, eps_dim) in the runtime",
+            "source": {
+                **source,
+                "recipe_sha256": source.get("recipe_sha256", ""),
+            },
+            "versions": package_versions(),
+            "parity": parity,
+        }
+        if p.fp16:
+            manifest["fp16_note"] = (
+                "fp16 graphs run the generator in half precision; the text encoder, inputs and "
+                "outputs stay fp32"
+            )
+        manifest["files"] = {
+            f.name: sha256_file(f) for f in sorted(folder.iterdir()) if f.is_file()
+        }
+        (folder / rt.MODEL_JSON).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        return manifest, failed
+
+    def _export(self, module: nn.Module, example: list[torch.Tensor], spec, path: Path) -> Path:
+        return export_module(module, example, spec, path, self.params.opset, self.params.exporter)
+
+
+def _entry(path: Path, spec: Any) -> dict[str, Any]:
+    return {
+        "file": path.name,
+        "inputs": spec.inputs,
+        "outputs": spec.outputs,
+        "opset": opset_of(path),
+    }
+
+
+def _example(
+    batch: int, length: int, vocab_size: int, z_dim: int, eps_dim: int
+) -> tuple[dict[str, torch.Tensor], list[int]]:
+    from .parity import make_inputs
+
+    feeds, lengths = make_inputs(batch, length, vocab_size, z_dim, eps_dim, seed=1234)
+    feeds["token_mask"][:, 0] = True  # no fully padded row in the example
+    return {k: torch.from_numpy(v) for k, v in feeds.items()}, lengths
+
+
+def _reference(
+    encoder: Any, generator: nn.Module, n: int, fused: bool
+) -> Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
+    """PyTorch's answer for the deployment inputs: text features (separate layout) and images."""
+
+    def run(feeds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        text = encoder.encode_text(feeds["token_ids"], feeds["token_mask"])
+        out = generator(feeds["z"], feeds.get("eps"), text)
+        named = {} if fused else {"words": text.words, "sentence": text.sentence}
+        named.update({f"image_{i}": im for i, im in enumerate(out.images)})
+        return named
+
+    return run
+
+
+def _onnx_runner(
+    folder: Path, entries: dict[str, dict[str, Any]]
+) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    threads = max(1, torch.get_num_threads())
+    sessions = {
+        role: rt.create_session(folder / e["file"], "cpu", threads=threads)
+        for role, e in entries.items()
+    }
+
+    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if "fused" in sessions:
+            s = sessions["fused"]
+            res = s.run(None, {i.name: feeds[i.name] for i in s.get_inputs()})
+            return {o.name: r for o, r in zip(s.get_outputs(), res, strict=True)}
+        enc, gen = sessions["text_encoder"], sessions["generator"]
+        words, sentence = enc.run(
+            ["words", "sentence"],
+            {"token_ids": feeds["token_ids"], "token_mask": feeds["token_mask"]},
+        )
+        g_feeds = {**feeds, "words": words, "sentence": sentence}
+        res = gen.run(None, {i.name: g_feeds[i.name] for i in gen.get_inputs()})
+        named = {"words": words, "sentence": sentence}
+        named.update({o.name: r for o, r in zip(gen.get_outputs(), res, strict=True)})
+        return named
+
+    return run
+
+
+def build_onnx_exporter(params: OnnxExportParams, registry: Any = None, **ctx: Any) -> OnnxExporter:
+    """Factory of the ``onnx`` exporter plugin."""
+    return OnnxExporter(params, registry)

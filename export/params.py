@@ -1,0 +1,70 @@
+"""Parameters of the built-in ``onnx`` exporter (a recipe's ``export:`` slot or CLI flags)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from t2i_stages.spec import Params
+
+
+class OnnxExportParams(Params):
+    """ONNX export of a run's EMA generator and text encoder, checked against PyTorch.
+
+    The deployment folder holds the graphs, ``vocab.json``, ``model.json`` (interface, value
+    ranges, recipe hash, package versions, parity results) and a standalone runtime script.
+    Parity runs ONNX Runtime (CPU) against PyTorch on every batch size x caption length pair;
+    fp32 must hold ``rtol``/``atol`` or the export fails. ``fp16`` adds half-precision
+    generator graphs (the text encoder stays fp32) checked with ``fp16_atol``.
+    """
+
+    opset: int | None = Field(
+        None,
+        ge=14,
+        le=23,
+        description="ONNX opset; null = the exporter's default (dynamo: 18+, torchscript: 17).",
+    )
+    exporter: Literal["dynamo", "torchscript"] = Field(
+        "dynamo",
+        description="torch.onnx path: dynamo (torch.export, the default) or torchscript "
+        "(legacy tracer, opset <= 17, faster to export).",
+    )
+    fused: bool = Field(
+        False,
+        description="One graph (token ids -> images) instead of a text encoder and a generator.",
+    )
+    fp16: bool = Field(
+        False, description="Also write fp16 generator graphs (fp32 inputs and outputs)."
+    )
+    parity: bool = Field(True, description="Check ONNX Runtime against PyTorch at export.")
+    parity_batches: list[int] = Field(
+        default_factory=lambda: [1, 3], description="Batch sizes of the parity check."
+    )
+    parity_lengths: list[int] = Field(
+        default_factory=list,
+        description="Caption lengths T of the parity check; empty = [max_words, max_words // 2].",
+    )
+    rtol: float = Field(1e-3, ge=0, description="fp32 parity: relative tolerance.")
+    atol: float = Field(1e-5, ge=0, description="fp32 parity: absolute tolerance.")
+    fp16_rtol: float = Field(1e-3, ge=0, description="fp16 parity: relative tolerance.")
+    fp16_atol: float = Field(1e-2, ge=0, description="fp16 parity: absolute tolerance.")
+    copy_runtime: bool = Field(
+        True, description="Copy the torch-free runtime script into the deployment folder."
+    )
+
+    @field_validator("parity_batches", "parity_lengths")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(v < 1 for v in value):
+            raise ValueError("batch sizes and caption lengths must be at least 1")
+        return value
+
+    @model_validator(mode="after")
+    def _opset_fits_exporter(self) -> OnnxExportParams:
+        if self.opset is not None:
+            if self.exporter == "torchscript" and self.opset > 17:
+                raise ValueError("the torchscript exporter writes opset 17 at most")
+            if self.exporter == "dynamo" and self.opset < 18:
+                raise ValueError("the dynamo exporter writes opset 18 or newer")
+        return self
