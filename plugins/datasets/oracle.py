@@ -335,13 +335,19 @@ def score_predictions(
 
 # ---- training ----------------------------------------------------------------------------
 def render_set(
-    p: ShapesParams, split_id: int, n: int, resolution: int, start: int = 0
+    p: ShapesParams, split_id: int, n: int, resolution: int, start: int = 0, empty: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Render ``n`` scenes of a scene stream in memory: uint8 (n, 3, r, r) and objects (n, max_objects, 7)."""
+    """Render ``n`` scenes of a scene stream in memory: uint8 (n, 3, r, r) and objects (n, max_objects, 7).
+
+    ``empty`` renders the scenes' backgrounds only (no objects).
+    """
     imgs = np.zeros((n, resolution, resolution, 3), np.uint8)
     objs = np.zeros((n, p.max_objects, 7), np.int64)
     for i in range(n):
         scene = sample_scene(p, split_id, start + i)
+        if empty:
+            scene.objects[:] = -1
+            scene.objects[:, F_PRESENT] = 0
         imgs[i] = render_scene(scene, resolution, p.grid, p.object_scale, p.supersample)
         objs[i] = scene.objects
     return torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(objs)
@@ -408,7 +414,15 @@ def train_oracle(
     torch.manual_seed(seed)
     net = CellNet(sizes)
     oracle = ShapesOracle(p, resolution, cell_px, net)
+    if train_images is None:  # about 5000 objects, whatever the objects per image
+        train_images = math.ceil(5000 / ((p.min_objects + p.max_objects) / 2))
     imgs, objs = render_set(p, ORACLE_TRAIN_SPLIT, train_images, resolution)
+    if p.grid == 1:  # one cell per image: add object-free renders so that "no object" is learned
+        extra = max(64, train_images // 4)
+        e_imgs, e_objs = render_set(
+            p, ORACLE_TRAIN_SPLIT, extra, resolution, start=train_images, empty=True
+        )
+        imgs, objs = torch.cat([imgs, e_imgs]), torch.cat([objs, e_objs])
     t_render = time.perf_counter() - t0
     if log:
         log(f"oracle: rendered {train_images} training images in {t_render:.1f}s")

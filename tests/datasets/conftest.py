@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from t2i_stages.plugins.datasets.shapes import ShapesDataset
 from t2i_stages.plugins.datasets.shapes_params import ShapesParams
 

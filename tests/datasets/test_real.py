@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+
+from t2i_stages.errors import T2IError
 from t2i_stages.plugins.datasets.base import DataWarning
 from t2i_stages.plugins.datasets.coco import CocoParams, coco_factory
 from t2i_stages.plugins.datasets.cub import CubParams, cub_factory
 from t2i_stages.plugins.datasets.folder import FolderParams, folder_factory
 from t2i_stages.plugins.datasets.legacy_pickle import safe_load_pickle
-
-from t2i_stages.errors import T2IError
 
 RES = [16, 32]
 

@@ -7,6 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DataLoader
+
+from t2i_stages.errors import T2IError
 from t2i_stages.plugins.datasets.shapes import ShapesDataset, shapes_factory
 from t2i_stages.plugins.datasets.shapes_cache import verify_split
 from t2i_stages.plugins.datasets.shapes_captions import (
@@ -19,9 +22,6 @@ from t2i_stages.plugins.datasets.shapes_captions import (
 )
 from t2i_stages.plugins.datasets.shapes_params import FINES, SHAPES, SIZES, ShapesParams
 from t2i_stages.plugins.datasets.shapes_scene import COLOR_NAMES, relation
-from torch.utils.data import DataLoader
-
-from t2i_stages.errors import T2IError
 from t2i_stages.recipe import DatasetSlot
 from t2i_stages.registry import load_registry
 from t2i_stages.text import tokenize
