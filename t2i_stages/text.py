@@ -225,11 +225,11 @@ class HFTokenizer:
     def encode(
         self, text: str, max_words: int, rng: Any = None, subsample: bool = False
     ) -> tuple[list[int], list[bool]]:
-        out = self.tok(text, max_length=max_words, truncation=True, padding="max_length")
-        ids = [int(i) for i in out["input_ids"]][:max_words]
-        att = out.get("attention_mask") or [1 if i != self.pad_id else 0 for i in ids]
-        mask = [bool(a) for a in att][:max_words]
-        ids = [i if m else self.pad_id for i, m in zip(ids, mask, strict=True)]
+        ids = [int(i) for i in self.tok(text, max_length=max_words, truncation=True)["input_ids"]][
+            :max_words
+        ]
+        mask = [True] * len(ids) + [False] * (max_words - len(ids))
+        ids = ids + [self.pad_id] * (max_words - len(ids))
         return ids, mask
 
     def decode(self, ids: Iterable[int]) -> str:

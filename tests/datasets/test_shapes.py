@@ -273,3 +273,26 @@ def test_captions_agree_over_many_scenes(grid, max_objects):
             relations += int((rows[:, 10] == 2).sum())
             assert len(tokenize(t)) <= p.max_caption_words
     assert (relations > 0) == (max_objects > 1)
+
+
+def test_hugging_face_tokenizer_and_saved_vocab(tmp_path, tiny_params, tiny_train):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tok = Tokenizer(models.WordLevel({"[PAD]": 0, "[UNK]": 1, "a": 2, "red": 3}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.save(str(tmp_path / "tokenizer.json"))
+    ds = ShapesDataset(
+        tiny_params.model_copy(update={"tokenizer": str(tmp_path / "tokenizer.json")}), quiet=True
+    )
+    s = ds[0]
+    assert s["tokens"].shape == (tiny_params.max_words,) and int(s["mask"].sum()) == len(
+        ds.vocab.tok(s["caption"])["input_ids"]
+    )
+    assert len(ds.vocab) == 4
+    tiny_train.vocab.save(tmp_path / "vocab.json")
+    again = ShapesDataset(
+        tiny_params.model_copy(update={"vocab_path": str(tmp_path / "vocab.json")}), quiet=True
+    )
+    assert again.vocab == tiny_train.vocab and torch.equal(
+        again[3]["tokens"], tiny_train[3]["tokens"]
+    )

@@ -89,9 +89,7 @@ def test_hf_tokenizer_from_local_file(tmp_path):
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     path = tmp_path / "tokenizer.json"
     tok.save(str(path))
-    hf = HFTokenizer(path)
-    hf.tok.pad_token = "[PAD]"
-    hf.pad_id = 0
+    hf = HFTokenizer(path)  # no pad token declared: padding uses id 0
     ids, mask = hf.encode("a red star", 6)
     assert ids[:3] == [2, 3, 4] and ids[3:] == [0, 0, 0]
     assert mask == [True, True, True, False, False, False]
