@@ -38,6 +38,11 @@ KNOWN_ASSETS: dict[str, KnownAsset] = {
         "torchvision's ImageNet Inception-v3 weights (Inception_V3_Weights.IMAGENET1K_V1); copy the "
         ".pth from a machine with internet (torch hub cache, ~/.cache/torch/hub/checkpoints/)",
     ),
+    "clip-rn101": KnownAsset(
+        "clip/RN101.pt",
+        "OpenAI's CLIP RN101.pt (the file `clip.load('RN101')` keeps in ~/.cache/clip/; only its "
+        "tensors are read, its code is never run)",
+    ),
     "clip-vit-base-patch16": KnownAsset(
         "hf/clip-vit-base-patch16",
         "a Hugging Face CLIP folder (config.json, model.safetensors, tokenizer files), e.g. "

@@ -159,6 +159,12 @@ def _batch_images(batch: Mapping[str, Any], resolution: int) -> torch.Tensor:
     return images[resolution]
 
 
+def _trim(tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop word positions that are padding in every caption of the batch (saves compute)."""
+    longest = max(int(mask.sum(1).max()), 1) if mask.numel() else 1
+    return tokens[:, :longest], mask[:, :longest]
+
+
 def _collate(dataset: Any) -> Callable | None:
     return getattr(dataset, "collate", None)
 
@@ -191,7 +197,7 @@ def evaluate_r_precision(
     for batch in loader:
         img = _batch_images(batch, resolution).to(device)
         codes.append(matcher.encode_image(img).code.cpu())
-        text = matcher.encode_text(batch["tokens"].to(device), batch["mask"].to(device))
+        text = matcher.encode_text(*_trim(batch["tokens"].to(device), batch["mask"].to(device)))
         sents.append(text.sentence.cpu())
         if "class_id" in batch:
             ids.append(torch.as_tensor(batch["class_id"]).reshape(-1))
@@ -405,7 +411,7 @@ def train_matcher(
         for batch in loader:
             t0 = time.perf_counter()
             images = _batch_images(batch, params.resolution).to(device)
-            tokens, mask = batch["tokens"].to(device), batch["mask"].to(device)
+            tokens, mask = _trim(batch["tokens"].to(device), batch["mask"].to(device))
             ids = batch.get("class_id") if params.class_masking else None
             ids = None if ids is None else torch.as_tensor(ids).to(device)
             img = matcher.encode_image(images)
@@ -446,7 +452,7 @@ def train_matcher(
                     {
                         "step": step,
                         "seconds": trained_s,
-                        "loss": float(loss),
+                        "loss": float(loss.detach()),
                         "r_precision": rp.mean,
                     }
                 )

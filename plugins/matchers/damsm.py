@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 import torch
 from pydantic import Field
-from t2i_stages.plugins.text_encoders.damsm_rnn import DamsmRnnEncoder, DamsmRnnParams
 
+from t2i_stages.plugins.text_encoders.damsm_rnn import DamsmRnnEncoder, DamsmRnnParams
 from t2i_stages.pretrain import PretrainParams
 from t2i_stages.spec import Params
 from t2i_stages.types import ImageFeatures, TextFeatures

@@ -45,9 +45,10 @@ class SmallCnnImageEncoder(nn.Module):
         w = params.width
         self.stem = nn.Sequential(nn.Conv2d(3, w, 3, 1, 1), nn.LeakyReLU(0.2, True))
         self.to_regions = nn.Sequential(_down(w, w), _down(w, 2 * w), _down(2 * w, 4 * w))
-        self.to_global = nn.Sequential(_down(4 * w, 8 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        # the code keeps the 4x4 layout (flattened, not averaged): captions name positions
+        self.to_global = nn.Sequential(_down(4 * w, 8 * w), nn.AdaptiveAvgPool2d(4), nn.Flatten())
         self.region_proj = nn.Conv2d(4 * w, text_dim, 1, bias=False)
-        self.code_proj = nn.Linear(8 * w, text_dim)
+        self.code_proj = nn.Linear(8 * w * 16, text_dim)
 
     def forward(self, images: torch.Tensor) -> ImageFeatures:
         x = self.to_regions(self.stem(resize_images(images, self.image_size)))

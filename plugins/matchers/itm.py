@@ -10,6 +10,9 @@ Difference from the paper: GR-GAN uses CLIP's ResNet-101 image tower and takes i
 (14x14 at 224 px) as the regions. ``transformers`` only provides ViT towers, so here the regions
 are the ViT patch tokens of ``region_layer`` (ViT-B/16 at 224 px gives the same 14x14 grid) and the
 global code is CLIP's projected pooled (CLS) embedding instead of the attention-pool output.
+``image_tower: rn101`` restores the paper's image side: OpenAI's ResNet tower, implemented in
+``openai_rn101`` and read from ``RN101.pt`` without executing it (the text tower and tokenizer
+still come from ``path`` or the scratch model).
 """
 
 from __future__ import annotations
@@ -18,19 +21,21 @@ from typing import Any, Literal
 
 import torch
 from pydantic import Field
+from torch import nn
+
+from t2i_stages.assets import require_asset
 from t2i_stages.plugins.text_encoders.clip_common import (
     IdsMode,
     TinyClipConfig,
     build_clip,
     make_text_side,
 )
-from torch import nn
-
 from t2i_stages.pretrain import PretrainParams
 from t2i_stages.spec import Params
 from t2i_stages.types import ImageFeatures, TextFeatures
 
 from .base import Matcher, resize_images
+from .openai_rn101 import ModifiedResNet, read_torchscript_state_dict
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -63,6 +68,16 @@ class ItmParams(Params):
         description="How dataset tokens reach CLIP (word_level, model, retokenize; auto picks).",
     )
     max_length: int = Field(77, gt=2, description="Token limit when re-tokenizing.")
+    image_tower: Literal["clip", "rn101"] = Field(
+        "clip",
+        description="clip: the CLIP folder's (ViT) image tower; rn101: OpenAI's ResNet tower read "
+        "from 'rn101_weights' (GR-GAN's setting: layer3 regions, attention-pool code), frozen.",
+    )
+    rn101_weights: str | None = Field(
+        None,
+        description="OpenAI's RN101.pt (TorchScript archive, read without running it); null = "
+        "the default place under $T2I_STAGES_HOME (clip/RN101.pt).",
+    )
     freeze_clip: bool | None = Field(
         None,
         description="Freeze the CLIP towers; null = frozen when pretrained, trained from scratch.",
@@ -100,9 +115,18 @@ class ItmMatcher(Matcher):
         if freeze:
             clip.requires_grad_(False)
         self.frozen = freeze
+        self.rn101: ModifiedResNet | None = None
+        region_in, code_in = vw, proj
+        if params.image_tower == "rn101":
+            weights = require_asset("clip-rn101", params.rn101_weights)
+            self.rn101 = ModifiedResNet.from_state_dict(read_torchscript_state_dict(weights))
+            self.rn101.eval().requires_grad_(False)
+            clip.vision_model.requires_grad_(False)  # unused: the ResNet replaces it
+            self.image_size = self.rn101.input_resolution
+            region_in, code_in = self.rn101.region_channels, self.rn101.output_dim
         # the trainable head (GR-GAN's "MLP", §5.3)
-        self.region_proj = nn.Conv2d(vw, d, 1, bias=False)
-        self.code_proj = nn.Linear(proj, d)
+        self.region_proj = nn.Conv2d(region_in, d, 1, bias=False)
+        self.code_proj = nn.Linear(code_in, d)
         self.sentence_proj = nn.Linear(proj, d)
         self.word_proj = nn.Linear(tw, d)
         self.word_norm = nn.LayerNorm(d, eps=1e-12)
@@ -117,7 +141,12 @@ class ItmMatcher(Matcher):
         super().train(mode)
         if self.frozen:
             self.clip.eval()
+        if self.rn101 is not None:
+            self.rn101.eval()
         return self
+
+    def _frozen_buffer(self, name: str) -> bool:
+        return name.startswith("rn101.") or (self.frozen and name.startswith(("clip.", "text.")))
 
     def encode_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> TextFeatures:
         return self._text_features(*self.text(tokens, mask))
@@ -138,6 +167,9 @@ class ItmMatcher(Matcher):
         x = resize_images(images, self.image_size)
         if self.params.pixel_norm == "clip":
             x = ((x + 1) / 2 - self.pixel_mean) / self.pixel_std
+        if self.rn101 is not None:
+            pooled, layer3 = self.rn101(x)  # (B, out), (B, 1024, 14, 14) for RN101 at 224 px
+            return ImageFeatures(self.region_proj(layer3).flatten(2), self.code_proj(pooled))
         out = self.clip.vision_model(pixel_values=x, output_hidden_states=True)
         tokens = out.hidden_states[self.params.region_layer][:, 1:]  # (B, N, W), CLS dropped
         b, n, w = tokens.shape

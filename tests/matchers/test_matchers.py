@@ -141,3 +141,89 @@ def test_params_schema_is_documented(reg):
             assert model.__doc__, f"{kind} {name} params lack a docstring"
             for field_name, field in model.model_fields.items():
                 assert field.description, f"{kind} {name}.{field_name} lacks a description"
+
+
+def _save_tiny_openai_resnet(path):
+    """A TorchScript archive shaped like OpenAI's RN101.pt (tiny sizes, half-precision weights)."""
+    from t2i_stages.plugins.matchers.openai_rn101 import ModifiedResNet
+
+    class Clip(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.visual = ModifiedResNet(
+                (1, 2, 1, 1), output_dim=16, heads=4, input_resolution=64, width=8
+            )
+            self.logit_scale = torch.nn.Parameter(torch.ones([]))
+
+        def forward(self, x):
+            return self.visual(x)[0]
+
+    torch.manual_seed(0)
+    model = Clip().eval()
+    for m in model.modules():  # non-trivial BatchNorm statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    traced = torch.jit.trace(model, torch.randn(1, 3, 64, 64), check_trace=False)
+    traced.visual.attnpool.half()  # OpenAI stores many weights in half precision
+    model.visual.attnpool.half()
+    traced.save(str(path))
+    return model
+
+
+def test_openai_resnet_weights_are_read_without_running_the_archive(tmp_path):
+    import pickle
+    import zipfile
+
+    from t2i_stages.plugins.matchers.openai_rn101 import ModifiedResNet, read_torchscript_state_dict
+
+    path = tmp_path / "RN101.pt"
+    model = _save_tiny_openai_resnet(path)
+    state = read_torchscript_state_dict(path)
+    expected = model.state_dict()
+    assert set(state) == set(expected)
+    for k, v in expected.items():
+        assert state[k].dtype == v.dtype and torch.equal(state[k], v), k
+    tower = ModifiedResNet.from_state_dict(state).eval()
+    assert tower.region_channels == 128 and tower.input_resolution == 64
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        model.visual.attnpool.float()
+        ref_pooled, ref_regions = model.visual(x)
+        pooled, regions = tower(x)
+    torch.testing.assert_close(pooled, ref_pooled)
+    assert regions.shape == (2, 128, 4, 4)  # layer3: 1/16 of the input, 16 * width channels
+
+    # a data.pkl naming any other global is refused, not executed
+    evil = tmp_path / "evil.pt"
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("evil/data.pkl", b"cos\nsystem\n(S'echo pwned'\ntR.")
+    with pytest.raises(Exception, match="refusing to load 'os.system'"):
+        read_torchscript_state_dict(evil)
+    assert pickle  # (the payload above is a classic pickle exploit)
+    with pytest.raises(Exception, match="not a TorchScript archive"):
+        read_torchscript_state_dict(tmp_path / "missing.pt")
+
+
+def test_itm_with_the_openai_resnet_image_tower(reg, tmp_path, tiny_clip_folder):
+    path = tmp_path / "RN101.pt"
+    _save_tiny_openai_resnet(path)
+    params = {
+        "path": str(tiny_clip_folder),
+        "image_tower": "rn101",
+        "rn101_weights": str(path),
+        "text_dim": 12,
+    }
+    vocab = WordVocab.build(["red square at top left"])
+    m = reg.build("matcher", MatcherSlot(type="itm", params=params), vocab=vocab)
+    m.train()
+    assert not m.rn101.training and not any(p.requires_grad for p in m.rn101.parameters())
+    img = m.encode_image(torch.rand(2, 3, 40, 40) * 2 - 1)  # resized to the tower's 64 px
+    assert img.regions.shape == (2, 12, 16) and img.code.shape == (2, 12)
+    assert not any(k.startswith(("rn101.", "clip.")) for k in m.trainable_state_dict())
+    with pytest.raises(MissingAssetError, match="RN101.pt"):
+        reg.build(
+            "matcher",
+            MatcherSlot(type="itm", params={**params, "rn101_weights": None}),
+            vocab=vocab,
+        )

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from pydantic import ValidationError
+
 from t2i_stages.plugins.losses.matching import (
     SentenceMatchingLoss,
     SentenceMatchingParams,
@@ -17,7 +18,6 @@ from t2i_stages.plugins.losses.matching import (
     word_region_loss,
     word_region_scores,
 )
-
 from t2i_stages.recipe.slots import LossSlot
 from t2i_stages.registry import load_registry
 from t2i_stages.types import ImageFeatures, TextFeatures

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 from conftest import COLORS, PLACES, word_level_tokenizer
-from t2i_stages.plugins.text_encoders.damsm_rnn import DamsmRnnEncoder, DamsmRnnParams
-from t2i_stages.plugins.text_encoders.onnx_export import export_text_encoder_onnx
 
 from t2i_stages.assets import MissingAssetError
+from t2i_stages.plugins.text_encoders.damsm_rnn import DamsmRnnEncoder, DamsmRnnParams
+from t2i_stages.plugins.text_encoders.onnx_export import export_text_encoder_onnx
 from t2i_stages.recipe.slots import TextEncoderSlot
 from t2i_stages.registry import load_registry
 from t2i_stages.text import WordVocab
