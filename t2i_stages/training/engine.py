@@ -358,6 +358,7 @@ class Trainer:
                 for s in stages:
                     with self.rt.autocast():
                         feats = self.c.matcher.encode_image(out.images[s])
+                    feats = type(feats)(*(f.float() for f in feats))  # losses run in fp32
                     v = obj(feats, text, batch.get("class_id"))
                     parts[f"{slot.type}@{s}"] = v
                     total = total + slot.weight * v
