@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -334,13 +336,10 @@ def score_predictions(
 
 
 # ---- training ----------------------------------------------------------------------------
-def render_set(
-    p: ShapesParams, split_id: int, n: int, resolution: int, start: int = 0, empty: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Render ``n`` scenes of a scene stream in memory: uint8 (n, 3, r, r) and objects (n, max_objects, 7).
-
-    ``empty`` renders the scenes' backgrounds only (no objects).
-    """
+def _render_chunk(
+    params_json: str, split_id: int, start: int, n: int, resolution: int, empty: bool
+):
+    p = ShapesParams.model_validate_json(params_json)
     imgs = np.zeros((n, resolution, resolution, 3), np.uint8)
     objs = np.zeros((n, p.max_objects, 7), np.int64)
     for i in range(n):
@@ -350,6 +349,38 @@ def render_set(
             scene.objects[:, F_PRESENT] = 0
         imgs[i] = render_scene(scene, resolution, p.grid, p.object_scale, p.supersample)
         objs[i] = scene.objects
+    return imgs, objs
+
+
+def render_set(
+    p: ShapesParams, split_id: int, n: int, resolution: int, start: int = 0, empty: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Render ``n`` scenes of a scene stream in memory: uint8 (n, 3, r, r) and objects (n, max_objects, 7).
+
+    ``empty`` renders the scenes' backgrounds only (no objects). Large sets use worker processes
+    (the result does not depend on how many).
+    """
+    params_json = p.model_dump_json()
+    workers = min(os.cpu_count() or 1, 8)
+    if workers > 1 and n * resolution * resolution >= 500 * 128 * 128:
+        chunk = math.ceil(n / (4 * workers))
+        starts = list(range(0, n, chunk))
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            parts = list(
+                pool.map(
+                    _render_chunk,
+                    [params_json] * len(starts),
+                    [split_id] * len(starts),
+                    [start + s for s in starts],
+                    [min(chunk, n - s) for s in starts],
+                    [resolution] * len(starts),
+                    [empty] * len(starts),
+                )
+            )
+        imgs = np.concatenate([a for a, _ in parts])
+        objs = np.concatenate([b for _, b in parts])
+    else:
+        imgs, objs = _render_chunk(params_json, split_id, start, n, resolution, empty)
     return torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(objs)
 
 
