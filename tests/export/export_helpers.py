@@ -1,0 +1,153 @@
+"""Helpers for the export tests: demo-size models from the demo recipes, toy models, noise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+
+from t2i_stages.recipe import GeneratorSlot, MatcherSlot, TextEncoderSlot
+from t2i_stages.text import WordVocab
+from t2i_stages.types import GeneratorOutput, TextFeatures
+
+REPO = Path(__file__).resolve().parents[2]
+MAX_WORDS = 12
+
+
+def _refine(cond: str, fusion: str) -> dict:
+    return {
+        "type": "refine",
+        "params": {
+            "conditioning": {"type": cond},
+            "fusion": {"type": fusion},
+            "residual_blocks": 1,
+        },
+    }
+
+
+def _stagewise(text_dim: int, second: str, fusion: str) -> dict:
+    return {
+        "type": "stagewise",
+        "params": {
+            "text_dim": text_dim,
+            "z_dim": 32,
+            "gf": 16,
+            "stages": [
+                {
+                    "type": "initial",
+                    "params": {
+                        "conditioning": {"type": "ca", "params": {"c_dim": 32}},
+                        "upsamples": 2,
+                    },
+                },
+                _refine(second, fusion),
+                _refine("words", fusion),
+            ],
+        },
+    }
+
+
+_TINY_CLIP = {
+    "text_width": 64,
+    "text_layers": 2,
+    "text_heads": 4,
+    "vision_width": 32,
+    "vision_layers": 1,
+    "vision_heads": 2,
+    "image_size": 32,
+    "patch_size": 8,
+    "projection_dim": 64,
+    "max_words": MAX_WORDS,
+}
+
+# Stand-ins with the demo recipes' shapes (16 -> 32 -> 64 px, gf 16), used until
+# recipes/<name>.yaml exist; then the recipes' own slots are used.
+FALLBACK = {
+    "grgan": {
+        "matcher": {"type": "itm", "params": {"scratch": _TINY_CLIP}},
+        "generator": _stagewise(64, "sentence_tiled", "dynamic_memory"),
+    },
+    "attngan": {
+        "matcher": {"type": "damsm", "params": {"text_dim": 32, "embedding_dim": 16}},
+        "generator": _stagewise(32, "words", "word_attention"),
+    },
+    "dmgan": {
+        "matcher": {"type": "damsm", "params": {"text_dim": 32, "embedding_dim": 16}},
+        "generator": _stagewise(32, "words", "dynamic_memory"),
+    },
+}
+
+
+def demo_vocab(n: int = 40) -> WordVocab:
+    return WordVocab.build(
+        ["a red circle at the top left", "two blue squares below a green triangle"],
+        extra=[f"w{i}" for i in range(n)],
+    )
+
+
+def demo_sections(name: str) -> tuple[dict, str]:
+    """The text-encoder/matcher and generator sections of a demo recipe, and where from."""
+    path = REPO / "recipes" / f"{name}.yaml"
+    if path.is_file():
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return data, str(path.relative_to(REPO))
+    return FALLBACK[name], f"stand-in slots (recipes/{name}.yaml absent)"
+
+
+def demo_models(registry: Any, name: str) -> tuple[nn.Module, Any, WordVocab, int, str]:
+    """(generator, text encoder, vocab, max_words, origin) built from a demo recipe, untrained."""
+    data, origin = demo_sections(name)
+    vocab = demo_vocab()
+    ctx = {"vocab": vocab, "vocab_size": len(vocab)}
+    torch.manual_seed(0)
+    if data.get("text_encoder"):
+        enc = registry.build(
+            "text_encoder", TextEncoderSlot.model_validate(data["text_encoder"]), **ctx
+        )
+    else:
+        enc = registry.build("matcher", MatcherSlot.model_validate(data["matcher"]), **ctx)
+    gen = registry.build("generator", GeneratorSlot.model_validate(data["generator"]))
+    dataset = (data.get("data") or {}).get("dataset", {}).get("params", {})
+    max_words = int(dataset.get("max_words", MAX_WORDS))
+    return gen.eval(), enc.eval(), vocab, max_words, origin
+
+
+# ---------------------------------------------------------------------------------------------
+# toy models: fast to export with the torchscript exporter
+
+
+class ToyEncoder(nn.Module):
+    """Mean of embedded real words; words masked to zero."""
+
+    def __init__(self, vocab_size: int, dim: int = 8):
+        super().__init__()
+        self.emb = nn.Embedding(vocab_size, dim)
+        self.text_dim = dim
+
+    def encode_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> TextFeatures:
+        m = mask.to(torch.float32)
+        words = self.emb(tokens * mask.long()) * m[..., None]
+        sentence = words.sum(1) / m.sum(1, keepdim=True).clamp_min(1.0)
+        return TextFeatures(words.transpose(1, 2), sentence, mask, mask.sum(1))
+
+
+class ToyGenerator(nn.Module):
+    """Two stages (4 and 8 px) from [z ; eps-shifted sentence]; ``quirk`` breaks tracing."""
+
+    def __init__(self, dim: int = 8, z_dim: int = 4, eps_dim: int = 2, quirk: bool = False):
+        super().__init__()
+        self.z_dim, self.eps_dim, self.text_dim = z_dim, eps_dim, dim
+        self.resolutions = [4, 8]
+        self.fc = nn.Linear(z_dim + dim + eps_dim, 3 * 16)
+        self.quirk = quirk
+
+    def forward(self, z: torch.Tensor, eps: torch.Tensor | None, text: TextFeatures):
+        e = eps if eps is not None else torch.zeros(z.shape[0], self.eps_dim)
+        x = torch.tanh(self.fc(torch.cat([z, text.sentence, e], 1))).view(-1, 3, 4, 4)
+        if self.quirk and z.shape[0] == 2:  # a Python branch: traced as a constant
+            x = x * 0.5
+        big = torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
+        return GeneratorOutput([x, big], [None], None, None)
