@@ -158,6 +158,40 @@ def graph_spec(role: str, has_eps: bool, n_stages: int) -> GraphSpec:
     return GraphSpec(inputs, outputs, dynamic)
 
 
+def _restore_inputs(model: Any, spec: GraphSpec, example: Sequence[torch.Tensor]) -> None:
+    """Put back inputs the tracer dropped because the model ignores them (e.g. a generator
+    that reads only the sentence), so every graph of a role has the same interface."""
+    from onnx import helper
+
+    have = {i.name: i for i in model.graph.input}
+    if list(have) == spec.inputs:
+        return
+    dtypes = {
+        torch.float32: onnx_type("FLOAT"),
+        torch.float16: onnx_type("FLOAT16"),
+        torch.int64: onnx_type("INT64"),
+        torch.bool: onnx_type("BOOL"),
+    }
+    ordered = []
+    for name, tensor in zip(spec.inputs, example, strict=True):
+        if name in have:
+            ordered.append(have.pop(name))
+            continue
+        dims: list[Any] = list(tensor.shape)
+        for axis, label in spec.dynamic.get(name, {}).items():
+            dims[axis] = label
+        ordered.append(helper.make_tensor_value_info(name, dtypes[tensor.dtype], dims))
+    ordered += list(have.values())  # anything unexpected stays (and fails the name check)
+    del model.graph.input[:]
+    model.graph.input.extend(ordered)
+
+
+def onnx_type(name: str) -> int:
+    import onnx
+
+    return int(getattr(onnx.TensorProto, name))
+
+
 def _name_output_axes(model: Any, spec: GraphSpec) -> None:
     """Write the symbolic batch/T names on the outputs and drop the intermediate shape hints.
 
@@ -237,6 +271,7 @@ def export_module(
             f"exporting {type(module).__name__} to {path.name} failed: {type(exc).__name__}: "
             f"{first[:300]}"
         ) from exc
+    _restore_inputs(model, spec, args)
     got = [i.name for i in model.graph.input]
     if got != spec.inputs:
         raise ExportError(f"{path.name}: graph inputs {got}, expected {spec.inputs}")
