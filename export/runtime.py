@@ -394,7 +394,8 @@ def load_deployment(
         path = folder / entry["file"]
         if not path.is_file():
             raise DeploymentError(f"{path}: missing (listed in {MODEL_JSON})")
-        sessions[role] = create_session(path, provider, allow_cpu_fallback, threads, folder)
+        cache = folder / ".trt_cache" if provider == "tensorrt" else None
+        sessions[role] = create_session(path, provider, allow_cpu_fallback, threads, cache)
     if "fused" not in sessions and not {"text_encoder", "generator"} <= set(sessions):
         raise DeploymentError(f"{folder}: needs a fused graph or a text encoder and a generator")
     on_gpu = all(s.get_providers()[0] != "CPUExecutionProvider" for s in sessions.values())
@@ -450,6 +451,8 @@ def generate_grid(
     dep = load_deployment(folder, provider, allow_cpu_fallback, threads, precision)
     captions = [t for t in texts for _ in range(n)]
     images = dep.generate(captions, seed=seed)
+    if not -len(images) <= stage < len(images):
+        raise T2IError(f"--stage {stage}: the generator has {len(images)} stages")
     pick = images[stage]
     return save_grid(pick, out, ncol=n), pick
 
