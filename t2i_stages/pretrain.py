@@ -500,6 +500,8 @@ def pretrain_matcher(
     model = registry.build("matcher", build_slot, **ctx)  # fails here if an asset is absent
     p = params or getattr(model, "pretrain", None) or PretrainParams()
     run_seed = p.seed if p.seed is not None else seed
+    if not p.enabled and not p.weights:  # the recipe opts out: use the matcher as built
+        return PretrainResult(model, None, "", Path(), False, 0, 0.0)
     if p.weights:
         config = load_matcher_weights(model, p.weights)
         rp = config.get("r_precision")

@@ -102,6 +102,15 @@ def test_pretrain_params_from_the_matcher_and_weights_file(tmp_path, tiny_data):
     loaded = pretrain_matcher(("damsm", mparams2), train, test, cache_root=tmp_path / "other")
     assert loaded.from_cache and loaded.steps == 0 and loaded.matcher.trained
     assert not (tmp_path / "other").exists()
+    # pretraining can be switched off in the recipe
+    off = pretrain_matcher(
+        ("damsm", dict(DAMSM[1], pretrain={"enabled": False})),
+        train,
+        test,
+        cache_root=tmp_path / "x",
+    )
+    assert off.steps == 0 and off.r_precision is None and not off.matcher.trained
+    assert not (tmp_path / "x").exists()
     # weights that do not fit are a clear error
     with pytest.raises(T2IError, match="does not fit"):
         pretrain_matcher(("damsm", dict(mparams2, text_dim=16)), train, test, cache_root=tmp_path)
