@@ -47,6 +47,11 @@ class TrainConfig(Strict):
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     grad_accum: int = Field(1, ge=1)
     ema_decay: float | None = Field(0.999, ge=0, lt=1, description="EMA of G; null disables.")
+    ema_warmup: bool = Field(
+        False,
+        description="Use decay min(ema_decay, (1+t)/(10+t)) at update t, so that a short run's EMA "
+        "is not mostly its random init (the references use a constant 0.999 over 100k+ steps).",
+    )
     optim_g: OptimizerConfig = Field(default_factory=OptimizerConfig)
     optim_d: OptimizerConfig = Field(default_factory=OptimizerConfig)
     log_every: int = Field(50, ge=1)

@@ -194,7 +194,9 @@ class Trainer:
         self.Ds_train = [self.rt.wrap(d) for d in self.Ds]
         self.opt_g = make_optimizer(self.cfg.optim_g, self.G.parameters())
         self.opt_ds = [make_optimizer(self.cfg.optim_d, d.parameters()) for d in self.Ds]
-        self.ema = EMA(self.G, self.cfg.ema_decay) if self.cfg.ema_decay is not None else None
+        self.ema = None
+        if self.cfg.ema_decay is not None:
+            self.ema = EMA(self.G, self.cfg.ema_decay, self.cfg.ema_warmup)
         self.noise = torch.Generator(device=dev.type).manual_seed(recipe.seed * 7919 + self.rt.rank)
         n = len(self.c.train_data)
         self.sampler = ResumableSampler(n, recipe.seed, self.rt.rank, self.rt.world_size)
@@ -330,7 +332,7 @@ class Trainer:
         self._check_finite(logs["G_total"], "G total loss", self.G)
         self.opt_g.step()
         if self.ema is not None:
-            self.ema.update(self.G)
+            self.ema.update(self.G, self.step)
         return logs
 
     def _generator_loss(self, batch, text, out) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
