@@ -497,9 +497,14 @@ def pretrain_matcher(
     resolved = registry.validate_params("matcher", mtype, mparams)
     build_slot = MatcherSlot(type=mtype, params=resolved.model_dump())
     build_slot.resolve(resolved)
-    model = registry.build("matcher", build_slot, **ctx)  # fails here if an asset is absent
-    p = params or getattr(model, "pretrain", None) or PretrainParams()
+    p = params or getattr(resolved, "pretrain", None) or PretrainParams()
     run_seed = p.seed if p.seed is not None else seed
+
+    def build() -> Any:
+        torch.manual_seed(run_seed)  # the initial weights are part of what the key determines
+        return registry.build("matcher", build_slot, **ctx)
+
+    model = build()  # fails here, before any training, if a pretrained asset is absent
     if not p.enabled and not p.weights:  # the recipe opts out: use the matcher as built
         return PretrainResult(model, None, "", Path(), False, 0, 0.0)
     if p.weights:
@@ -537,9 +542,7 @@ def pretrain_matcher(
                 model, rpo, key, folder, True, int(config.get("steps", 0)), float(config.get("seconds", 0.0)),
                 list(config.get("history", [])),
             )  # fmt: skip
-        model = registry.build(
-            "matcher", build_slot, **ctx
-        )  # stale entry: start again from scratch
+        model = build()  # stale entry: start again from scratch
 
     def evaluate(m: Any) -> RPrecision:
         return evaluate_r_precision(

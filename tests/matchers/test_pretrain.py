@@ -76,6 +76,13 @@ def test_pretraining_learns_and_caches(tmp_path, tiny_data):
     ):
         assert torch.equal(a, b), n
 
+    # the same inputs train the same weights (initialisation is seeded too)
+    forced = pretrain_matcher(DAMSM, train, test, params, cache_root=tmp_path, seed=0, force=True)
+    for (n, a), (_, b) in zip(
+        first.matcher.state_dict().items(), forced.matcher.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), n
+
     # anything that determines the weights changes the key
     other_seed = matcher_cache_key("damsm", DAMSM[1], {"d": 1}, params, seed=1)
     assert other_seed != matcher_cache_key("damsm", DAMSM[1], {"d": 1}, params, seed=0)
