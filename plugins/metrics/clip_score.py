@@ -1,0 +1,64 @@
+"""CLIP score (Hessel et al. 2021) of generated images against their captions, with a local CLIP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from t2i_stages.assets import require_hf_folder
+from t2i_stages.evaluation.context import EvalContext, MetricResult
+from t2i_stages.evaluation.extractors import l2_normalise
+from t2i_stages.spec import Params
+
+from .common import DEFAULT_CLIP, build_joint
+
+
+class ClipScoreParams(Params):
+    """Mean of max(cos(image, caption), 0) in CLIP space, times 100 (and Hessel's w = 2.5 form)."""
+
+    clip_folder: str = Field(DEFAULT_CLIP, description="Local Hugging Face CLIP folder.")
+    real_reference: bool = Field(True, description="Also score the real test images.")
+
+
+def clip_scores(image: np.ndarray, text: np.ndarray) -> np.ndarray:
+    """Per pair: max(cos, 0) of matching rows."""
+    cos = (l2_normalise(image) * l2_normalise(text)).sum(axis=1)
+    return np.maximum(cos, 0.0)
+
+
+class ClipScoreMetric:
+    name = "clip_score"
+
+    def __init__(self, params: ClipScoreParams):
+        self.p = params
+
+    def compute(self, ctx: EvalContext) -> MetricResult:
+        s = ctx.samples
+        enc = build_joint(ctx, "clip", self.p.clip_folder, True)
+        text = enc.text_features(s.captions, s.tokens, s.mask)
+        per = clip_scores(enc.image_features(s.fake, ctx.batch_size), text)
+        values = {"CLIPScore": float(100 * per.mean()), "CLIP-S": float(2.5 * per.mean())}
+        std = {"CLIPScore": float(100 * per.std())}
+        details: dict[str, Any] = {}
+        if self.p.real_reference:
+            real = clip_scores(enc.image_features(s.real, ctx.batch_size), text)
+            details["real_images"] = {"CLIPScore": float(100 * real.mean())}
+        notes = {
+            "CLIPScore": "100 x mean max(cos, 0); ± is the std over images",
+            "CLIP-S": "Hessel et al.: 2.5 x mean max(cos, 0)",
+        }
+        protocol = {
+            "encoder": enc.name,
+            "weights_sha256": enc.weights_sha256,
+            "resizer": enc.resizer,
+            "captions": "the caption each image was generated from",
+        }
+        return MetricResult(values, protocol, std, details, notes)
+
+
+def build_clip_score(params: ClipScoreParams, **ctx: Any) -> ClipScoreMetric:
+    if True:  # a missing CLIP folder fails before any generation
+        require_hf_folder(params.clip_folder, what="CLIP model folder")
+    return ClipScoreMetric(params)

@@ -1,0 +1,150 @@
+"""GR-GAN's CMD and ITDis (paper definitions and the released script's), in a selectable space.
+
+r = real images, f = generated images, l = captions, each summarised by a Gaussian; d is the
+Fréchet distance. Image features are L2-normalised and scaled by 10, text features only
+L2-normalised, as in the released ``eval/CMD/CMD_score.py`` (§9.4), whose images go to CLIP
+resized to its input size in [0, 1] without CLIP's mean/std normalisation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from t2i_stages.assets import require_hf_folder
+from t2i_stages.errors import T2IError
+from t2i_stages.evaluation.context import EvalContext, MetricResult
+from t2i_stages.evaluation.distances import CMD_FORMS, GaussianStats, cmd_from_stats
+from t2i_stages.evaluation.extractors import l2_normalise
+
+from .common import DEFAULT_CLIP, HeldOutParams, build_joint
+
+
+class CmdParams(HeldOutParams):
+    """Cross-model distance (CMD) and image-text distance (ITDis) of GR-GAN."""
+
+    space: Literal["clip", "matcher", "held_out"] = Field(
+        "clip",
+        description="Joint feature space: a local CLIP folder (GR-GAN used ViT-B/32), the run's "
+        "matcher, or a held-out matcher.",
+    )
+    clip_folder: str = Field(DEFAULT_CLIP, description="Local Hugging Face CLIP folder.")
+    clip_normalize: bool = Field(
+        False,
+        description="Apply CLIP's mean/std to images (the released script does not: false).",
+    )
+    image_scale: float = Field(10.0, gt=0, description="Image features: L2-normalised times this.")
+    text_scale: float = Field(1.0, gt=0, description="Text features: L2-normalised times this.")
+    real_stats: str | None = Field(
+        None,
+        description="An .npz (mu, sigma) for the real images (e.g. GR-GAN's image_feature.npz).",
+    )
+    text_stats: str | None = Field(
+        None, description="An .npz (mu, sigma) for the captions (e.g. GR-GAN's sent_feature.npz)."
+    )
+    captions: Literal["sampled", "all"] = Field(
+        "sampled",
+        description="Caption set l: the caption of each evaluated image, or every caption of the "
+        "evaluated test images (as GR-GAN: 5 per COCO image).",
+    )
+    headline: Literal["paper", "script"] = Field(
+        "paper", description="Which form the 'CMD' and 'ITDis' headline numbers use."
+    )
+    save_stats: str | None = Field(
+        None, description="Folder to write real.npz, text.npz and fake.npz (mu, sigma) into."
+    )
+
+
+def _all_captions(ctx: EvalContext) -> tuple[list[str], Any, Any]:
+    import torch
+
+    ds = ctx.test_data
+    if not hasattr(ds, "captions"):
+        raise T2IError("cmd: captions 'all' needs a dataset with captions(i)")
+    tok = getattr(ds, "tokenizer", None) or getattr(ds, "vocab", None)
+    max_words = int(getattr(ds, "max_words", ctx.samples.tokens.shape[1]))
+    caps: list[str] = [c for i in ctx.samples.indices for c in ds.captions(i)]
+    ids, masks = zip(*(tok.encode(c, max_words) for c in caps), strict=True)
+    return caps, torch.as_tensor([list(i) for i in ids]), torch.as_tensor([list(m) for m in masks])
+
+
+class CmdMetric:
+    name = "cmd"
+
+    def __init__(self, params: CmdParams):
+        self.p = params
+
+    def compute(self, ctx: EvalContext) -> MetricResult:
+        p, s = self.p, ctx.samples
+        enc = build_joint(ctx, p.space, p.clip_folder, p.clip_normalize, p)
+        fake_f = l2_normalise(enc.image_features(s.fake, ctx.batch_size), p.image_scale)
+        fake = GaussianStats.from_features(fake_f)
+        if p.real_stats:
+            real = GaussianStats.load(p.real_stats)
+            real_src = f"statistics file {p.real_stats}"
+        else:
+            real = GaussianStats.from_features(
+                l2_normalise(enc.image_features(s.real, ctx.batch_size), p.image_scale)
+            )
+            real_src = f"the {len(s)} real test images behind the evaluated captions"
+        if p.text_stats:
+            text = GaussianStats.load(p.text_stats)
+            text_src = f"statistics file {p.text_stats}"
+        else:
+            caps, tokens, mask = (
+                (s.captions, s.tokens, s.mask) if p.captions == "sampled" else _all_captions(ctx)
+            )
+            text = GaussianStats.from_features(
+                l2_normalise(enc.text_features(caps, tokens, mask), p.text_scale)
+            )
+            text_src = f"{len(caps)} captions ({p.captions}) of the evaluated test images"
+        if not (real.mu.shape == fake.mu.shape == text.mu.shape):
+            raise T2IError(
+                f"cmd: feature sizes differ (real {real.mu.shape}, fake {fake.mu.shape}, text "
+                f"{text.mu.shape}); reference statistics must come from the same feature space"
+            )
+        if p.save_stats:
+            folder = Path(p.save_stats)
+            for name, st in (("real", real), ("text", text), ("fake", fake)):
+                st.save(folder / f"{name}.npz")
+        d = cmd_from_stats(real, fake, text)
+        values = {
+            "CMD": d[f"CMD_{p.headline}"],
+            "ITDis": d[f"ITDis_{p.headline}"],
+            "CMD (paper)": d["CMD_paper"],
+            "ITDis (paper)": d["ITDis_paper"],
+            "CMD (script)": d["CMD_script"],
+            "ITDis (script)": d["ITDis_script"],
+        }
+        notes = {
+            "CMD": f"{p.headline} form: {CMD_FORMS[p.headline]}",
+            "ITDis": f"{p.headline} form",
+            "CMD (paper)": "with |.| (GR-GAN paper)",
+            "ITDis (paper)": "with |.| (GR-GAN paper)",
+            "CMD (script)": "without |.| (released CMD_score.py)",
+            "ITDis (script)": "signed d(f,l) - d(r,l) (released CMD_score.py)",
+        }
+        details = {k: d[k] for k in ("d_real_fake", "d_fake_text", "d_real_text")}
+        protocol = {
+            "space": enc.name,
+            "weights_sha256": enc.weights_sha256,
+            "resizer": enc.resizer,
+            "image_features": f"L2-normalised x {p.image_scale}",
+            "text_features": f"L2-normalised x {p.text_scale}",
+            "distance": "Fréchet (clean-fid frechet_distance)",
+            "forms": CMD_FORMS,
+            "headline_form": p.headline,
+            "real": real_src,
+            "text": text_src,
+            "feature_dim": int(np.asarray(fake.mu).shape[0]),
+        }
+        return MetricResult(values, protocol, details=details, notes=notes)
+
+
+def build_cmd(params: CmdParams, **ctx: Any) -> CmdMetric:
+    if params.space == "clip":  # a missing CLIP folder fails before any generation
+        require_hf_folder(params.clip_folder, what="CLIP model folder")
+    return CmdMetric(params)

@@ -1,0 +1,139 @@
+"""Feature spaces shared by the metric plugins: building extractors and held-out encoders."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal
+
+from pydantic import Field
+
+from t2i_stages.errors import T2IError
+from t2i_stages.evaluation.context import EvalContext
+from t2i_stages.evaluation.extractors import (
+    ClipEncoder,
+    ImageExtractor,
+    InceptionExtractor,
+    JointEncoder,
+    MatcherEncoder,
+    matcher_extractor,
+    oracle_extractor,
+    random_extractor,
+)
+from t2i_stages.recipe.slots import MatcherSlot
+from t2i_stages.spec import Params
+
+DEFAULT_CLIP = "hf/clip-vit-base-patch32"
+ExtractorName = Literal["inception", "matcher", "held_out", "oracle", "random"]
+
+
+class HeldOutParams(Params):
+    """A second matcher, pretrained like the run's but with another seed (or another config)."""
+
+    held_out_seed: int = Field(
+        1, description="Pretraining seed of the held-out matcher (cached after the first use)."
+    )
+    held_out_matcher: MatcherSlot | None = Field(
+        None, description="Matcher config of the held-out encoder; null = the run's matcher config."
+    )
+
+
+def held_out_matcher(ctx: EvalContext, seed: int, slot: MatcherSlot | None = None) -> Any:
+    """Pretrain (or load from the pretraining cache) a matcher the generator never saw."""
+    from t2i_stages.pretrain import pretrain_matcher
+
+    base = slot or (ctx.recipe.matcher if ctx.recipe is not None else None)
+    if base is None:
+        raise T2IError(
+            "a held-out encoder needs a matcher config: the run's recipe.matcher or held_out_matcher"
+        )
+    resolved = base.resolved.model_dump() if base.resolved is not None else dict(base.params)
+    params = copy.deepcopy(resolved)
+    pre = dict(params.get("pretrain") or {})
+    pre.update(seed=seed, enabled=True, weights=None)
+    params["pretrain"] = pre
+    key = f"held_out:{base.type}:{params}"
+
+    def build() -> Any:
+        train = ctx.train_data()
+        vocab = getattr(train, "vocab", None) or ctx.vocab
+        context = {"vocab": vocab, "vocab_size": len(vocab)} if vocab is not None else {}
+        ctx.log(f"eval: held-out matcher '{base.type}' (seed {seed}), pretrained or from the cache")
+        result = pretrain_matcher(
+            {"type": base.type, "params": params},
+            train,
+            ctx.test_data,
+            registry=ctx.registry,
+            seed=seed,
+            context=context,
+            device=ctx.device,
+            log=ctx.log,
+        )
+        return result.matcher.to(ctx.device).eval().requires_grad_(False)
+
+    return ctx.cached(key, build)
+
+
+def shapes_oracle(ctx: EvalContext) -> Any:
+    """The shapes oracle at the samples' resolution (T2IError for other datasets)."""
+    from t2i_stages.plugins.datasets.oracle import load_oracle
+    from t2i_stages.plugins.datasets.shapes import ShapesDataset
+
+    if not isinstance(ctx.test_data, ShapesDataset):
+        raise T2IError("the shapes oracle only reads the built-in 'shapes' dataset")
+    res = ctx.samples.resolution
+    return ctx.cached(
+        f"oracle:{res}", lambda: load_oracle(ctx.test_data, resolution=res).to(ctx.device)
+    )
+
+
+def build_extractor(
+    ctx: EvalContext,
+    name: str,
+    inception_path: str | None = None,
+    random_seed: int = 0,
+    random_dim: int = 64,
+    held_out: HeldOutParams | None = None,
+) -> ImageExtractor:
+    """One image feature extractor by name, built once per evaluation."""
+
+    def build() -> ImageExtractor:
+        if name == "inception":
+            return InceptionExtractor(ctx.device, inception_path)
+        if name == "matcher":
+            return matcher_extractor(ctx.matcher, "run-matcher", ctx.device)
+        if name == "held_out":
+            h = held_out or HeldOutParams()
+            m = held_out_matcher(ctx, h.held_out_seed, h.held_out_matcher)
+            return matcher_extractor(m, f"held-out-matcher(seed={h.held_out_seed})", ctx.device)
+        if name == "oracle":
+            return oracle_extractor(shapes_oracle(ctx), ctx.device)
+        if name == "random":
+            return random_extractor(random_dim, random_seed, ctx.device)
+        raise T2IError(f"unknown feature extractor '{name}'")
+
+    hkey = held_out.model_dump_json() if held_out is not None else ""
+    return ctx.cached(f"extractor:{name}:{inception_path}:{random_seed}:{random_dim}:{hkey}", build)
+
+
+def build_joint(
+    ctx: EvalContext,
+    space: str,
+    clip_folder: str = DEFAULT_CLIP,
+    clip_normalize: bool = True,
+    held_out: HeldOutParams | None = None,
+) -> JointEncoder:
+    """An image-text encoder: 'clip' (local folder), 'matcher' (the run's) or 'held_out'."""
+
+    def build() -> JointEncoder:
+        if space == "clip":
+            return ClipEncoder(clip_folder, ctx.device, normalize=clip_normalize)
+        if space in ("matcher", "run"):
+            return MatcherEncoder(ctx.matcher, "run-matcher", ctx.device)
+        if space == "held_out":
+            h = held_out or HeldOutParams()
+            m = held_out_matcher(ctx, h.held_out_seed, h.held_out_matcher)
+            return MatcherEncoder(m, f"held-out-matcher(seed={h.held_out_seed})", ctx.device)
+        raise T2IError(f"unknown image-text feature space '{space}'")
+
+    hkey = held_out.model_dump_json() if held_out is not None else ""
+    return ctx.cached(f"joint:{space}:{clip_folder}:{clip_normalize}:{hkey}", build)

@@ -1,0 +1,139 @@
+"""FID / KID through clean-fid's distance functions, with a selectable feature extractor.
+
+Only clean-fid's Inception gives numbers named FID and KID. The in-domain extractors (the run's
+matcher, a held-out matcher, the shapes oracle's penultimate layer) and the seeded random CNN
+give a Fréchet distance ``FD[<extractor>]`` and kernel distance ``KD[<extractor>]`` in their own
+feature space: comparable between runs that use the same extractor weights (their SHA-256 is in
+the protocol), not with published FIDs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from t2i_stages.errors import T2IError
+from t2i_stages.evaluation.context import EvalContext, MetricResult
+from t2i_stages.evaluation.distances import GaussianStats, kernel_distance, stats_distance
+from t2i_stages.evaluation.extractors import inception_file
+
+from .common import ExtractorName, HeldOutParams, build_extractor
+
+
+class FidParams(HeldOutParams):
+    """Fréchet (and kernel) distance between generated and real images in a feature space."""
+
+    extractor: ExtractorName = Field(
+        "inception",
+        description="Feature space: 'inception' (clean-fid's, gives FID/KID), 'matcher' (the "
+        "run's image encoder), 'held_out' (a matcher pretrained with another seed), 'oracle' "
+        "(shapes oracle's penultimate layer) or 'random' (seeded random CNN, for tests).",
+    )
+    fid: bool = Field(True, description="Report the Fréchet distance.")
+    kid: bool = Field(True, description="Report the kernel (KID) distance.")
+    inception_path: str | None = Field(
+        None,
+        description="clean-fid's inception-2015-12-05.pt (file or folder); null = look under "
+        "$T2I_STAGES_HOME/cleanfid/ and the temp folder.",
+    )
+    reference_stats: str | None = Field(
+        None,
+        description="An .npz with mu and sigma of the real set in this feature space; null = the "
+        "real test images paired with the evaluated captions.",
+    )
+    save_reference_stats: str | None = Field(
+        None, description="Write the real set's mu/sigma to this .npz (to reuse as a reference)."
+    )
+    kid_subsets: int = Field(100, ge=1, description="KID subsets (clean-fid's num_subsets).")
+    kid_subset_size: int = Field(1000, ge=2, description="KID subset size (clean-fid's max).")
+    kid_seed: int = Field(0, description="Seed of KID's subset draws.")
+    random_seed: int = Field(0, description="Seed of the 'random' extractor's weights.")
+    random_dim: int = Field(64, ge=2, description="Feature size of the 'random' extractor.")
+
+
+class KidParams(FidParams):
+    """Kernel Inception Distance (or KD in another feature space) only."""
+
+    fid: bool = Field(False, description="Report the Fréchet distance.")
+
+
+def image_features(ctx: EvalContext, extractor: Any, which: str) -> np.ndarray:
+    """Features of the generated ('fake') or real images, computed once per extractor."""
+    images = ctx.samples.fake if which == "fake" else ctx.samples.real
+    key = f"feats:{which}:{extractor.name}:{extractor.weights_sha256}"
+    return ctx.cached(key, lambda: extractor.features(images, ctx.batch_size))
+
+
+class FrechetMetric:
+    """Computes FD/KD (FID/KID with Inception) for the evaluated samples."""
+
+    def __init__(self, params: FidParams, name: str):
+        self.p, self.name = params, name
+
+    def compute(self, ctx: EvalContext) -> MetricResult:
+        p = self.p
+        if not (p.fid or p.kid):
+            raise T2IError(f"metric '{self.name}': both fid and kid are off")
+        ex = build_extractor(ctx, p.extractor, p.inception_path, p.random_seed, p.random_dim, p)
+        fd_key = "FID" if ex.is_inception else f"FD[{p.extractor}]"
+        kd_key = "KID" if ex.is_inception else f"KD[{p.extractor}]"
+        fake = image_features(ctx, ex, "fake")
+        values: dict[str, float] = {}
+        notes: dict[str, str] = {}
+        protocol: dict[str, Any] = ex.describe(ctx.samples.resolution)
+        protocol["feature_dim"] = int(fake.shape[1])
+        protocol["distance"] = "clean-fid frechet_distance / kernel_distance"
+        if not ex.is_inception:
+            protocol["label"] = (
+                f"Fréchet distance in the '{ex.name}' feature space; not FID, not comparable with "
+                "published FIDs"
+            )
+        real = None
+        if p.reference_stats is None or p.kid:
+            real = image_features(ctx, ex, "real")
+        if p.fid:
+            if p.reference_stats is not None:
+                ref = GaussianStats.load(p.reference_stats)
+                protocol["reference"] = f"statistics file {p.reference_stats}"
+            else:
+                ref = GaussianStats.from_features(real)
+                protocol["reference"] = (
+                    f"the {len(real)} real test images behind the evaluated captions"
+                )
+            if p.save_reference_stats:
+                real = real if real is not None else image_features(ctx, ex, "real")
+                GaussianStats.from_features(real).save(p.save_reference_stats)
+            values[fd_key] = stats_distance(GaussianStats.from_features(fake), ref)
+            notes[fd_key] = "FID (clean-fid Inception)" if ex.is_inception else protocol["label"]
+        if p.kid:
+            values[kd_key] = kernel_distance(
+                real, fake, p.kid_subsets, p.kid_subset_size, seed=p.kid_seed
+            )
+            protocol["kid"] = {
+                "subsets": p.kid_subsets,
+                "subset_size": min(p.kid_subset_size, len(real), len(fake)),
+                "seed": p.kid_seed,
+                "reference": f"the {len(real)} real test images (features; stats files cannot give KID)",
+            }
+        return MetricResult(values, protocol, notes=notes)
+
+
+def _check_assets(params: FidParams) -> None:
+    """Fail when the metric is built (before any generation) if the Inception file is absent."""
+    if params.extractor == "inception":
+        inception_file(params.inception_path)
+
+
+def build_fid(params: FidParams, **ctx: Any) -> FrechetMetric:
+    _check_assets(params)
+    return FrechetMetric(params, "fid")
+
+
+def build_kid(params: KidParams, **ctx: Any) -> FrechetMetric:
+    _check_assets(params)
+    return FrechetMetric(params, "kid")
+
+
+__all__ = ["FidParams", "FrechetMetric", "KidParams"]

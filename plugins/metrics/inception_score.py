@@ -1,0 +1,81 @@
+"""Inception Score with torchvision's ImageNet Inception-v3 (local weights only): 10 splits.
+
+Not the TF graph DM-GAN used (§9.1), so absolute values differ slightly from published ones;
+the protocol records the weights' SHA-256 and the resizer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from t2i_stages.assets import require_asset
+from t2i_stages.errors import T2IError
+from t2i_stages.evaluation.context import EvalContext, MetricResult
+from t2i_stages.evaluation.distances import inception_score_from_probs
+from t2i_stages.evaluation.extractors import file_sha256, resize_uint8
+from t2i_stages.spec import Params
+
+
+class InceptionScoreParams(Params):
+    """exp(E KL(p(y|x) ‖ p(y))) over ``splits`` splits, mean ± std."""
+
+    weights: str | None = Field(
+        None,
+        description="torchvision's inception_v3_google-0cc3c7bd.pth; null = the known asset "
+        "path under $T2I_STAGES_HOME.",
+    )
+    splits: int = Field(10, ge=1, description="Splits for the mean ± std.")
+
+
+def load_inception(path: str | None, device: torch.device) -> tuple[torch.nn.Module, str]:
+    from torchvision.models import inception_v3
+
+    file = require_asset("inception_v3_imagenet", path)
+    net = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=False)
+    state = torch.load(file, map_location="cpu", weights_only=True)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        raise T2IError(f"{file}: not torchvision's Inception-v3 weights ({exc})") from None
+    return net.to(device).eval().requires_grad_(False), file_sha256(file)
+
+
+class InceptionScoreMetric:
+    name = "inception_score"
+
+    def __init__(self, params: InceptionScoreParams, device: torch.device | str = "cpu"):
+        self.p = params
+        # built here so that a missing weights file fails before any generation
+        self.net, self.sha = load_inception(params.weights, torch.device(device))
+
+    @torch.no_grad()
+    def probabilities(self, images: torch.Tensor, batch_size: int = 64) -> np.ndarray:
+        dev = next(self.net.parameters()).device
+        out = []
+        for s in range(0, len(images), batch_size):
+            x = resize_uint8(images[s : s + batch_size], 299, "bilinear") / 127.5 - 1.0
+            out.append(torch.softmax(self.net(x.to(dev)), dim=1).double().cpu())
+        return torch.cat(out).numpy()
+
+    def compute(self, ctx: EvalContext) -> MetricResult:
+        self.net.to(ctx.device)
+        probs = self.probabilities(ctx.samples.fake, ctx.batch_size)
+        splits = min(self.p.splits, len(probs))
+        mean, std = inception_score_from_probs(probs, splits)
+        protocol = {
+            "network": "torchvision inception_v3 (IMAGENET1K_V1), 1000-way softmax",
+            "weights_sha256": self.sha,
+            "resizer": f"clean-fid PIL bilinear {ctx.samples.resolution} -> 299 px, [-1, 1]",
+            "splits": splits,
+        }
+        return MetricResult({"IS": mean}, protocol, {"IS": std}, notes={"IS": "± std over splits"})
+
+
+def build_inception_score(
+    params: InceptionScoreParams, device: Any = "cpu", **ctx: Any
+) -> InceptionScoreMetric:
+    return InceptionScoreMetric(params, device)

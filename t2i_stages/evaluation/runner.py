@@ -1,0 +1,404 @@
+"""The one evaluation path: training's end-of-run evaluation and ``t2i-stages eval`` both use it.
+
+``evaluate_samples`` runs metric plugins on an ``EvalContext`` and writes ``metrics.json`` (every
+number with its protocol) and ``metrics.md`` (a table). ``evaluate_run_dir`` builds the context
+from a run folder (newest good checkpoint, EMA generator); ``evaluate_trainer`` from a live
+``Trainer``. Both draw the same samples (``samples.collect_samples``) for the same seed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from pydantic import ValidationError
+
+from ..errors import T2IError
+from ..recipe.slots import MetricSlot
+from .context import EvalContext, MetricResult
+from .samples import collect_samples
+
+NOISE_SEED = 100
+VERSION_PACKAGES = (
+    "t2i-stages",
+    "torch",
+    "torchvision",
+    "clean-fid",
+    "numpy",
+    "scipy",
+    "transformers",
+    "pillow",
+)
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages the numbers depend on."""
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in VERSION_PACKAGES:
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def parse_metric_spec(text: str, registry: Any) -> MetricSlot:
+    """``name`` or ``name:key=value:key=value`` (values read as YAML) -> a validated slot."""
+    name, *pairs = text.strip().split(":")
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise T2IError(f"--metrics '{text}': '{pair}' is not key=value")
+        k, v = pair.split("=", 1)
+        params[k.strip()] = yaml.safe_load(v)
+    return make_slot(name, params, registry, where=f"--metrics '{text}'")
+
+
+def make_slot(name: str, params: dict[str, Any], registry: Any, where: str = "") -> MetricSlot:
+    """A metric slot validated against the plugin's params (T2IError with the field otherwise)."""
+    from ..recipe.validate import resolve_slots
+    from ..registry import unknown_name_message
+
+    where = where or f"metric '{name}'"
+    if name not in registry.components.get("metric", {}):
+        raise T2IError(f"{where}: {unknown_name_message('metric', name, registry.names('metric'))}")
+    try:
+        slot = MetricSlot(type=name, params=params)
+        resolved = registry.validate_params("metric", name, params)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        raise T2IError(f"{where}: {loc}: {err['msg']}") from None
+    slot.resolve(resolved)
+    problems = resolve_slots(resolved, registry, ("params",))
+    if problems:
+        loc, msg = problems[0]
+        raise T2IError(f"{where}: {'.'.join(map(str, loc))}: {msg}")
+    return slot
+
+
+def default_metric_slots(
+    registry: Any, has_matcher: bool, shapes: bool, attribute_accuracy: bool
+) -> list[MetricSlot]:
+    """What runs when a recipe lists no metrics: only what needs no downloaded asset."""
+    slots = []
+    if has_matcher:
+        slots.append(make_slot("fid", {"extractor": "matcher"}, registry))
+        slots.append(make_slot("r_precision", {"encoder": "run"}, registry))
+    if shapes and attribute_accuracy:
+        slots.append(make_slot("attribute_accuracy", {}, registry))
+    return slots
+
+
+def choose_slots(
+    recipe: Any,
+    registry: Any,
+    names: Iterable[str] | None,
+    has_matcher: bool,
+    shapes: bool,
+) -> list[MetricSlot]:
+    """``--metrics`` if given, else the recipe's ``eval.metrics``, else the defaults.
+
+    ``eval.attribute_accuracy: true`` adds the shapes oracle's metric on the shapes dataset
+    when the list does not already name it.
+    """
+    cfg = recipe.eval if recipe is not None else None
+    if names:
+        slots = [parse_metric_spec(n, registry) for n in names]
+    elif cfg is not None and cfg.metrics:
+        slots = list(cfg.metrics)
+    else:
+        return default_metric_slots(
+            registry, has_matcher, shapes, bool(cfg.attribute_accuracy) if cfg else True
+        )
+    if (
+        not names
+        and cfg is not None
+        and cfg.attribute_accuracy
+        and shapes
+        and not any(s.type == "attribute_accuracy" for s in slots)
+    ):
+        slots.append(make_slot("attribute_accuracy", {}, registry))
+    return slots
+
+
+def build_metrics(
+    slots: list[MetricSlot], registry: Any, device: torch.device
+) -> list[tuple[str, MetricSlot, Any]]:
+    """Build every metric first, so a missing asset fails before any image is generated."""
+    out, seen = [], {}
+    for slot in slots:
+        seen[slot.type] = seen.get(slot.type, 0) + 1
+        key = slot.type if seen[slot.type] == 1 else f"{slot.type}#{seen[slot.type]}"
+        out.append((key, slot, registry.build("metric", slot, device=device)))
+    return out
+
+
+def _num(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.1f}"
+    return str(v)
+
+
+def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for metric, res in results.items():
+        if "error" in res:
+            rows.append({"metric": metric, "name": "error", "value": None, "note": res["error"]})
+            continue
+        for name, value in res["values"].items():
+            rows.append(
+                {
+                    "metric": metric,
+                    "name": name,
+                    "value": value,
+                    "std": res.get("std", {}).get(name),
+                    "note": res.get("notes", {}).get(name, ""),
+                }
+            )
+    return rows
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """A Markdown table of every number, then the shared protocol."""
+    p = report["protocol"]
+    lines = [
+        f"# Evaluation of {report.get('run', 'a run')} (step {report.get('step', '?')})",
+        "",
+        "| metric | value | ± | note |",
+        "|---|---|---|---|",
+    ]
+    for r in report["table"]:
+        std = _num(r["std"]) if r.get("std") is not None else ""
+        lines.append(f"| {r['name']} | {_num(r['value'])} | {std} | {r['note']} |")
+    lines += [
+        "",
+        f"{p['num_samples']} samples at {p['resolution']} px from the {p['split']} split "
+        f"({p['images']}); noise seed {p['noise_seed']}; generator: {p.get('generator', '?')}.",
+        "Every metric's extractor, weight hash, reference set and resizer are in metrics.json.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def evaluate_samples(
+    ctx: EvalContext,
+    metrics: list[tuple[str, MetricSlot, Any]],
+    out_dir: str | Path | None = None,
+    header: dict[str, Any] | None = None,
+    strict: bool = True,
+) -> dict[str, Any]:
+    """Run built metrics on the context; write metrics.json and metrics.md into ``out_dir``.
+
+    With ``strict=False`` a metric that fails with a user error is recorded as ``{"error": ...}``
+    and the others still run (training's end-of-run evaluation must not lose the run).
+    """
+    results: dict[str, Any] = {}
+    seconds: dict[str, float] = {"generation": round(ctx.samples.seconds, 2)}
+    for key, slot, metric in metrics:
+        t0 = time.time()
+        try:
+            res: MetricResult = metric.compute(ctx)
+        except T2IError as exc:
+            if strict:
+                raise T2IError(f"metric '{key}': {exc}") from exc
+            ctx.log(f"eval: metric '{key}' failed: {exc}")
+            results[key] = {"error": str(exc), "params": _params_of(slot)}
+            continue
+        entry = res.as_dict()
+        entry["params"] = _params_of(slot)
+        entry["protocol"]["seconds"] = round(time.time() - t0, 2)
+        results[key] = entry
+        seconds[key] = entry["protocol"]["seconds"]
+    protocol = dict(ctx.samples.protocol)
+    protocol.update((header or {}).pop("protocol", {}))
+    protocol["batch_size"] = ctx.batch_size
+    protocol["device"] = str(ctx.device)
+    protocol["versions"] = versions()
+    protocol["seconds"] = seconds
+    report: dict[str, Any] = dict(header or {})
+    report["results"] = results
+    report["table"] = table_rows(results)
+    report["protocol"] = protocol
+    if out_dir is not None:
+        write_report(report, out_dir)
+    return report
+
+
+def _params_of(slot: MetricSlot) -> dict[str, Any]:
+    resolved = slot.resolved
+    return json.loads(resolved.model_dump_json()) if resolved is not None else dict(slot.params)
+
+
+def write_report(report: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    js, md = out / "metrics.json", out / "metrics.md"
+    tmp = js.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2, default=_json_default), encoding="utf-8")
+    tmp.replace(js)
+    md.write_text(format_table(report), encoding="utf-8")
+    return js, md
+
+
+def _json_default(v: Any) -> Any:
+    if hasattr(v, "item"):
+        return v.item()
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    return str(v)
+
+
+def _is_shapes(ds: Any) -> bool:
+    try:
+        from ..plugins.datasets.shapes import ShapesDataset
+    except ImportError:  # pragma: no cover - built-in plugins always installed
+        return False
+    return isinstance(ds, ShapesDataset)
+
+
+# ---------------------------------------------------------------------------- entry points
+
+
+def evaluate_run_dir(
+    run_dir: str | Path,
+    metrics: Iterable[str] | None = None,
+    num_samples: int | None = None,
+    batch_size: int | None = None,
+    noise_seed: int = NOISE_SEED,
+    device: str = "cpu",
+    out_dir: str | Path | None = None,
+    checkpoint: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Evaluate a trained run folder (``t2i-stages eval``); writes metrics.json/.md there."""
+    from ..api import load_run
+    from ..registry import load_registry
+    from ..training.checkpoint import latest_good_checkpoint, load_checkpoint
+
+    run_dir = Path(run_dir)
+    registry = load_registry()
+    run = load_run(run_dir, device=device, registry=registry, checkpoint=checkpoint)
+    recipe = run.recipe
+    cfg = recipe.eval
+    G = run.generator
+    resolutions = list(getattr(G, "resolutions", []) or [])
+    test = registry.build(
+        "dataset", recipe.data.dataset, split="test", resolutions=resolutions or None
+    )
+    matcher = None
+    if recipe.matcher is not None:
+        if recipe.text_encoder is None:
+            matcher = run.text_encoder
+        else:
+            ckpt = (
+                load_checkpoint(Path(checkpoint))
+                if checkpoint
+                else latest_good_checkpoint(run_dir / "checkpoints")
+            )
+            vocab = run.vocab
+            matcher = registry.build("matcher", recipe.matcher, vocab=vocab, vocab_size=len(vocab))
+            if ckpt is not None and "matcher" in ckpt.components:
+                matcher.load_state_dict(ckpt.components["matcher"], strict=False)
+            matcher = matcher.to(run.device).eval().requires_grad_(False)
+    slots = choose_slots(recipe, registry, metrics, matcher is not None, _is_shapes(test))
+    if not slots:
+        raise T2IError(f"{run_dir}: no metrics to compute (give --metrics or eval.metrics)")
+    built = build_metrics(slots, registry, run.device)
+
+    @torch.no_grad()
+    def generate(batch: dict, z: torch.Tensor, eps: torch.Tensor | None):
+        tokens, mask = batch["tokens"].to(run.device), batch["mask"].to(run.device)
+        text = run.text_encoder.encode_text(tokens, mask)
+        return G(z.to(run.device), eps.to(run.device) if eps is not None else None, text)
+
+    n = num_samples or cfg.num_samples
+    bs = batch_size or cfg.batch_size
+    log(f"eval: generating {min(n, len(test))} images from the test captions")
+    samples = collect_samples(test, generate, G.z_dim, G.eps_dim, n, bs, noise_seed)
+    ctx = EvalContext(
+        samples,
+        registry,
+        run.device,
+        recipe,
+        test,
+        matcher,
+        run.vocab,
+        lambda: registry.build(
+            "dataset", recipe.data.dataset, split="train", resolutions=resolutions or None
+        ),
+        bs,
+        log,
+    )
+    header = {
+        "run": str(run_dir),
+        "step": run.step,
+        "protocol": {
+            "generator": "ema (the raw generator when the checkpoint has no EMA copy)",
+            "source": "t2i-stages eval",
+        },
+    }
+    return evaluate_samples(ctx, built, out_dir or run_dir, header, strict=True)
+
+
+def evaluate_trainer(trainer: Any, out_dir: str | Path, strict: bool = False) -> dict[str, Any]:
+    """End-of-training evaluation of a live ``Trainer`` through the same path."""
+    recipe, registry = trainer.recipe, trainer.registry
+    cfg = recipe.eval
+    test = trainer.c.test_data
+    slots = choose_slots(recipe, registry, None, trainer.c.matcher is not None, _is_shapes(test))
+    header: dict[str, Any] = {
+        "run": str(out_dir),
+        "step": trainer.step,
+        "protocol": {
+            "generator": "ema" if trainer.ema is not None else "raw",
+            "source": "end of training",
+        },
+    }
+    if trainer.c.matcher_report:
+        header["matcher"] = trainer.c.matcher_report
+    if not slots:  # nothing to score: record the protocol only
+        report = {k: v for k, v in header.items() if k != "protocol"}
+        report.update(results={}, table=[])
+        report["protocol"] = {
+            "num_samples": min(cfg.num_samples, len(test)),
+            "split": "test",
+            "noise_seed": NOISE_SEED,
+            **header["protocol"],
+            "versions": versions(),
+        }
+        write_report(
+            report | {"protocol": report["protocol"] | {"resolution": "-", "images": "none"}},
+            out_dir,
+        )
+        return report
+    built = build_metrics(slots, registry, trainer.rt.device)
+    G = trainer.sampler_generator
+    samples = collect_samples(
+        test, trainer.generate, G.z_dim, G.eps_dim, cfg.num_samples, cfg.batch_size, NOISE_SEED
+    )
+    train = trainer.c.train_data
+    ctx = EvalContext(
+        samples,
+        registry,
+        trainer.rt.device,
+        recipe,
+        test,
+        trainer.c.matcher,
+        getattr(train, "vocab", None),
+        lambda: train,
+        cfg.batch_size,
+        trainer.log,
+    )
+    return evaluate_samples(ctx, built, out_dir, header, strict=strict)
