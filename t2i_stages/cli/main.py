@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "data",
     "export",
     "generate",
+    "eval",
 )
 
 
