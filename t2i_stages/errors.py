@@ -25,5 +25,6 @@ class RecipeError(T2IError):
     """A recipe is invalid; carries one ``file:line: path: message`` line per problem."""
 
     def __init__(self, lines: list[str]):
-        self.lines = list(lines)
+        # a value quoted in a message may hold newlines; keep one problem per printed line
+        self.lines = [str(line).replace("\r", "\\r").replace("\n", "\\n") for line in lines]
         super().__init__("\n".join(self.lines))

@@ -23,9 +23,12 @@ from .slots import (
 
 
 class Strict(BaseModel):
-    """Every recipe section forbids unknown keys, so a typo is an error, not a silent default."""
+    """Every recipe section forbids unknown keys, so a typo is an error, not a silent default.
 
-    model_config = ConfigDict(extra="forbid")
+    Floats must be finite: a NaN learning rate or an infinite budget is a typo, not a setting.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class DataConfig(Strict):
@@ -59,6 +62,12 @@ class TrainConfig(Strict):
     ckpt_every: int = Field(1000, ge=1)
     keep_checkpoints: int = Field(3, ge=1)
     threads: int | None = Field(None, ge=1, description="torch CPU threads; null keeps torch's.")
+    skip_nonfinite: int = Field(
+        0,
+        ge=0,
+        description="How many updates with a NaN/inf loss or gradient may be skipped over the run "
+        "(their optimizer step is dropped) before it stops; 0 stops at the first.",
+    )
 
 
 class EvalConfig(Strict):

@@ -83,7 +83,9 @@ class LossSlot(Slot):
     """A loss, with where it applies and how much it weighs."""
 
     kind: ClassVar[str] = "loss"
-    weight: float = Field(1.0, description="Multiplier of this loss in the total.")
+    weight: float = Field(
+        1.0, allow_inf_nan=False, description="Multiplier of this loss in the total (finite)."
+    )
     stages: list[int] | None = Field(
         None, description="Stage indices (0-based) the loss applies to; null means every stage."
     )

@@ -90,13 +90,31 @@ def deep_merge(base: Any, over: Any) -> Any:
     return copy.deepcopy(over)
 
 
-def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RecipeError([f"{path}: recipe file not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError([f"{path}: cannot read recipe: {exc}"]) from None
+# A recipe is a small hand-written file: anything bigger or deeper is refused before it can
+# exhaust memory (``extends: /dev/zero``) or the interpreter's stack (``[[[[...]]]]``).
+MAX_RECIPE_BYTES = 4 << 20
+MAX_DEPTH = 64
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """True when containers nest deeper than ``limit`` (iterative; aliases may form cycles)."""
+    stack = [(value, 0)]
+    seen: set[int] = set()
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, (dict, list)):
+            continue
+        if depth >= limit:
+            return True
+        if id(item) in seen:  # a shared or self-referencing alias: its depth is already counted
+            continue
+        seen.add(id(item))
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _load_yaml_text(text: str, label: str) -> tuple[Any, yaml.Node | None]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -104,8 +122,30 @@ def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RecipeError([f"{path}{line}: invalid YAML: {problem}"]) from None
+        raise RecipeError([f"{label}{line}: invalid YAML: {problem}"]) from None
+    except RecursionError:
+        raise RecipeError([f"{label}: nested more than {MAX_DEPTH} levels deep"]) from None
+    if _depth_exceeds(data, MAX_DEPTH):
+        raise RecipeError([f"{label}: nested more than {MAX_DEPTH} levels deep"])
     return data, node
+
+
+def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    try:
+        if not path.exists():
+            raise FileNotFoundError(path)
+        if not path.is_file():
+            raise RecipeError([f"{path}: cannot read recipe: not a regular file"])
+        with open(path, "rb") as f:
+            raw = f.read(MAX_RECIPE_BYTES + 1)
+        if len(raw) > MAX_RECIPE_BYTES:
+            raise RecipeError([f"{path}: cannot read recipe: larger than {MAX_RECIPE_BYTES} bytes"])
+        text = raw.decode("utf-8")
+    except FileNotFoundError:
+        raise RecipeError([f"{path}: recipe file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError([f"{path}: cannot read recipe: {exc}"]) from None
+    return _load_yaml_text(text, str(path))
 
 
 def read_recipe_file(path: str | Path, _chain: tuple[Path, ...] = ()) -> RecipeSources:
@@ -143,7 +183,12 @@ def parse_override(text: str) -> tuple[Loc, Any]:
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
-        raise RecipeError([f"--set {text}: value is not valid YAML: {exc}"]) from None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RecipeError([f"--set {text}: value is not valid YAML: {problem}"]) from None
+    except RecursionError:
+        raise RecipeError([f"--set {text}: nested more than {MAX_DEPTH} levels deep"]) from None
+    if _depth_exceeds(value, MAX_DEPTH):
+        raise RecipeError([f"--set {text}: nested more than {MAX_DEPTH} levels deep"])
     loc = tuple(int(p) if p.isdigit() else p for p in parts)
     return loc, value
 
