@@ -361,6 +361,7 @@ class OnnxExporter:
             "contract": "(token_ids, token_mask, z, eps) -> image_0..image_{S-1} in [-1, 1]",
             "layout": "fused" if p.fused else "separate",
             "exporter": p.exporter,
+            "graph_rewrites": ["upsample_conv_to_conv_transpose"] if p.optimize else [],
             "opset": first["opset"],
             "precisions": precisions,
             "z_dim": z_dim,
@@ -399,7 +400,8 @@ class OnnxExporter:
         return manifest, failed
 
     def _export(self, module: nn.Module, example: list[torch.Tensor], spec, path: Path) -> Path:
-        return export_module(module, example, spec, path, self.params.opset, self.params.exporter)
+        p = self.params
+        return export_module(module, example, spec, path, p.opset, p.exporter, p.optimize)
 
 
 def _entry(path: Path, spec: Any) -> dict[str, Any]:

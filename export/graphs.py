@@ -214,11 +214,13 @@ def export_module(
     path: str | Path,
     opset: int | None = None,
     exporter: str = "dynamo",
+    optimize: bool = True,
 ) -> Path:
     """Export ``module`` to one self-contained ``.onnx`` file (weights inside, < 2 GB).
 
     ``exporter="dynamo"`` is torch.export (opset >= 18); ``"torchscript"`` is the legacy
-    tracer (opset <= 17), much faster to run and kept for old consumers.
+    tracer (opset <= 17), much faster to run and kept for old consumers. ``optimize`` applies
+    the rewrites of :mod:`.optimize`.
     """
     import onnx
 
@@ -276,6 +278,10 @@ def export_module(
     if got != spec.inputs:
         raise ExportError(f"{path.name}: graph inputs {got}, expected {spec.inputs}")
     _name_output_axes(model, spec)
+    if optimize:
+        from .optimize import upsample_conv_to_conv_transpose
+
+        upsample_conv_to_conv_transpose(model)
     onnx.save_model(model, str(path))
     return path
 

@@ -44,7 +44,11 @@ def test_demo_generator_exports_and_holds_parity(demo_export, name):
     assert [o.name for o in gen.graph.output] == stages
     for out, r in zip(gen.graph.output, g.resolutions, strict=True):
         assert _dims(out) == ["batch", 3, r, r]
-    assert not [n.op_type for n in gen.graph.node if "Random" in n.op_type]
+    ops = [n.op_type for n in gen.graph.node]
+    assert not [op for op in ops if "Random" in op]
+    # every nearest-upsample + conv pair became one transposed conv (exact, checked by parity)
+    assert "ConvTranspose" in ops and "Resize" not in ops
+    assert m["graph_rewrites"] == ["upsample_conv_to_conv_transpose"]
     enc = onnx.load(str(d.folder / "text_encoder.onnx"))
     assert {i.name: _dims(i) for i in enc.graph.input} == {
         "token_ids": ["batch", "T"],

@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import onnx
+import onnxruntime
 import pytest
+import torch
 from export_helpers import ToyEncoder, ToyGenerator
 
 from t2i_stages.export.api import export_models, get_exporter
+from t2i_stages.export.graphs import GraphSpec, export_module
 from t2i_stages.export.parity import ParityError, compare, make_inputs
 from t2i_stages.export.runtime import load_deployment
 from t2i_stages.text import WordVocab
@@ -94,3 +98,34 @@ def test_exporter_plugin_is_registered_and_validates_params(registry):
         get_exporter("onnx", {"parity_batches": [0]}, registry)
     with pytest.raises(T2IError, match="unknown exporter 'tflite'"):
         get_exporter("tflite", {}, registry)
+
+
+class _UpConv(torch.nn.Module):
+    def __init__(self, mode: str = "nearest", padding: int = 1):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 5, 3, padding=padding)
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.nn.functional.interpolate(x, scale_factor=2.0, mode=self.mode))
+
+
+@pytest.mark.parametrize(
+    ("mode", "padding", "rewritten"),
+    [("nearest", 1, True), ("bilinear", 1, False), ("nearest", 0, False)],
+)
+def test_upsample_conv_rewrite_is_exact_and_only_for_its_pattern(
+    tmp_path, mode, padding, rewritten
+):
+    module = _UpConv(mode, padding).eval()
+    x = torch.randn(2, 3, 6, 6)
+    axes = {0: "batch", 2: "h", 3: "w"}
+    spec = GraphSpec(["x"], ["y"], {"x": axes, "y": {0: "batch"}})
+    path = export_module(module, [x], spec, tmp_path / "m.onnx", exporter="torchscript")
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert ("ConvTranspose" in ops) is rewritten and ("Resize" in ops) is not rewritten
+    sess = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x3 = torch.randn(3, 3, 7, 5)  # another batch and odd sizes
+    with torch.no_grad():
+        want = module(x3).numpy()
+    np.testing.assert_allclose(sess.run(None, {"x": x3.numpy()})[0], want, rtol=1e-4, atol=1e-5)
