@@ -381,10 +381,7 @@ class OnnxExporter:
             },
             "noise": "z and eps ~ N(0, 1) drawn outside the graph; numpy default_rng(seed) "
             "draws z (B, z_dim) then eps (B, eps_dim) in the runtime",
-            "source": {
-                **source,
-                "recipe_sha256": source.get("recipe_sha256", ""),
-            },
+            "source": {"recipe_sha256": None, **source},  # None: not exported from a run
             "versions": package_versions(),
             "parity": parity,
         }
