@@ -25,6 +25,13 @@ class RecipeError(T2IError):
     """A recipe is invalid; carries one ``file:line: path: message`` line per problem."""
 
     def __init__(self, lines: list[str]):
-        # a value quoted in a message may hold newlines; keep one problem per printed line
-        self.lines = [str(line).replace("\r", "\\r").replace("\n", "\\n") for line in lines]
+        # a value quoted in a message may hold line breaks; keep one problem per printed line
+        self.lines = [_one_line(str(line)) for line in lines]
         super().__init__("\n".join(self.lines))
+
+
+def _one_line(text: str) -> str:
+    """Escape every character ``str.splitlines`` would break on (and other control chars)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)

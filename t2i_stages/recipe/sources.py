@@ -189,7 +189,7 @@ def parse_override(text: str) -> tuple[Loc, Any]:
         raise RecipeError([f"--set {text}: nested more than {MAX_DEPTH} levels deep"]) from None
     if _depth_exceeds(value, MAX_DEPTH):
         raise RecipeError([f"--set {text}: nested more than {MAX_DEPTH} levels deep"])
-    loc = tuple(int(p) if p.isdigit() else p for p in parts)
+    loc = tuple(int(p) if p.isascii() and p.isdigit() else p for p in parts)
     return loc, value
 
 
