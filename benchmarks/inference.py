@@ -40,13 +40,11 @@ def _cpu_name() -> str:
 
 def build_models(recipe_path: Path, vocab_size: int = 64) -> tuple[Any, Any, Any, int, str]:
     """Generator, text encoder, vocabulary and max_words from a recipe's slots (random init)."""
-    import yaml
-
-    from t2i_stages.recipe import GeneratorSlot, MatcherSlot, TextEncoderSlot
+    from t2i_stages.recipe import GeneratorSlot, MatcherSlot, TextEncoderSlot, read_recipe
     from t2i_stages.registry import load_registry
     from t2i_stages.text import WordVocab
 
-    data = yaml.safe_load(recipe_path.read_text(encoding="utf-8"))
+    data = read_recipe(recipe_path, []).data  # with `extends:` resolved
     reg = load_registry()
     words = [f"w{i}" for i in range(vocab_size - 2)]
     vocab = WordVocab(["<end>", "<unk>", *words])

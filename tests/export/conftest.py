@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from export_helpers import demo_models
+from export_helpers import DEMO_EXPORTER, demo_models
 
 from t2i_stages.registry import load_registry
 
@@ -36,7 +36,7 @@ class DemoExport:
 
 @pytest.fixture(scope="session")
 def demo_export(registry, tmp_path_factory):
-    """demo_export(name) -> DemoExport: the demo recipe's models exported with the defaults."""
+    """demo_export(name) -> DemoExport: the demo recipe's models exported (default params)."""
     from t2i_stages.export.api import export_models
 
     cache: dict[str, DemoExport] = {}
@@ -45,7 +45,15 @@ def demo_export(registry, tmp_path_factory):
         if name not in cache:
             gen, enc, vocab, max_words, origin = demo_models(registry, name)
             out = tmp_path_factory.mktemp(f"deploy-{name}") / "deploy"
-            res = export_models(gen, enc, vocab, out, max_words, source={"recipe": origin})
+            res = export_models(
+                gen,
+                enc,
+                vocab,
+                out,
+                max_words,
+                source={"recipe": origin},
+                exporter=DEMO_EXPORTER[name],
+            )
             cache[name] = DemoExport(name, origin, gen, enc, vocab, max_words, res)
         return cache[name]
 
