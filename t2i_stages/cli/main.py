@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "export",
     "generate",
     "eval",
+    "ablate",
+    "new_plugin",
 )
 
 

@@ -1,0 +1,48 @@
+"""Ablation studies: one base recipe, variants given as ``--set`` overrides, several seeds.
+
+Python API::
+
+    from t2i_stages.ablation import run_ablation, plan_ablation
+    plan = plan_ablation("recipes/ablations/grgan-stages.yaml")   # validates every run
+    result = run_ablation("recipes/ablations/grgan-stages.yaml", ["train.max_steps=200"])
+    result.table_md, result.table_csv, result.chart
+
+``t2i-stages ablate`` is the command-line face of :func:`run_ablation`.
+"""
+
+from .plan import (
+    AblationPlan,
+    PlannedRun,
+    diff_paths,
+    override_roots,
+    plan_ablation,
+    remove_paths,
+    unexplained_differences,
+)
+from .report import Cell, Row, RunResult, aggregate, lookup
+from .runner import AblationResult, ablate_command, run_ablation, write_comparison
+from .spec import Ablation, AblationError, MetricSpec, Variant, read_ablation
+
+__all__ = [
+    "Ablation",
+    "AblationError",
+    "AblationPlan",
+    "AblationResult",
+    "Cell",
+    "MetricSpec",
+    "PlannedRun",
+    "Row",
+    "RunResult",
+    "Variant",
+    "ablate_command",
+    "aggregate",
+    "diff_paths",
+    "lookup",
+    "override_roots",
+    "plan_ablation",
+    "read_ablation",
+    "remove_paths",
+    "run_ablation",
+    "unexplained_differences",
+    "write_comparison",
+]

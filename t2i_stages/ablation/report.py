@@ -1,0 +1,284 @@
+"""The comparison: per-run numbers from each run's metrics.json, aggregated across seeds.
+
+Writes ``table.md`` and ``table.csv`` (one row per variant, mean and sample standard deviation
+across seeds for every chosen metric), ``runs.csv`` (every run's number, one per line) and
+``chart.png`` (one bar panel per metric, error bars = the spread across seeds, one dot per seed).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .plan import MARKER, AblationPlan, PlannedRun
+from .spec import MetricSpec
+
+
+@dataclass
+class RunResult:
+    """What one finished run reported."""
+
+    variant: str
+    seed: int
+    out: Path
+    step: int | None
+    results: dict[str, Any]  # metrics.json "results"
+
+
+@dataclass
+class Cell:
+    """One metric of one variant across its seeds."""
+
+    values: list[float] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.values) if self.values else None
+
+    @property
+    def std(self) -> float | None:
+        """Sample standard deviation across seeds (None with fewer than two)."""
+        return statistics.stdev(self.values) if len(self.values) > 1 else None
+
+
+@dataclass
+class Row:
+    """One variant's line of the table."""
+
+    variant: str
+    description: str
+    changes: list[str]
+    reference: bool
+    seeds: list[int]
+    cells: dict[str, Cell]
+
+
+def read_run(run: PlannedRun) -> RunResult | None:
+    """The finished run's results, or None when it has not finished."""
+    metrics, marker = run.out / "metrics.json", run.out / MARKER
+    if not metrics.is_file() or not marker.is_file():
+        return None
+    try:
+        report = json.loads(metrics.read_text(encoding="utf-8"))
+        info = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if info.get("recipe_sha256") != run.recipe_hash:
+        return None
+    return RunResult(
+        run.variant.name, run.seed, run.out, info.get("step"), report.get("results", {})
+    )
+
+
+def lookup(results: dict[str, Any], name: str) -> float | None:
+    """A value by name ('FD[matcher]') or metric key and name ('fid/FD[matcher]')."""
+    if "/" in name:
+        key, value_name = name.split("/", 1)
+        value = results.get(key, {}).get("values", {}).get(value_name)
+    else:
+        value = None
+        for entry in results.values():
+            if isinstance(entry, dict) and name in entry.get("values", {}):
+                value = entry["values"][name]
+                break
+    if isinstance(value, (int, float)) and math.isfinite(float(value)):
+        return float(value)
+    return None
+
+
+def default_metrics(results: list[RunResult]) -> list[MetricSpec]:
+    """Every value the given runs report, in their order (when the file names no metrics)."""
+    names: list[str] = []
+    for r in results:
+        for entry in r.results.values():
+            for name in (entry or {}).get("values", {}) if isinstance(entry, dict) else {}:
+                if name not in names:
+                    names.append(name)
+    return [MetricSpec(name=n) for n in names]
+
+
+def aggregate(plan: AblationPlan, results: list[RunResult], metrics: list[MetricSpec]) -> list[Row]:
+    """One row per variant: each metric's values over the seeds that finished."""
+    ref = plan.spec.reference_variant.name
+    rows = []
+    for variant in plan.variants:
+        mine = [r for r in results if r.variant == variant.name]
+        cells = {}
+        for m in metrics:
+            cell = Cell()
+            for r in mine:
+                v = lookup(r.results, m.name)
+                if v is not None:
+                    cell.values.append(v)
+            cells[m.name] = cell
+        rows.append(
+            Row(
+                variant.name,
+                variant.description,
+                variant.changes,
+                variant.name == ref,
+                [r.seed for r in mine],
+                cells,
+            )
+        )
+    return rows
+
+
+def _num(v: float | None) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.1f}"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def format_markdown(plan: AblationPlan, rows: list[Row], metrics: list[MetricSpec]) -> str:
+    spec = plan.spec
+    ref = spec.reference_variant.name
+    budget = ", ".join(f"{f}={_budget(plan, f)}" for f in spec.same_budget)
+    head = (
+        ["variant", "seeds"]
+        + [f"{m.title} {'↑' if m.direction == 'higher' else '↓'}" for m in metrics]
+        + ["changes from the base recipe"]
+    )
+    lines = [
+        f"# Ablation: {spec.name}",
+        "",
+        *([spec.description.strip(), ""] if spec.description.strip() else []),
+        f"Base recipe `{plan.base}`; seeds {', '.join(map(str, plan.seeds))}; shared budget: "
+        f"{budget}.",
+        *(
+            [f"Overrides for every variant: `{'`, `'.join(spec.set + plan.overrides)}`."]
+            if spec.set or plan.overrides
+            else []
+        ),
+        "Each cell: mean ± sample standard deviation across seeds (n = finished seeds).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for row in rows:
+        name = f"**{row.variant}** (reference)" if row.variant == ref else row.variant
+        cells = []
+        for m in metrics:
+            c = row.cells[m.name]
+            if c.mean is None:
+                cells.append("n/a")
+            elif c.std is None:
+                cells.append(f"{_num(c.mean)} (n={c.n})")
+            else:
+                cells.append(f"{_num(c.mean)} ± {_num(c.std)} (n={c.n})")
+        changes = "; ".join(f"`{_md_escape(ch)}`" for ch in row.changes) or "—"
+        lines.append("| " + " | ".join([name, str(len(row.seeds))] + cells + [changes]) + " |")
+    described = [r for r in rows if r.description]
+    if described:
+        lines += ["", "Variants:", ""]
+        lines += [f"- **{r.variant}**: {_md_escape(r.description)}" for r in described]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _budget(plan: AblationPlan, dotted: str) -> str:
+    from .plan import get_path
+
+    return str(get_path(plan.runs_of(plan.spec.reference_variant.name)[0].resolved, dotted))
+
+
+def write_tables(
+    plan: AblationPlan, rows: list[Row], results: list[RunResult], metrics: list[MetricSpec]
+) -> tuple[Path, Path, Path]:
+    """table.md, table.csv (one row per variant) and runs.csv (one line per run and metric)."""
+    plan.out.mkdir(parents=True, exist_ok=True)
+    md = plan.out / "table.md"
+    md.write_text(format_markdown(plan, rows, metrics), encoding="utf-8")
+    table_csv = plan.out / "table.csv"
+    with open(table_csv, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        header = ["variant", "reference", "seeds", "changes"]
+        for m in metrics:
+            header += [f"{m.name} mean", f"{m.name} std", f"{m.name} n"]
+        w.writerow(header)
+        for row in rows:
+            line: list[Any] = [
+                row.variant,
+                int(row.reference),
+                " ".join(map(str, row.seeds)),
+                "; ".join(row.changes),
+            ]
+            for m in metrics:
+                c = row.cells[m.name]
+                line += [_csv(c.mean), _csv(c.std), c.n]
+            w.writerow(line)
+    runs_csv = plan.out / "runs.csv"
+    with open(runs_csv, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["variant", "seed", "metric", "value", "step", "run"])
+        for r in results:
+            for m in metrics:
+                w.writerow(
+                    [r.variant, r.seed, m.name, _csv(lookup(r.results, m.name)), r.step, r.out]
+                )
+    return md, table_csv, runs_csv
+
+
+def _csv(v: float | None) -> str:
+    return "" if v is None else repr(float(v))
+
+
+def write_chart(plan: AblationPlan, rows: list[Row], metrics: list[MetricSpec]) -> Path:
+    """One bar panel per metric: mean per variant, error bar = std across seeds, dots = seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = plan.out / "chart.png"
+    n = max(1, len(metrics))
+    cols = min(n, 3)
+    nrows = math.ceil(n / cols)
+    width = max(4.0, 0.7 * len(rows) + 1.5)
+    fig, axes = plt.subplots(nrows, cols, figsize=(width * cols, 3.6 * nrows), squeeze=False)
+    names = [r.variant for r in rows]
+    colors = ["#4c72b0" if not r.reference else "#dd8452" for r in rows]
+    for k, m in enumerate(metrics):
+        ax = axes[k // cols][k % cols]
+        means = [r.cells[m.name].mean for r in rows]
+        stds = [r.cells[m.name].std or 0.0 for r in rows]
+        xs = list(range(len(rows)))
+        ax.bar(
+            xs,
+            [v if v is not None else 0.0 for v in means],
+            yerr=stds,
+            color=colors,
+            capsize=4,
+            alpha=0.85,
+        )
+        for x, r in zip(xs, rows, strict=True):
+            vals = r.cells[m.name].values
+            ax.plot([x] * len(vals), vals, "k.", markersize=5)
+            if not vals:
+                ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(xs)
+        ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+        arrow = "higher is better" if m.direction == "higher" else "lower is better"
+        ax.set_title(f"{m.title} ({arrow})", fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    for k in range(len(metrics), nrows * cols):
+        axes[k // cols][k % cols].axis("off")
+    seeds = ", ".join(map(str, plan.seeds))
+    fig.suptitle(f"{plan.spec.name}: mean ± std over seeds {seeds} (dots: seeds)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,225 @@
+"""The ablation file: a base recipe, overrides shared by every variant, seeds, metrics, variants.
+
+An ablation is a small YAML file read with ``yaml.safe_load`` and checked by the pydantic models
+below (unknown keys are errors). Each variant is a list of ``--set``-style overrides (and
+optionally paths to remove) applied on top of the base recipe, so a variant says exactly what it
+changes and nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import T2IError
+from ..recipe.sources import MAX_RECIPE_BYTES, parse_override
+
+_VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+class AblationError(T2IError):
+    """An ablation file, one of its variants, or one of its run folders is unusable."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _check_overrides(items: list[str]) -> list[str]:
+    for text in items:
+        try:
+            parse_override(text)
+        except T2IError as exc:
+            raise ValueError(str(exc)) from None
+    return items
+
+
+def _check_paths(items: list[str]) -> list[str]:
+    for text in items:
+        parts = text.split(".")
+        if not text or any(not p for p in parts) or "=" in text:
+            raise ValueError(f"'{text}' is not a dotted path (such as losses.4)")
+    return items
+
+
+class MetricSpec(_Strict):
+    """One column of the comparison table."""
+
+    name: str = Field(
+        description="A value name from metrics.json (e.g. 'attr_acc[all_mentioned]', "
+        "'FD[matcher]'), optionally prefixed with its metric key and a slash "
+        "('attribute_accuracy/attr_acc[shape]') when two metrics report the same name."
+    )
+    label: str | None = Field(None, description="Column title; null uses the name.")
+    better: Literal["higher", "lower"] | None = Field(
+        None,
+        description="Which direction is better (an arrow in the table); null guesses from the "
+        "name (distances such as FD/KD/FID/KID/CMD/ITDis are lower-is-better).",
+    )
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+    @property
+    def direction(self) -> str:
+        if self.better is not None:
+            return self.better
+        lowered = self.name.split("/")[-1].lower()
+        if lowered.startswith(("fd", "kd", "fid", "kid", "cmd", "itdis")):
+            return "lower"
+        return "higher"
+
+
+class Variant(_Strict):
+    """One arm of the ablation: overrides on top of the base recipe (and the shared ones)."""
+
+    name: str = Field(description="Folder-safe name (letters, digits, '_', '-', '.').")
+    description: str = Field("", description="What the variant tests, shown in the table.")
+    set: list[str] = Field(
+        default_factory=list,
+        description="Overrides KEY.PATH=VALUE (values parsed as YAML), applied in order after the "
+        "shared ones; the same syntax as `--set`.",
+    )
+    unset: list[str] = Field(
+        default_factory=list,
+        description="Dotted paths to remove after the overrides (a mapping key, or a list item "
+        "such as losses.4); list items are removed from the highest index down, so every index "
+        "refers to the list as it was before any removal.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, value: str) -> str:
+        if not _VARIANT_NAME.match(value):
+            raise ValueError(
+                f"'{value}' is not a variant name (letters, digits, '_', '-', '.'; it names a "
+                "folder)"
+            )
+        return value
+
+    @field_validator("set")
+    @classmethod
+    def _overrides_ok(cls, value: list[str]) -> list[str]:
+        return _check_overrides(value)
+
+    @field_validator("unset")
+    @classmethod
+    def _paths_ok(cls, value: list[str]) -> list[str]:
+        return _check_paths(value)
+
+    @property
+    def changes(self) -> list[str]:
+        """The variant's own changes as one-line strings (for tables and logs)."""
+        return [*self.set, *(f"unset {p}" for p in self.unset)]
+
+
+class Ablation(_Strict):
+    """An ablation study: which recipe, what every variant shares, and the variants."""
+
+    name: str = Field(
+        description="Study name; the default output folder is runs/ablations/<name>/."
+    )
+    description: str = Field("", description="What the study asks.")
+    base: str = Field(description="The base recipe, relative to the ablation file.")
+    set: list[str] = Field(
+        default_factory=list,
+        description="Overrides applied to every variant, before the variant's own.",
+    )
+    seeds: list[int] = Field(
+        default_factory=lambda: [0],
+        min_length=1,
+        description="Every variant trains once per seed (recipe field 'seed'); the table shows the "
+        "mean and the spread (sample standard deviation) across seeds.",
+    )
+    reference: str | None = Field(
+        None,
+        description="The variant the others are compared with; null = the first variant.",
+    )
+    metrics: list[MetricSpec] = Field(
+        default_factory=list,
+        description="Table columns; empty = every value the reference variant's runs report.",
+    )
+    variants: list[Variant] = Field(min_length=1, description="The arms of the study.")
+    same_budget: list[str] = Field(
+        default_factory=lambda: [
+            "train.max_steps",
+            "train.max_minutes",
+            "train.grad_accum",
+            "data.batch_size",
+        ],
+        description="Resolved-recipe fields every variant must share (the training budget); a "
+        "variant that changes one of them is refused before anything trains.",
+    )
+
+    @field_validator("set")
+    @classmethod
+    def _overrides_ok(cls, value: list[str]) -> list[str]:
+        return _check_overrides(value)
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metric_strings(cls, value):
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("seeds must be distinct")
+        return value
+
+    @model_validator(mode="after")
+    def _names(self) -> Ablation:
+        names = [v.name for v in self.variants]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"variant names must be distinct: {', '.join(dupes)}")
+        if self.reference is not None and self.reference not in names:
+            raise ValueError(f"reference '{self.reference}' is not a variant ({', '.join(names)})")
+        return self
+
+    @property
+    def reference_variant(self) -> Variant:
+        name = self.reference or self.variants[0].name
+        return next(v for v in self.variants if v.name == name)
+
+
+def read_ablation(path: str | Path) -> tuple[Ablation, Path]:
+    """Read and check an ablation file; returns it with the base recipe's path resolved."""
+    path = Path(path)
+    try:
+        if not path.is_file():
+            raise AblationError(f"{path}: ablation file not found")
+        raw = path.read_bytes()
+        if len(raw) > MAX_RECIPE_BYTES:
+            raise AblationError(f"{path}: larger than {MAX_RECIPE_BYTES} bytes")
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AblationError(f"{path}: cannot read: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise AblationError(f"{path}{line}: invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise AblationError(f"{path}: an ablation file must be a mapping")
+    try:
+        spec = Ablation.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field (not allowed here)"
+            lines.append(f"{path}: {loc}: {msg}")
+        raise AblationError("\n".join(lines)) from None
+    base = (path.parent / spec.base).resolve()
+    return spec, base

@@ -1,0 +1,93 @@
+"""`t2i-stages ablate ABLATION.yaml`: train every variant of an ablation and compare them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import T2IError
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a comma-separated list of integers"
+        ) from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ablate",
+        help="train and compare the variants of an ablation file",
+        description="Read an ablation file (a base recipe and variants given as --set-style "
+        "overrides), validate every variant before anything trains, train and evaluate each "
+        "variant with the same seeds and budget (finished runs are skipped, started ones resume), "
+        "and write table.md, table.csv, runs.csv and chart.png into the study folder.",
+    )
+    p.add_argument("ablation", help="path of an ablation YAML file")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a recipe field in every variant (repeatable), e.g. --set train.max_steps=10",
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="study folder (default runs/ablations/<name>/)"
+    )
+    p.add_argument(
+        "--seeds",
+        type=_int_list,
+        default=None,
+        metavar="S,S,...",
+        help="seeds instead of the file's",
+    )
+    p.add_argument(
+        "--variants",
+        default=None,
+        metavar="NAME,NAME,...",
+        help="only these variants (the reference variant always runs)",
+    )
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if present)")
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="only validate every variant and print the runs and what each changes",
+    )
+    p.set_defaults(func=_ablate)
+
+
+def _ablate(args: argparse.Namespace) -> int:
+    from ..ablation import plan_ablation, run_ablation
+
+    variants = [v.strip() for v in args.variants.split(",")] if args.variants else None
+    if args.seeds is not None and not args.seeds:
+        raise T2IError("--seeds: give at least one seed")
+    if args.plan:
+        plan = plan_ablation(args.ablation, args.overrides, None, args.out, args.seeds, variants)
+        ref = plan.spec.reference_variant.name
+        print(f"{args.ablation}: ok, {len(plan.runs)} runs in {plan.out}")
+        for v in plan.variants:
+            tag = " (reference)" if v.name == ref else ""
+            changed = ", ".join(plan.differences.get(v.name, [])) or "-"
+            print(f"  {v.name}{tag}: {'; '.join(v.changes) or 'base recipe'}")
+            if v.name != ref:
+                print(f"    resolved recipe differs at: {changed}")
+            for run in plan.runs_of(v.name):
+                print(f"    seed {run.seed}: {run.status} ({run.out})")
+        return 0
+    result = run_ablation(
+        args.ablation,
+        args.overrides,
+        out_dir=args.out,
+        seeds=args.seeds,
+        variants=variants,
+        device=args.device,
+    )
+    if result.stopped:
+        return 0
+    print(result.table_md.read_text(encoding="utf-8"))
+    return 0
