@@ -138,7 +138,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         res = export_models(
-            gen, enc, vocab, Path(tmp) / "deploy", max_words, fp16=args.device == "cuda"
+            gen,
+            enc,
+            vocab,
+            Path(tmp) / "deploy",
+            max_words,
+            fp16=args.device == "cuda",
+            optimize=not args.no_rewrites,
         )
         export_s = time.perf_counter() - t0
         parity = res.manifest["parity"]["fp32"]
@@ -184,6 +190,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "threads": args.threads,
         "providers": providers,
         "export_s": export_s,
+        "graph_rewrites": res.manifest["graph_rewrites"],
         "parity_max_abs_diff": parity["max_abs_diff"],
         "rows": rows,
         "versions": res.manifest["versions"],
@@ -213,7 +220,8 @@ def to_markdown(result: dict[str, Any], note: str = "") -> str:
         "",
         f"Medians of {result['rows'][0]['reps']} interleaved runs per batch size after warm-up, "
         "one process; each run is token ids -> text encoder -> generator -> all stage images. "
-        f"Export (dynamo, with the parity check) took {result['export_s']:.0f} s; parity max "
+        f"Export (dynamo, graph rewrites: {', '.join(result['graph_rewrites']) or 'none'}; "
+        f"with the parity check) took {result['export_s']:.0f} s; parity max "
         f"|diff| {result['parity_max_abs_diff']:.1e}.",
     ]
     if note:
@@ -252,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--json", type=Path, default=None, help="also write the result as JSON")
     p.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
+    p.add_argument("--no-rewrites", action="store_true", help="export without the graph rewrites")
+    p.add_argument("--note", action="append", default=[], help="a paragraph for the docs")
     args = p.parse_args(argv)
     args.recipe = args.recipe.resolve()
     if not args.recipe.is_file():
@@ -263,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(result, indent=2), encoding="utf-8")
     if args.write_docs:
-        sections = [md]
+        sections = [md, *args.note]
         if args.device == "cpu":
             sections.append(GPU_NOTE)
         sections.append(
