@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -90,7 +91,10 @@ def _run(args: argparse.Namespace) -> int:
         resume=bool(args.resume),
         device=args.device,
         evaluate=not args.no_eval,
+        resume_command=resume_command(args, out or Path("runs") / recipe.name),
     )
+    if summary.get("signal"):
+        return 0  # the engine printed how to resume; a requested stop is not a failure
     if int(os.environ.get("RANK", "0")) == 0:
         metrics = summary.get("metrics", {}).get("results", {})
         acc = metrics.get("attribute_accuracy", {}).get("generated")
@@ -101,3 +105,18 @@ def _run(args: argparse.Namespace) -> int:
             print(f"report: {summary['report']}")
         print(f"run folder: {summary['out']}")
     return 0
+
+
+def resume_command(args: argparse.Namespace, out: Path) -> str:
+    """The command line that continues this run from its newest good checkpoint."""
+    parts = ["t2i-stages", "run", args.recipe]
+    for item in args.overrides:
+        parts += ["--set", item]
+    if args.no_eval:
+        parts.append("--no-eval")
+    if args.device:
+        parts += ["--device", args.device]
+    if args.nproc_per_node:
+        parts += ["--nproc-per-node", str(args.nproc_per_node)]
+    parts += ["--resume", str(out)]
+    return shlex.join(parts)

@@ -20,8 +20,13 @@ def train(
     device: str | None = None,
     evaluate: bool = True,
     log=print,
+    resume_command: str | None = None,
 ) -> dict[str, Any]:
-    """Run a validated recipe end to end; returns ``{"out", "step", "metrics", ...}``."""
+    """Run a validated recipe end to end; returns ``{"out", "step", "metrics", ...}``.
+
+    ``resume_command`` is what to print if a signal stops the run (the CLI passes the exact
+    command line); a stopped run returns ``summary["signal"]`` and skips the evaluation.
+    """
     from .evaluate import evaluate_run
     from .report import write_report
 
@@ -33,6 +38,7 @@ def train(
             prepare_run_folder(recipe, registry, out, resume)
         runtime.barrier()
         trainer = Trainer(recipe, registry, out, runtime, log=log)
+        trainer.resume_command = resume_command
         vocab = getattr(trainer.c.train_data, "vocab", None)
         if runtime.is_main and vocab is not None and hasattr(vocab, "save"):
             vocab.save(out / "vocab.json")  # what load_run / export tokenise captions with

@@ -23,7 +23,14 @@ from ..build import write_resolved_recipe
 from ..errors import T2IError
 from ..recipe import Recipe, resolved_recipe
 from ..registry import Registry
-from .checkpoint import latest_good_checkpoint, save_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    check_checkpoint_dir,
+    estimate_checkpoint_bytes,
+    latest_good_checkpoint,
+    list_checkpoints,
+    save_checkpoint,
+)
 from .data import ResumableSampler
 from .ema import EMA
 from .runtime import Runtime, rng_state, seed_everything, set_rng_state, unwrap
@@ -88,6 +95,9 @@ def build_training_components(
     """Build G, the datasets at G's resolutions, the (pretrained) matcher, the Ds and the losses."""
     generator = registry.build("generator", recipe.generator)
     resolutions = list(getattr(generator, "resolutions", []))
+    # Rendering datasets and pretraining the matcher draw random numbers only when their cache is
+    # cold; keep the global RNGs out of it so the Ds' init (and the run) never depends on a cache.
+    outer_rng = rng_state()
     # rank 0 builds caches (dataset renders, matcher pretraining) first; the others then read them
     if not runtime.is_main:
         runtime.barrier()
@@ -122,6 +132,7 @@ def build_training_components(
             }
     if runtime.is_main:
         runtime.barrier()
+    set_rng_state(outer_rng)
     if recipe.text_encoder is not None:
         text_encoder = _frozen(registry.build("text_encoder", recipe.text_encoder, **ctx))
         text_encoder = text_encoder.to(runtime.device)
@@ -186,6 +197,8 @@ class Trainer:
         self.batch_in_epoch = 0
         self.history: dict[str, list[tuple[int, float]]] = {}
         self._stop_signal: str | None = None
+        self.skipped_nonfinite = 0  # updates dropped for a NaN/inf loss or gradient
+        self.resume_command: str | None = None  # the exact command to print after a signal
         self.c = build_training_components(recipe, registry, self.rt, self.log)
         dev = self.rt.device
         self.G = self.c.generator.to(dev)
@@ -281,6 +294,8 @@ class Trainer:
         k = len(batches)
         logs: dict[str, torch.Tensor] = {}
         adv = [(o, s) for o, s in self.c.losses if getattr(o, "role", "matching") == "adversarial"]
+        d_terms: dict[str, torch.Tensor] = {}  # every loss term, named, for divergence messages
+        g_terms: dict[str, torch.Tensor] = {}
         texts = [self._text(b) for b in batches]
         fakes = []
         # ---- discriminators
@@ -300,17 +315,23 @@ class Trainer:
                 s = self._stage_of_disc(i)
                 critic = Critic(Dt, D)
                 cond = D.condition(text)
+                terms = []
                 with self.rt.autocast():
-                    loss = sum(
-                        slot.weight
-                        * obj.d_loss(critic, batch["images"][s], out.images[s].detach(), cond)
-                        for obj, slot in adv
-                        if slot.stages is None or s in slot.stages
-                    )
+                    for obj, slot in adv:
+                        if slot.stages is None or s in slot.stages:
+                            v = obj.d_loss(critic, batch["images"][s], out.images[s].detach(), cond)
+                            terms.append(slot.weight * v)
+                            key = f"discriminator {i} (stage {s}) loss '{slot.type}'"
+                            d_terms[key] = d_terms.get(key, 0) + v.detach() / k
+                    loss = sum(terms)
                 (loss / k).backward()
                 logs[f"D{i}"] = logs.get(f"D{i}", 0) + loss.detach() / k
-        for i, opt in enumerate(self.opt_ds):
-            self._check_finite(logs[f"D{i}"], f"D{i} loss", self.Ds[i])
+        problem = self._nonfinite(
+            d_terms, [(f"discriminator {i} (stage {i})", d) for i, d in enumerate(self.Ds)]
+        )
+        if problem is not None:
+            return self._skip_update(problem, logs, [*self.opt_ds, self.opt_g])
+        for opt in self.opt_ds:
             opt.step()
         # ---- generator
         self.opt_g.zero_grad(set_to_none=True)
@@ -321,7 +342,7 @@ class Trainer:
                 if k > 1:
                     with self.rt.autocast():
                         out = self.G_train(z, eps, text)
-                total, parts = self._generator_loss(batch, text, out)
+                total, parts = self._generator_loss(batch, text, out, g_terms, k)
                 (total / k).backward()
                 for name, v in parts.items():
                     logs[name] = logs.get(name, 0) + v.detach() / k
@@ -329,16 +350,27 @@ class Trainer:
         finally:
             for d in self.Ds:
                 d.requires_grad_(True)
-        self._check_finite(logs["G_total"], "G total loss", self.G)
+        problem = self._nonfinite(g_terms, [("generator", self.G)])
+        if problem is not None:
+            return self._skip_update(problem, logs, [self.opt_g])
         self.opt_g.step()
         if self.ema is not None:
             self.ema.update(self.G, self.step)
         return logs
 
-    def _generator_loss(self, batch, text, out) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _generator_loss(
+        self, batch, text, out, terms: dict | None = None, k: int = 1
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """G's total loss and its logged parts; ``terms`` collects each term under a full name."""
         parts: dict[str, torch.Tensor] = {}
+        terms = {} if terms is None else terms
+
+        def note(name: str, v: torch.Tensor) -> None:
+            terms[name] = terms.get(name, 0) + v.detach() / k
+
         total = torch.zeros((), device=self.rt.device)
         n_stages = len(out.images)
+        image_feats: dict[int, Any] = {}
         for obj, slot in self.c.losses:
             role = getattr(obj, "role", "matching")
             stages = slot.stages if slot.stages is not None else list(range(n_stages))
@@ -350,29 +382,81 @@ class Trainer:
                     with self.rt.autocast():
                         v = obj.g_loss(Critic(D, D), out.images[s], D.condition(text))
                     parts[f"G{i}_adv"] = parts.get(f"G{i}_adv", 0) + v
+                    note(f"generator loss '{slot.type}' against discriminator {i} (stage {s})", v)
                     total = total + slot.weight * v
             elif role == "kl":
                 if out.mu is not None:
                     v = obj(out.mu, out.logvar)
                     parts["KL"] = v
+                    note(f"generator loss '{slot.type}' (conditioning augmentation KL)", v)
                     total = total + slot.weight * v
             else:  # matching losses score generated images against their captions
                 for s in stages:
-                    with self.rt.autocast():
-                        feats = self.c.matcher.encode_image(out.images[s])
-                    feats = type(feats)(*(f.float() for f in feats))  # losses run in fp32
-                    v = obj(feats, text, batch.get("class_id"))
+                    if s not in image_feats:  # one matcher pass per stage, shared by its losses
+                        with self.rt.autocast():
+                            feats = self.c.matcher.encode_image(out.images[s])
+                        image_feats[s] = type(feats)(*(f.float() for f in feats))  # fp32 losses
+                    v = obj(image_feats[s], text, batch.get("class_id"))
                     parts[f"{slot.type}@{s}"] = v
+                    note(f"generator loss '{slot.type}' at stage {s}", v)
                     total = total + slot.weight * v
         return total, parts
 
-    def _check_finite(self, value: torch.Tensor, what: str, module: torch.nn.Module) -> None:
-        # a cheap on-device check; raising needs the host, so do it only at log steps or if NaN
-        if not torch.isfinite(value).all():
+    def _nonfinite(
+        self, terms: dict[str, torch.Tensor], modules: list[tuple[str, torch.nn.Module]]
+    ) -> str | None:
+        """Name the first NaN/inf loss term or gradient of this update, or None if all is finite.
+
+        Runs before the optimizer step, so a bad update never reaches the weights. The common
+        case costs one device-to-host sync: every term and the max |grad| of every parameter
+        are reduced to one flag.
+        """
+        grads = [
+            [(n, p.grad) for n, p in m.named_parameters() if p.grad is not None] for _, m in modules
+        ]
+        maxes = [
+            torch._foreach_norm([g for _, g in gs], float("inf")) if gs else [] for gs in grads
+        ]
+        values = [t.float().reshape(()) for t in terms.values() if torch.is_tensor(t)]
+        values += [x.float() for ms in maxes for x in ms]
+        local_bad = bool(values) and not bool(torch.isfinite(torch.stack(values)).all())
+        if not self._agree(local_bad):  # every rank skips or stops together
+            return None
+        if not local_bad:
+            return "another rank reported a non-finite loss or gradient"
+        for name, v in terms.items():
+            if torch.is_tensor(v) and not torch.isfinite(v).all():
+                return f"{name} is {v.float().item()}"
+        for (what, _), gs, ms in zip(modules, grads, maxes, strict=True):
+            bad = [n for (n, _), x in zip(gs, ms, strict=True) if not torch.isfinite(x)]
+            if bad:
+                parts = sorted({".".join(n.split(".")[:2]) for n in bad})
+                return (
+                    f"{what} gradient is not finite in {len(bad)} parameter(s) under "
+                    f"{', '.join(parts)} (first: '{bad[0]}'), though every loss term was finite"
+                )
+        return "a loss or gradient is not finite"
+
+    def _skip_update(self, problem: str, logs: dict, optimizers: list) -> dict[str, torch.Tensor]:
+        """Drop this update (``train.skip_nonfinite`` allows it) or stop the run."""
+        where = f"step {self.step + 1}: {problem}"
+        limit = self.cfg.skip_nonfinite
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        if self.skipped_nonfinite >= limit:
+            after = f" after skipping {limit} update(s) (train.skip_nonfinite)" if limit else ""
             raise DivergenceError(
-                f"step {self.step + 1}: {what} is {value.item()} (diverged); the last good "
-                f"checkpoint is kept in {self.out / 'checkpoints'}"
+                f"{where}; training stopped{after}. The last good checkpoint is kept in "
+                f"{self.out / 'checkpoints'}"
             )
+        self.skipped_nonfinite += 1
+        self.log(
+            f"warning: {where}; update skipped ({self.skipped_nonfinite} of {limit} allowed by "
+            "train.skip_nonfinite)"
+        )
+        kept = {k: v for k, v in logs.items() if torch.is_tensor(v) and torch.isfinite(v).all()}
+        kept["nonfinite_skipped"] = torch.tensor(float(self.skipped_nonfinite))
+        return kept
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -400,6 +484,7 @@ class Trainer:
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
             "history": {k: v for k, v in self.history.items()},
+            "skipped_nonfinite": self.skipped_nonfinite,
         }
         recipe_text = (self.out / "recipe.resolved.yaml").read_text()
         return save_checkpoint(
@@ -414,19 +499,35 @@ class Trainer:
         )
 
     def resume(self) -> bool:
-        ckpt = latest_good_checkpoint(self.out / "checkpoints", warn=self.log)
+        root = self.out / "checkpoints"
+        ckpt = latest_good_checkpoint(root, warn=self.log)
         if ckpt is None:
-            self.log(f"no checkpoint in {self.out / 'checkpoints'}; starting from step 0")
+            found = list_checkpoints(root)
+            if found:  # never silently start over beside checkpoints that exist but fail
+                raise CheckpointError(
+                    f"{root}: none of the {len(found)} checkpoints verifies (see the warnings "
+                    "above); move them away or run without --resume"
+                )
+            self.log(f"no checkpoint in {root}; starting from step 0")
             return False
         comps = ckpt.components
-        self.G.load_state_dict(comps["generator"])
+        targets = [("generator", self.G)]
         if self.ema is not None and "generator_ema" in comps:
-            self.ema.model.load_state_dict(comps["generator_ema"])
-        for i, d in enumerate(self.Ds):
-            d.load_state_dict(comps[f"discriminator_{i}"])
-        self.opt_g.load_state_dict(ckpt.optimizers["generator"])
-        for i, o in enumerate(self.opt_ds):
-            o.load_state_dict(ckpt.optimizers[f"discriminator_{i}"])
+            targets.append(("generator_ema", self.ema.model))
+        targets += [(f"discriminator_{i}", d) for i, d in enumerate(self.Ds)]
+        try:
+            for name, module in targets:
+                what = ckpt.path / f"{name}.safetensors"
+                module.load_state_dict(comps[name])
+            what = ckpt.path / "optimizers.pt"
+            self.opt_g.load_state_dict(ckpt.optimizers["generator"])
+            for i, o in enumerate(self.opt_ds):
+                o.load_state_dict(ckpt.optimizers[f"discriminator_{i}"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise CheckpointError(
+                f"{what}: does not fit this recipe's model ({type(exc).__name__}: {first})"
+            ) from None
         set_rng_state(ckpt.rng)
         if "noise" in ckpt.rng.get("generators", {}):
             self.noise.set_state(ckpt.rng["generators"]["noise"])
@@ -434,6 +535,7 @@ class Trainer:
         self.epoch = int(ckpt.state["epoch"])
         self.batch_in_epoch = int(ckpt.state["batch_in_epoch"])
         self.history = {k: [tuple(x) for x in v] for k, v in ckpt.state.get("history", {}).items()}
+        self.skipped_nonfinite = int(ckpt.state.get("skipped_nonfinite", 0))
         if self.rt.world_size > 1 and self.rt.rank != 0:
             pass  # every rank restores the same files; RNG streams are per-rank seeded
         self.log(f"resumed from {ckpt.path} (step {self.step})")
@@ -443,7 +545,10 @@ class Trainer:
 
     def _install_signal_handlers(self):
         def handler(signum, frame):
-            self._stop_signal = signal.Signals(signum).name
+            name = signal.Signals(signum).name
+            if self._stop_signal is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt  # a second Ctrl-C: stop now (the last checkpoint stays)
+            self._stop_signal = name  # only a flag: printing here could re-enter stdout
 
         old = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -458,6 +563,8 @@ class Trainer:
         from .outputs import RunOutputs
 
         cfg = self.cfg
+        if self.rt.is_main:
+            self.check_output_space()
         outputs = RunOutputs(self) if self.rt.is_main else None
         old_handlers = self._install_signal_handlers()
         start = time.time()
@@ -470,6 +577,7 @@ class Trainer:
                 total=cfg.max_steps, initial=self.step, desc="train", dynamic_ncols=True
             )
         images_seen, t_last = 0, time.time()
+        saved = self.step if list_checkpoints(self.out / "checkpoints") else -1
         try:
             while self.step < cfg.max_steps:
                 group = [self._to_device(next(batches)) for _ in range(cfg.grad_accum)]
@@ -501,27 +609,49 @@ class Trainer:
                     outputs.samples()
                 if self.step % cfg.ckpt_every == 0:
                     self.save()
+                    saved = self.step
                 over_time = (
                     cfg.max_minutes is not None and (time.time() - start) > 60 * cfg.max_minutes
                 )
                 if self._agree(over_time or self._stop_signal is not None):
                     break
+            if saved != self.step:  # handlers stay in place until this checkpoint is on disk
+                self.save()
         finally:
             if progress is not None:
                 progress.close()
             for sig, h in old_handlers.items():
                 signal.signal(sig, h)
-        self.save()
         if outputs is not None:
             outputs.samples()
             outputs.finish_training()
-        summary = {"step": self.step, "seconds": time.time() - start, "signal": self._stop_signal}
+        summary = {
+            "step": self.step,
+            "seconds": time.time() - start,
+            "signal": self._stop_signal,
+            "skipped_nonfinite": self.skipped_nonfinite,
+        }
         if self._stop_signal:
+            command = self.resume_command or f"t2i-stages run RECIPE --resume {self.out}"
+            summary["resume_command"] = command
             self.log(
-                f"stopped by {self._stop_signal} at step {self.step}; checkpoint written. Resume "
-                f"with: t2i-stages run RECIPE --resume {self.out}"
+                f"stopped by {self._stop_signal} at step {self.step}; checkpoint written. "
+                f"Resume with: {command}"
             )
         return summary
+
+    def check_output_space(self) -> int:
+        """Fail before training if the checkpoint folder is not writable or too small.
+
+        Returns the estimated size in bytes of one checkpoint (every component's tensors and
+        the Adam moments of the trained parameters).
+        """
+        trainable = sum(
+            p.numel() for m in (self.G, *self.Ds) for p in m.parameters() if p.requires_grad
+        )
+        needed = estimate_checkpoint_bytes(self._component_states(), trainable)
+        check_checkpoint_dir(self.out / "checkpoints", needed)
+        return needed
 
     def _agree(self, flag: bool) -> bool:
         """All ranks stop together when any wants to."""
@@ -553,7 +683,12 @@ class Trainer:
 
 def prepare_run_folder(recipe: Recipe, registry: Registry, out: Path, resume: bool) -> None:
     """Create the run folder and write the resolved recipe (refusing to mix two recipes)."""
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise T2IError(
+            f"{out}: cannot create the run folder ({exc.strerror or exc}); choose another --out"
+        ) from None
     existing = out / "recipe.resolved.yaml"
     new = json.loads(json.dumps(resolved_recipe(recipe, registry)))
     if resume and existing.exists():

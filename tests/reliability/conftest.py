@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from rel_helpers import HERE, MICRO, write_dist
 
 from t2i_stages.recipe import load_recipe
@@ -18,12 +19,20 @@ def registry():
 
 @pytest.fixture(scope="session")
 def micro(registry):
-    """micro(*overrides, registry=None) -> the validated micro recipe."""
+    """micro(*overrides, reg=None) -> the validated micro recipe, trained on one thread."""
 
     def load(*overrides: str, reg=None):
-        return load_recipe(MICRO, list(overrides), reg or registry)
+        return load_recipe(MICRO, ["train.threads=1", *overrides], reg or registry)
 
     return load
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """A recipe's ``train.threads`` sets torch's thread count; give the next test its own."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,50 @@
+"""A plugin that raises while registering, or while building a component, is reported by name;
+the CLI turns the latter into one line and exit code 2."""
+
+from __future__ import annotations
+
+from rel_helpers import HERE, MICRO, write_dist
+
+from t2i_stages.cli.main import main
+from t2i_stages.errors import PluginError
+from t2i_stages.recipe import LossSlot
+from t2i_stages.registry import load_registry
+
+
+def test_plugin_raising_during_registration_is_reported_and_the_rest_works(
+    tmp_path, monkeypatch, capsys
+):
+    write_dist(tmp_path, "rel-raising", {"raising": "t2i_rel_raising"})
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("T2I_STAGES_LOAD_PLUGINS", raising=False)
+    registry = load_registry()
+    (error,) = [e for e in registry.load_errors if e.name == "raising"]
+    assert "registration exploded" in error.error and error.entry_point == "t2i_rel_raising"
+    assert "bce_mismatch" in registry.names("loss")  # built-ins still load
+    assert main(["plugins"]) == 0
+    assert "plugin 'raising' (t2i_rel_raising) failed" in capsys.readouterr().err
+
+
+def test_plugin_raising_during_construction_is_named(fault_registry):
+    slot = LossSlot(type="boom_loss")
+    try:
+        fault_registry.build("loss", slot)
+    except PluginError as exc:
+        msg = str(exc)
+    else:
+        raise AssertionError("building boom_loss did not fail")
+    assert msg == (
+        "loss 'boom_loss' (plugin 'faults') failed to build: RuntimeError: boom while building"
+    )
+
+
+def test_cli_reports_a_construction_failure_in_one_line(fault_registry, tmp_path, capsys):
+    args = ["run", str(MICRO), "--out", str(tmp_path), "--no-eval"]
+    args += ["--set", "train.max_steps=1", "--set", "losses.4={type: boom_loss}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: loss 'boom_loss' (plugin 'faults') failed to build: RuntimeError: boom while "
+        "building"
+    ]
