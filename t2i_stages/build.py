@@ -13,21 +13,31 @@ from .recipe import Recipe, resolved_recipe
 from .registry import Registry
 
 
-def build_components(recipe: Recipe, registry: Registry) -> dict[str, Any]:
-    """Build every component the recipe names, keyed by recipe path (``generator``, ``losses.0``...)."""
+def build_components(recipe: Recipe, registry: Registry, split: str = "train") -> dict[str, Any]:
+    """Build every component the recipe names, untrained, keyed by recipe path.
+
+    The generator comes first: its stage resolutions decide the dataset's image sizes and each
+    discriminator's input size; the dataset's vocabulary sizes the text side. Training
+    (``t2i_stages.training``) builds the same components, and also pretrains the matcher.
+    """
     out: dict[str, Any] = {}
-    out["dataset"] = registry.build("dataset", recipe.data.dataset, split="train")
+    out["generator"] = registry.build("generator", recipe.generator)
+    resolutions = list(getattr(out["generator"], "resolutions", []) or [])
+    data_ctx: dict[str, Any] = {"split": split}
+    if resolutions:
+        data_ctx["resolutions"] = resolutions
+    out["dataset"] = registry.build("dataset", recipe.data.dataset, **data_ctx)
     ctx: dict[str, Any] = {}
     vocab = getattr(out["dataset"], "vocab", None)
     if vocab is not None:
-        ctx["vocab_size"] = len(vocab)
+        ctx = {"vocab": vocab, "vocab_size": len(vocab)}
     if recipe.text_encoder is not None:
         out["text_encoder"] = registry.build("text_encoder", recipe.text_encoder, **ctx)
     if recipe.matcher is not None:
         out["matcher"] = registry.build("matcher", recipe.matcher, **ctx)
-    out["generator"] = registry.build("generator", recipe.generator, **ctx)
     for i, slot in enumerate(recipe.discriminators):
-        out[f"discriminators.{i}"] = registry.build("discriminator", slot, stage=i, **ctx)
+        res = {"resolution": resolutions[i]} if i < len(resolutions) else {}
+        out[f"discriminators.{i}"] = registry.build("discriminator", slot, stage=i, **res)
     for i, slot in enumerate(recipe.losses):
         out[f"losses.{i}"] = registry.build("loss", slot)
     for i, slot in enumerate(recipe.eval.metrics):
