@@ -156,7 +156,7 @@ def format_markdown(plan: AblationPlan, rows: list[Row], metrics: list[MetricSpe
         f"# Ablation: {spec.name}",
         "",
         *([spec.description.strip(), ""] if spec.description.strip() else []),
-        f"Base recipe `{plan.base}`; seeds {', '.join(map(str, plan.seeds))}; shared budget: "
+        f"Base recipe `{_shown(plan.base)}`; seeds {', '.join(map(str, plan.seeds))}; shared budget: "
         f"{budget}.",
         *(
             [f"Overrides for every variant: `{'`, `'.join(spec.set + plan.overrides)}`."]
@@ -192,7 +192,16 @@ def format_markdown(plan: AblationPlan, rows: list[Row], metrics: list[MetricSpe
 def _budget(plan: AblationPlan, dotted: str) -> str:
     from .plan import get_path
 
-    return str(get_path(plan.runs_of(plan.spec.reference_variant.name)[0].resolved, dotted))
+    value = get_path(plan.runs_of(plan.spec.reference_variant.name)[0].resolved, dotted)
+    return "null" if value is None else str(value)
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the working directory when it lies below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def write_tables(
@@ -244,6 +253,8 @@ def write_chart(plan: AblationPlan, rows: list[Row], metrics: list[MetricSpec]) 
     import matplotlib.pyplot as plt
 
     path = plan.out / "chart.png"
+    # a metric no run reports stays in the table as n/a but gets no empty panel
+    metrics = [m for m in metrics if any(r.cells[m.name].values for r in rows)]
     n = max(1, len(metrics))
     cols = min(n, 3)
     nrows = math.ceil(n / cols)
@@ -276,6 +287,8 @@ def write_chart(plan: AblationPlan, rows: list[Row], metrics: list[MetricSpec]) 
         ax.grid(axis="y", alpha=0.3)
     for k in range(len(metrics), nrows * cols):
         axes[k // cols][k % cols].axis("off")
+    if not metrics:
+        axes[0][0].text(0.5, 0.5, "no finished run yet", ha="center", va="center")
     seeds = ", ".join(map(str, plan.seeds))
     fig.suptitle(f"{plan.spec.name}: mean ± std over seeds {seeds} (dots: seeds)", fontsize=10)
     fig.tight_layout()

@@ -1,0 +1,199 @@
+"""Ablation files and plans: schema errors, overrides and removals, up-front validation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from t2i_stages.ablation import (
+    AblationError,
+    diff_paths,
+    override_roots,
+    plan_ablation,
+    read_ablation,
+    remove_paths,
+    unexplained_differences,
+)
+from t2i_stages.ablation.spec import MetricSpec, Variant
+from t2i_stages.cli.main import main
+
+GOOD = """\
+name: study
+set: [train.max_steps=1]
+seeds: [0, 1]
+variants:
+  - name: base
+  - name: attention
+    set: [generator.params.stages.1.params.fusion.type=word_attention]
+  - name: no-words
+    unset: [losses.3]
+"""
+
+
+def test_plan_validates_every_variant_and_seed(write_ablation, registry, tmp_path):
+    plan = plan_ablation(write_ablation(GOOD), registry=registry, out_dir=tmp_path / "out")
+    assert [(r.variant.name, r.seed) for r in plan.runs] == [
+        ("base", 0),
+        ("attention", 0),
+        ("no-words", 0),
+        ("base", 1),
+        ("attention", 1),
+        ("no-words", 1),
+    ]
+    assert {r.status for r in plan.runs} == {"new"}
+    by = {(r.variant.name, r.seed): r for r in plan.runs}
+    assert by[("base", 1)].recipe.seed == 1 and by[("attention", 0)].recipe.seed == 0
+    assert by[("attention", 0)].recipe.generator.params["stages"][1]["params"]["fusion"] == {
+        "type": "word_attention"
+    }
+    assert [s.type for s in by[("no-words", 0)].recipe.losses] == [
+        "bce_mismatch",
+        "ca_kl",
+        "sentence_matching",
+    ]
+    assert all(r.recipe.train.max_steps == 1 for r in plan.runs)
+    assert plan.out == tmp_path / "out"
+    assert by[("attention", 1)].out == tmp_path / "out" / "attention" / "seed-1"
+    # the differences from the reference are exactly where each variant's overrides point
+    assert plan.differences["base"] == []
+    assert "generator.params.stages.1.params.fusion.type" in plan.differences["attention"]
+    assert all(
+        d.startswith("generator.params.stages.1.params.fusion")
+        for d in plan.differences["attention"]
+    )
+    assert plan.differences["no-words"] == ["losses"]
+
+
+def test_an_invalid_last_variant_fails_before_anything_trains(write_ablation, registry, tmp_path):
+    path = write_ablation(
+        GOOD
+        + "  - name: typo\n    set: [generator.params.stages.1.params.fusion.type=word_atention]\n"
+    )
+    with pytest.raises(AblationError) as err:
+        plan_ablation(path, registry=registry, out_dir=tmp_path / "out")
+    text = str(err.value)
+    assert "variant 'typo' (seed 0)" in text and "did you mean 'word_attention'" in text
+    assert len(text.splitlines()) == 1  # the typo is reported once, not once per seed
+    # the CLI refuses it too, with exit code 2 and no run folder
+    assert main(["ablate", str(path), "--out", str(tmp_path / "cli")]) == 2
+    assert not (tmp_path / "cli").exists()
+
+
+def test_a_fusion_that_does_not_fit_its_conditioning_is_caught_by_the_build_check(
+    write_ablation, registry, tmp_path
+):
+    path = write_ablation(
+        "name: s\nvariants:\n  - name: base\n  - name: vector\n"
+        "    set: [generator.params.stages.1.params.conditioning.type=sentence]\n"
+    )
+    with pytest.raises(AblationError, match="variant 'vector'.*needs a word sequence"):
+        plan_ablation(path, registry=registry, out_dir=tmp_path / "out")
+
+
+def test_a_variant_that_changes_the_budget_is_refused(write_ablation, registry, tmp_path):
+    path = write_ablation(
+        "name: s\nvariants:\n  - name: base\n  - name: longer\n    set: [train.max_steps=5]\n"
+    )
+    with pytest.raises(
+        AblationError, match="variant 'longer': train.max_steps is 5 but the reference"
+    ):
+        plan_ablation(path, registry=registry, out_dir=tmp_path / "out")
+
+
+def test_a_variant_that_changes_nothing_is_refused(write_ablation, registry, tmp_path):
+    path = write_ablation(
+        "name: s\nvariants:\n  - name: base\n  - name: same\n    set: [generator.params.gf=4]\n"
+    )
+    with pytest.raises(AblationError, match="'same' resolves to the same recipe"):
+        plan_ablation(path, registry=registry, out_dir=tmp_path / "out")
+
+
+def test_a_run_folder_from_another_recipe_is_refused(write_ablation, registry, tmp_path):
+    out = tmp_path / "out"
+    plan = plan_ablation(write_ablation(GOOD), registry=registry, out_dir=out)
+    run = plan.runs[0]
+    run.out.mkdir(parents=True)
+    other = dict(run.resolved, generator={"type": "stagewise", "params": {"gf": 99}})
+    (run.out / "recipe.resolved.yaml").write_text(json.dumps(other))
+    with pytest.raises(AblationError, match="was trained with another recipe"):
+        plan_ablation(write_ablation(GOOD), registry=registry, out_dir=out)
+    # the same recipe with another training budget resumes
+    (run.out / "recipe.resolved.yaml").write_text(
+        json.dumps(dict(run.resolved, train=dict(run.resolved["train"], max_steps=7)))
+    )
+    again = plan_ablation(write_ablation(GOOD), registry=registry, out_dir=out)
+    assert again.runs[0].status == "resume" and again.runs[1].status == "new"
+
+
+def test_narrowing_seeds_and_variants_keeps_the_reference(write_ablation, registry, tmp_path):
+    plan = plan_ablation(
+        write_ablation(GOOD), registry=registry, out_dir=tmp_path, seeds=[3], variants=["no-words"]
+    )
+    assert [(r.variant.name, r.seed) for r in plan.runs] == [("base", 3), ("no-words", 3)]
+    with pytest.raises(AblationError, match="no variant named nope"):
+        plan_ablation(write_ablation(GOOD), registry=registry, variants=["nope"])
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("name: s\nvariants: []\n", "variants: List should have at least 1 item"),
+        ("name: s\nvariants:\n  - name: a\n  - name: a\n", "variant names must be distinct: a"),
+        ("name: s\nvariants:\n  - {name: a, sett: []}\n", "variants.0.sett: unknown field"),
+        ("name: s\nvariants:\n  - {name: a, set: [novalue]}\n", "expected KEY.PATH=VALUE"),
+        ("name: s\nvariants:\n  - {name: a/b}\n", "is not a variant name"),
+        ("name: s\nreference: z\nvariants:\n  - {name: a}\n", "reference 'z' is not a variant"),
+        ("name: s\nseeds: [1, 1]\nvariants:\n  - {name: a}\n", "seeds must be distinct"),
+        ("name: s\nvariants:\n  - {name: a, unset: [losses..1]}\n", "is not a dotted path"),
+    ],
+)
+def test_ablation_file_errors_name_the_field(write_ablation, body, message):
+    with pytest.raises(AblationError, match=message.replace("[", r"\[")):
+        read_ablation(write_ablation(body))
+
+
+def test_unset_of_a_missing_path_names_it(write_ablation, registry):
+    path = write_ablation("name: s\nvariants:\n  - name: a\n  - {name: b, unset: [losses.9]}\n")
+    with pytest.raises(
+        AblationError, match=r"variant 'b'.*unset losses.9: losses.9 does not exist"
+    ):
+        plan_ablation(path, registry=registry)
+
+
+def test_remove_paths_uses_the_original_indices():
+    data = {"losses": ["a", "b", "c", "d", "e"], "x": {"y": 1, "z": 2}}
+    remove_paths(data, ["losses.1", "losses.3", "x.y"], "t")
+    assert data == {"losses": ["a", "c", "e"], "x": {"z": 2}}
+    with pytest.raises(AblationError, match="named twice"):
+        remove_paths({"l": [1, 2]}, ["l.0", "l.0"], "t")
+
+
+def test_diff_paths_and_override_roots():
+    a = {"g": {"stages": [{"fusion": {"type": "dm", "params": {"k": 1}}}]}, "losses": [1, 2]}
+    b = {"g": {"stages": [{"fusion": {"type": "wa", "params": {"j": 1}}}]}, "losses": [1]}
+    assert diff_paths(a, b) == [
+        ("g", "stages", 0, "fusion", "type"),
+        ("g", "stages", 0, "fusion", "params", "k"),
+        ("g", "stages", 0, "fusion", "params", "j"),
+        ("losses",),
+    ]
+    v = Variant(name="v", set=["g.stages.0.fusion.type=wa"], unset=["losses.1"])
+    assert override_roots(v) == [("g", "stages", 0, "fusion"), ("losses",)]
+    assert unexplained_differences(a, b, override_roots(v)) == []
+    assert unexplained_differences(a, b, [("losses",)]) == diff_paths(a, b)[:3]
+
+
+def test_metric_direction_is_guessed_from_distance_names():
+    assert MetricSpec(name="FD[matcher]").direction == "lower"
+    assert MetricSpec(name="fid/KD[matcher]").direction == "lower"
+    assert MetricSpec(name="attr_acc[shape]").direction == "higher"
+    assert MetricSpec(name="CLIP", better="lower").direction == "lower"
+
+
+def test_plan_command_lists_runs_and_differences(write_ablation, capsys, tmp_path):
+    assert main(["ablate", str(write_ablation(GOOD)), "--plan", "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "6 runs" in out and "base (reference)" in out
+    assert "resolved recipe differs at: losses" in out
+    assert not (tmp_path / "o").exists()  # planning writes nothing
