@@ -96,11 +96,10 @@ def _run(args: argparse.Namespace) -> int:
     if summary.get("signal"):
         return 0  # the engine printed how to resume; a requested stop is not a failure
     if int(os.environ.get("RANK", "0")) == 0:
-        metrics = summary.get("metrics", {}).get("results", {})
-        acc = metrics.get("attribute_accuracy", {}).get("generated")
-        if acc:
-            shown = {k: round(v, 3) for k, v in acc.items() if isinstance(v, float)}
-            print(f"attribute accuracy (held-out captions): {shown}")
+        if summary.get("metrics"):
+            from ..evaluation.runner import format_table
+
+            print(format_table(summary["metrics"]))
         if "report" in summary:
             print(f"report: {summary['report']}")
         print(f"run folder: {summary['out']}")
