@@ -40,6 +40,17 @@ class DivergenceError(T2IError):
     """A loss or gradient became NaN or infinite."""
 
 
+def _workers_ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers leave SIGINT/SIGTERM to the main process.
+
+    A scheduler's SIGTERM (or Ctrl-C) reaches the whole process group; a worker it killed would
+    make the main process raise mid-step instead of finishing the step and checkpointing. The
+    main process shuts its workers down itself, and they exit if it dies.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class Critic:
     """Adapts a discriminator plugin to what adversarial losses ask for (see plugins.losses)."""
 
@@ -133,6 +144,8 @@ def build_training_components(
     if runtime.is_main:
         runtime.barrier()
     set_rng_state(outer_rng)
+    if "cuda" not in outer_rng and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.manual_seed_all(recipe.seed + runtime.rank)  # as seed_everything left it
     if recipe.text_encoder is not None:
         text_encoder = _frozen(registry.build("text_encoder", recipe.text_encoder, **ctx))
         text_encoder = text_encoder.to(runtime.device)
@@ -240,6 +253,7 @@ class Trainer:
             collate_fn=getattr(ds, "collate", None),
             pin_memory=self.rt.device.type == "cuda",
             persistent_workers=False,
+            worker_init_fn=_workers_ignore_stop_signals if self.recipe.data.num_workers else None,
         )
 
     def _batches(self):

@@ -11,7 +11,11 @@ from pathlib import Path
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
 MICRO = REPO / "tests" / "training" / "micro.yaml"
-QUIET = {"log": lambda *a, **k: None, "evaluate": False}
+QUIET = {
+    "log": lambda *a, **k: None,
+    "evaluate": False,
+    "device": "cpu",
+}  # the promises are CPU ones
 
 
 def write_dist(site: Path, name: str, entry_points: dict[str, str]) -> None:

@@ -105,7 +105,7 @@ def test_a_run_with_skipped_updates_finishes_and_remembers_them(micro, fault_reg
 
 
 def test_cli_reports_divergence_in_one_line_with_exit_2(fault_registry, tmp_path, capsys):
-    args = ["run", str(MICRO), "--out", str(tmp_path), "--no-eval"]
+    args = ["run", str(MICRO), "--out", str(tmp_path), "--no-eval", "--device", "cpu"]
     for item in (*BASE, "train.max_steps=4", _nan("[1]", at=3)):
         args += ["--set", item]
     assert main(args) == 2

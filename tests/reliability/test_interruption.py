@@ -4,6 +4,7 @@ leaves the previous checkpoint loadable (and resuming from it is bit-identical t
 
 from __future__ import annotations
 
+import os
 import random
 import shlex
 import signal
@@ -39,9 +40,9 @@ COMPONENTS = ("generator", "generator_ema", "discriminator_0", "discriminator_1"
 _REFERENCE: dict[str, Path] = {}
 
 
-def _args(out: Path) -> list[str]:
-    args = ["run", str(MICRO), "--out", str(out), "--no-eval"]
-    for item in OVERRIDES:
+def _args(out: Path, *extra: str) -> list[str]:
+    args = ["run", str(MICRO), "--out", str(out), "--no-eval", "--device", "cpu"]
+    for item in (*OVERRIDES, *extra):
         args += ["--set", item]
     return args
 
@@ -89,9 +90,11 @@ def test_sigterm_then_resume_is_bit_identical_to_an_uninterrupted_run(
     root = tmp_path_factory.mktemp("sigterm")
     out = root / "interrupted"
     after = random.SystemRandom().randint(1, 3)  # stop after a random step (printed on failure)
-    proc = run_cli(_args(out))
+    # with a DataLoader worker, and SIGTERM sent to the whole process group as a scheduler
+    # does: the worker must not die and take the main process down with it
+    proc = run_cli(_args(out, "data.num_workers=1"), start_new_session=True)
     _wait_for(lambda: _steps_logged(out) >= after, 300, proc)
-    proc.send_signal(signal.SIGTERM)
+    os.killpg(proc.pid, signal.SIGTERM)
     log, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, log
     stopped = [line for line in log.splitlines() if line.startswith("stopped by SIGTERM")]

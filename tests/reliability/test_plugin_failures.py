@@ -40,7 +40,7 @@ def test_plugin_raising_during_construction_is_named(fault_registry):
 
 
 def test_cli_reports_a_construction_failure_in_one_line(fault_registry, tmp_path, capsys):
-    args = ["run", str(MICRO), "--out", str(tmp_path), "--no-eval"]
+    args = ["run", str(MICRO), "--out", str(tmp_path), "--no-eval", "--device", "cpu"]
     args += ["--set", "train.max_steps=1", "--set", "losses.4={type: boom_loss}"]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
