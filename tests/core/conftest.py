@@ -48,34 +48,3 @@ def write(tmp_path):
         return path
 
     return _write
-
-
-TOY_RECIPE = """
-name: toy
-data:
-  dataset:
-    type: toy_data
-    params:
-      size: 4
-generator:
-  type: toy_gen
-  params:
-    width: 8
-    stages:
-      - type: toy_stage
-      - type: toy_stage
-        params:
-          channels: 16
-          fusion:
-            type: toy_fusion
-            params:
-              heads: 2
-discriminators:
-  - type: toy_disc
-losses:
-  - type: toy_loss
-    weight: 2.0
-    stages: [1]
-train:
-  max_steps: 10
-"""

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import yaml
-from conftest import TOY_RECIPE
+from core_recipes import TOY_RECIPE
 
 from t2i_stages.cli.main import main
 

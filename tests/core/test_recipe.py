@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import TOY_RECIPE
+from core_recipes import TOY_RECIPE
 
 from t2i_stages.errors import RecipeError
 from t2i_stages.recipe import load_recipe, read_recipe, resolved_recipe

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import TinyCaptioned
+from matcher_data import TinyCaptioned
 
 from t2i_stages.errors import T2IError
 from t2i_stages.pretrain import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import COLORS, PLACES, word_level_tokenizer
+from matcher_data import COLORS, PLACES, word_level_tokenizer
 
 from t2i_stages.assets import MissingAssetError
 from t2i_stages.plugins.text_encoders.damsm_rnn import DamsmRnnEncoder, DamsmRnnParams
