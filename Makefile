@@ -10,7 +10,6 @@ setup: $(STAMP)
 # Re-runs only when pyproject.toml changes; torch and torchvision are pinned as a matching pair.
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)

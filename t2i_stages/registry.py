@@ -210,8 +210,8 @@ class Registry:
             params = self.validate_params(kind, slot.type, slot.params)
         try:
             return entry.spec.factory(params, registry=self, **context)
-        except T2IError:  # user errors (e.g. a missing pretrained asset) keep their type and message
-            raise
+        except T2IError:
+            raise  # user errors (a missing pretrained asset, say) keep their type and message
         except Exception as exc:
             if isinstance(exc, UnknownComponentError):
                 raise

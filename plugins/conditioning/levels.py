@@ -11,9 +11,9 @@ from typing import Any
 
 import torch
 from pydantic import Field
-from t2i_stages.plugins.common import Condition
 from torch import nn
 
+from t2i_stages.plugins.common import Condition
 from t2i_stages.spec import Params
 from t2i_stages.types import TextFeatures
 

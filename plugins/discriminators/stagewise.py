@@ -21,12 +21,12 @@ from typing import Any, Literal
 
 import torch
 from pydantic import Field
-from t2i_stages.plugins.common import apply_init
-from t2i_stages.plugins.common.init import InitName
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from t2i_stages.errors import PluginError
+from t2i_stages.plugins.common import apply_init
+from t2i_stages.plugins.common.init import InitName
 from t2i_stages.recipe.slots import ConditioningSlot
 from t2i_stages.spec import Params
 

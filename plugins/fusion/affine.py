@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 from pydantic import Field
-from t2i_stages.plugins.common import Condition, FusionOutput
 from torch import nn
 
+from t2i_stages.plugins.common import Condition, FusionOutput
 from t2i_stages.spec import Params
 
 

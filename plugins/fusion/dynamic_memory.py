@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 from pydantic import Field
-from t2i_stages.plugins.common import Condition, FusionOutput, masked_softmax
 from torch import nn
 
+from t2i_stages.plugins.common import Condition, FusionOutput, masked_softmax
 from t2i_stages.spec import Params
 
 from .word_attention import expand_mask

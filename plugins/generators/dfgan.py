@@ -16,11 +16,11 @@ from typing import Any
 
 import torch
 from pydantic import Field, field_validator
-from t2i_stages.plugins.common import Condition
 from torch import nn
 from torch.nn import functional as F
 
 from t2i_stages.errors import PluginError
+from t2i_stages.plugins.common import Condition
 from t2i_stages.recipe.slots import ConditioningSlot, FusionSlot
 from t2i_stages.spec import Params
 from t2i_stages.types import GeneratorOutput, TextFeatures

@@ -18,11 +18,11 @@ from typing import Any
 
 import torch
 from pydantic import Field, field_validator
-from t2i_stages.plugins.common import apply_init
-from t2i_stages.plugins.common.init import InitName
 from torch import nn
 
 from t2i_stages.errors import PluginError
+from t2i_stages.plugins.common import apply_init
+from t2i_stages.plugins.common.init import InitName
 from t2i_stages.recipe.slots import StageSlot
 from t2i_stages.spec import Params
 from t2i_stages.types import GeneratorOutput, TextFeatures

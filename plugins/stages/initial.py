@@ -11,10 +11,10 @@ from typing import Any
 
 import torch
 from pydantic import Field
-from t2i_stages.plugins.common import GLU, StageOutput, UpBlock
 from torch import nn
 
 from t2i_stages.errors import PluginError
+from t2i_stages.plugins.common import GLU, StageOutput, UpBlock
 from t2i_stages.recipe.slots import ConditioningSlot
 from t2i_stages.spec import Params
 from t2i_stages.types import TextFeatures

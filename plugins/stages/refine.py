@@ -11,9 +11,9 @@ from typing import Any
 
 import torch
 from pydantic import Field
-from t2i_stages.plugins.common import ResBlock, StageOutput, UpBlock
 from torch import nn
 
+from t2i_stages.plugins.common import ResBlock, StageOutput, UpBlock
 from t2i_stages.recipe.slots import ConditioningSlot, FusionSlot
 from t2i_stages.spec import Params
 from t2i_stages.types import TextFeatures

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from t2i_stages.plugins.common import conv3x3
 from torch import nn
+
+from t2i_stages.plugins.common import conv3x3
 
 
 class ToImage(nn.Module):

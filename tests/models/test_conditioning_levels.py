@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 from model_helpers import TEXT_DIM, random_text
-from t2i_stages.plugins.conditioning.ca import kl_divergence
 
+from t2i_stages.plugins.conditioning.ca import kl_divergence
 from t2i_stages.recipe import ConditioningSlot
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 from model_helpers import TEXT_DIM, random_text
-from t2i_stages.plugins.common import Condition, masked_softmax
 
+from t2i_stages.plugins.common import Condition, masked_softmax
 from t2i_stages.recipe import FusionSlot
 
 C, H = 6, 5

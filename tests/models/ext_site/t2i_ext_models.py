@@ -11,10 +11,10 @@ from typing import Any
 
 import torch
 from pydantic import Field
-from t2i_stages.plugins.common import Condition, FusionOutput, StageOutput, UpBlock, conv3x3
 from torch import nn
 
 from t2i_stages.hookspecs import hookimpl
+from t2i_stages.plugins.common import Condition, FusionOutput, StageOutput, UpBlock, conv3x3
 from t2i_stages.recipe.slots import ConditioningSlot, FusionSlot
 from t2i_stages.spec import ComponentSpec, Params
 
