@@ -28,6 +28,7 @@ test: setup lint
 # A real end-to-end run on the built-in dataset: matcher pretraining, GAN training (a fixed
 # wall-clock budget), evaluation by the shapes oracle, report.html.
 demo: setup
+	@if [ -d runs/grgan-demo ]; then mv runs/grgan-demo runs/grgan-demo.$$(date +%Y%m%d-%H%M%S); fi
 	$(VENV)/bin/t2i-stages run recipes/grgan.yaml --out runs/grgan-demo
 	@echo "open runs/grgan-demo/report.html"
 

@@ -703,6 +703,11 @@ def prepare_run_folder(recipe: Recipe, registry: Registry, out: Path, resume: bo
         raise T2IError(
             f"{out}: cannot create the run folder ({exc.strerror or exc}); choose another --out"
         ) from None
+    if not resume and list_checkpoints(out / "checkpoints"):
+        raise T2IError(
+            f"{out}: holds the checkpoints of an earlier run; continue it with --resume, "
+            "or choose another --out (nothing was overwritten)"
+        )
     existing = out / "recipe.resolved.yaml"
     new = json.loads(json.dumps(resolved_recipe(recipe, registry)))
     if resume and existing.exists():

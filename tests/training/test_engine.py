@@ -118,3 +118,14 @@ def test_resume_refuses_a_different_recipe(micro, registry, tmp_path):
     train(micro("train.max_steps=1"), registry, tmp_path, **quiet)
     with pytest.raises(T2IError, match="differs from the one this run was started with"):
         train(micro("train.max_steps=2", "seed=5"), registry, tmp_path, resume=True, **quiet)
+
+
+def test_a_fresh_run_never_overwrites_an_earlier_runs_checkpoints(micro, registry, tmp_path):
+    from t2i_stages.errors import T2IError
+
+    quiet = dict(log=lambda *a, **k: None, evaluate=False)
+    train(micro("train.max_steps=1"), registry, tmp_path, **quiet)
+    before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    with pytest.raises(T2IError, match="holds the checkpoints of an earlier run"):
+        train(micro("train.max_steps=1"), registry, tmp_path, **quiet)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
