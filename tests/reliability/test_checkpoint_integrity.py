@@ -4,10 +4,12 @@ pickle payloads never run, and a run checks its disk before the first step."""
 from __future__ import annotations
 
 import builtins
+import io
 import json
 import pickle
 import random
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -158,6 +160,11 @@ def test_files_not_in_the_manifest_are_never_loaded(run, tmp_path):
         load_checkpoint(folder)
 
 
+def _unpickle_unsafely(data: bytes):
+    """What an unsafe loader does with a pickle: run it (shows a payload is live)."""
+    return pickle.Unpickler(io.BytesIO(data)).load()
+
+
 class _Payload:
     """Unpickling this runs exec(), which creates ``marker``: the classic pickle attack."""
 
@@ -172,8 +179,10 @@ def test_pickle_payload_in_optimizer_state_is_refused_without_running(run, tmp_p
     folder = list_checkpoints(_copy(run, tmp_path))[-1]
     marker = tmp_path / "pwned.txt"
     torch.save({"generator": _Payload(marker)}, folder / "optimizers.pt")
-    # the payload is live: plain torch.load would run it (so this test can fail)
-    torch.load(folder / "optimizers.pt", weights_only=False)
+    # the payload is live: unpickling its data.pkl, as an unrestricted torch load would, runs it
+    # (so this test can fail)
+    with zipfile.ZipFile(folder / "optimizers.pt") as z:
+        _unpickle_unsafely(z.read(next(n for n in z.namelist() if n.endswith("data.pkl"))))
     assert marker.exists()
     marker.unlink()
     # 1) as dropped in: the hash no longer matches, nothing is unpickled
@@ -191,7 +200,7 @@ def test_pickle_payload_in_a_legacy_dataset_pickle_is_refused(tmp_path):
     marker = tmp_path / "pwned.txt"
     path = tmp_path / "filenames.pickle"
     path.write_bytes(pickle.dumps(_Payload(marker), protocol=2))
-    pickle.loads(path.read_bytes())  # live payload (this test can fail)
+    _unpickle_unsafely(path.read_bytes())  # live payload (this test can fail)
     assert marker.exists()
     marker.unlink()
     with pytest.raises(T2IError, match="filenames.pickle: not a plain-data pickle"):
