@@ -147,13 +147,34 @@ def word_region_loss(
     return _bidirectional_ce(logits, class_mask(class_ids, logits.shape[0], logits.device))
 
 
-class SentenceMatchingLoss(nn.Module):
-    """Callable as ``loss(image_features, text, class_ids) -> scalar`` (S0 + S1 by default)."""
+class _MatchingLoss(nn.Module):
+    """``loss(image_features, text, class_ids) -> scalar``: the sum of the chosen directions."""
 
-    def __init__(self, params: SentenceMatchingParams):
+    def __init__(self, params: SentenceMatchingParams | WordRegionMatchingParams):
         super().__init__()
         self.params = params
         self.directions = list(dict.fromkeys(params.directions))
+
+    def terms(
+        self,
+        image_features: ImageFeatures,
+        text: TextFeatures,
+        class_ids: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:  # pragma: no cover - each loss defines it
+        raise NotImplementedError
+
+    def forward(
+        self,
+        image_features: ImageFeatures,
+        text: TextFeatures,
+        class_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        terms = self.terms(image_features, text, class_ids)
+        return sum(terms[d] for d in self.directions)
+
+
+class SentenceMatchingLoss(_MatchingLoss):
+    """Callable as ``loss(image_features, text, class_ids) -> scalar`` (S0 + S1 by default)."""
 
     def terms(
         self,
@@ -166,23 +187,9 @@ class SentenceMatchingLoss(nn.Module):
         s0, s1 = sentence_loss(image_features.code, text.sentence, ids, self.params.gamma3)
         return {"image_to_text": s0, "text_to_image": s1}
 
-    def forward(
-        self,
-        image_features: ImageFeatures,
-        text: TextFeatures,
-        class_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        terms = self.terms(image_features, text, class_ids)
-        return sum(terms[d] for d in self.directions)
 
-
-class WordRegionMatchingLoss(nn.Module):
+class WordRegionMatchingLoss(_MatchingLoss):
     """Callable as ``loss(image_features, text, class_ids) -> scalar`` (W0 + W1 by default)."""
-
-    def __init__(self, params: WordRegionMatchingParams):
-        super().__init__()
-        self.params = params
-        self.directions = list(dict.fromkeys(params.directions))
 
     def terms(
         self,
@@ -197,15 +204,6 @@ class WordRegionMatchingLoss(nn.Module):
             image_features.regions, text.words, text.mask, ids, p.gamma1, p.gamma2, p.gamma3
         )
         return {"image_to_text": w0, "text_to_image": w1}
-
-    def forward(
-        self,
-        image_features: ImageFeatures,
-        text: TextFeatures,
-        class_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        terms = self.terms(image_features, text, class_ids)
-        return sum(terms[d] for d in self.directions)
 
 
 def build_sentence_matching(params: SentenceMatchingParams, **ctx) -> SentenceMatchingLoss:

@@ -8,7 +8,6 @@ names with their weights and stages. Runs the same on one CPU process or under t
 from __future__ import annotations
 
 import json
-import math
 import signal
 import time
 from dataclasses import dataclass, field
@@ -300,9 +299,6 @@ class Trainer:
             eps = torch.randn(b, self.G.eps_dim, generator=self.noise, device=dev)
         return z, eps
 
-    def _stage_of_disc(self, i: int) -> int:
-        return i
-
     def train_step(self, batches: list[dict]) -> dict[str, torch.Tensor]:
         """One iteration: every D update, then the G update (over ``grad_accum`` micro-batches)."""
         k = len(batches)
@@ -326,7 +322,7 @@ class Trainer:
                         out = self.G_train(z, eps, text)
             fakes.append((z, eps, out))
             for i, (D, Dt) in enumerate(zip(self.Ds, self.Ds_train, strict=True)):
-                s = self._stage_of_disc(i)
+                s = i  # discriminator i judges stage i
                 critic = Critic(Dt, D)
                 cond = D.condition(text)
                 terms = []
@@ -390,7 +386,7 @@ class Trainer:
             stages = slot.stages if slot.stages is not None else list(range(n_stages))
             if role == "adversarial":
                 for i, D in enumerate(self.Ds):
-                    s = self._stage_of_disc(i)
+                    s = i  # discriminator i judges stage i
                     if s not in stages:
                         continue
                     with self.rt.autocast():
@@ -550,8 +546,6 @@ class Trainer:
         self.batch_in_epoch = int(ckpt.state["batch_in_epoch"])
         self.history = {k: [tuple(x) for x in v] for k, v in ckpt.state.get("history", {}).items()}
         self.skipped_nonfinite = int(ckpt.state.get("skipped_nonfinite", 0))
-        if self.rt.world_size > 1 and self.rt.rank != 0:
-            pass  # every rank restores the same files; RNG streams are per-rank seeded
         self.log(f"resumed from {ckpt.path} (step {self.step})")
         return True
 
@@ -719,11 +713,3 @@ def prepare_run_folder(recipe: Recipe, registry: Registry, out: Path, resume: bo
                 "use another --out or run without --resume"
             )
     write_resolved_recipe(recipe, registry, out)
-
-
-def total_params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def isfinite(x: float) -> bool:
-    return math.isfinite(x)
