@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from t2i_stages.errors import T2IError
+from t2i_stages.hashing import sha256_file
 
 from . import runtime as rt
 from .graphs import (
@@ -61,14 +62,6 @@ def package_versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             continue
     return out
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def sha256_json(data: Any) -> str:

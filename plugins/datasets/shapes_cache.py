@@ -13,7 +13,6 @@ and a file appears under its final name only once complete.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from t2i_stages.errors import T2IError
+from t2i_stages.hashing import sha256_file
 
 from .base import cache_root
 from .shapes_captions import scene_captions
@@ -54,14 +54,6 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _read_manifest(d: Path, p: ShapesParams, size: int) -> dict | None:

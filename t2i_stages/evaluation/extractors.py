@@ -22,6 +22,7 @@ from torch import nn
 
 from ..assets import MissingAssetError, assets_home, missing_message, require_hf_folder
 from ..errors import T2IError
+from ..hashing import sha256_file as file_sha256
 
 INCEPTION_FILE = "inception-2015-12-05.pt"
 INCEPTION_HOW = (
@@ -38,14 +39,6 @@ def state_sha256(module: nn.Module | dict[str, torch.Tensor]) -> str:
         t = state[name].detach().cpu().contiguous()
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
     return h.hexdigest()
 
 

@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import T2IError
+from ..hashing import sha256_file as _sha256
 
 MANIFEST = "manifest.json"
 PREFIX = "step_"
@@ -35,14 +36,6 @@ _PLAIN_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 class CheckpointError(T2IError):
     """A checkpoint is missing, truncated or tampered with."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _fsync_file(path: Path) -> None:
