@@ -335,6 +335,44 @@ def score_predictions(
     return out
 
 
+def objects_right(
+    pred: torch.Tensor | np.ndarray,
+    attributes: torch.Tensor | np.ndarray,
+    grid: int,
+    attrs: tuple[str, ...] = ("shape", "color"),
+    position: bool = True,
+) -> np.ndarray:
+    """Per image: is every ground-truth object read with all of ``attrs`` right (and, with
+    ``position``, in its own grid cell), whatever the caption mentions.
+
+    Objects are paired as in ``score_predictions``; an extra predicted object is not counted
+    against the image (``count`` measures that). On a one-cell grid every object is in cell
+    (0, 0), so the position is always right once the object is found.
+    """
+    pred_np = np.asarray(pred.cpu() if hasattr(pred, "cpu") else pred)
+    gt_np = np.asarray(attributes.cpu() if hasattr(attributes, "cpu") else attributes)
+    if gt_np.ndim != 3 or pred_np.ndim != 3 or gt_np.shape[0] != pred_np.shape[0]:
+        raise T2IError(
+            f"attributes must be (B, max_objects, 7 or 14) matching the images, got {gt_np.shape}"
+        )
+    unknown = [a for a in attrs if a not in _COL]
+    if unknown:
+        raise T2IError(f"unknown attribute(s) {unknown}; use {', '.join(ATTRS)}")
+    out = np.ones(len(gt_np), dtype=bool)
+    for b in range(len(gt_np)):
+        gt, pr = gt_np[b], pred_np[b]
+        match = _match(gt, pr, grid)
+        for j in (j for j in range(len(gt)) if gt[j, F_PRESENT] == 1):
+            k = match.get(j)
+            ok = k is not None and all(pr[k, _COL[a]] == gt[j, _COL[a]] for a in attrs)
+            if ok and position:
+                ok = pr[k, F_ROW] == gt[j, F_ROW] and pr[k, F_COL] == gt[j, F_COL]
+            if not ok:
+                out[b] = False
+                break
+    return out
+
+
 # ---- training ----------------------------------------------------------------------------
 def _render_chunk(
     params_json: str, split_id: int, start: int, n: int, resolution: int, empty: bool

@@ -8,8 +8,9 @@ import numpy as np
 from pydantic import Field
 
 from t2i_stages.assets import require_hf_folder
-from t2i_stages.evaluation.context import EvalContext, MetricResult
+from t2i_stages.evaluation.context import EvalContext, MetricResult, StreamingMetric
 from t2i_stages.evaluation.extractors import l2_normalise
+from t2i_stages.evaluation.samples import EvalBatch
 from t2i_stages.spec import Params
 
 from .common import DEFAULT_CLIP, build_joint
@@ -28,23 +29,37 @@ def clip_scores(image: np.ndarray, text: np.ndarray) -> np.ndarray:
     return np.maximum(cos, 0.0)
 
 
-class ClipScoreMetric:
+class ClipScoreMetric(StreamingMetric):
+    """Keeps one score per image (the std needs them), not the images or features."""
+
     name = "clip_score"
 
     def __init__(self, params: ClipScoreParams):
         self.p = params
 
-    def compute(self, ctx: EvalContext) -> MetricResult:
-        s = ctx.samples
-        enc = build_joint(ctx, "clip", self.p.clip_folder, True)
-        text = enc.text_features(s.captions, s.tokens, s.mask)
-        per = clip_scores(enc.image_features(s.fake, ctx.batch_size), text)
+    def start(self, ctx: EvalContext) -> None:
+        self.ctx = ctx
+        self.enc = build_joint(ctx, "clip", self.p.clip_folder, True)
+        self.fake: list[np.ndarray] = []  # max(cos, 0) per image
+        self.real: list[np.ndarray] = []
+
+    def update(self, batch: EvalBatch) -> None:
+        enc, bs = self.enc, self.ctx.batch_size
+        text = enc.text_features(batch.captions, batch.tokens, batch.mask)
+        self.fake.append(clip_scores(enc.image_features(batch.fake, bs), text))
+        if self.p.real_reference:
+            self.real.append(clip_scores(enc.image_features(batch.real, bs), text))
+
+    def finish(self) -> MetricResult:
+        enc = self.enc
+        per = np.concatenate(self.fake)
         values = {"CLIPScore": float(100 * per.mean()), "CLIP-S": float(2.5 * per.mean())}
         std = {"CLIPScore": float(100 * per.std())}
         details: dict[str, Any] = {}
         if self.p.real_reference:
-            real = clip_scores(enc.image_features(s.real, ctx.batch_size), text)
+            real = np.concatenate(self.real)
             details["real_images"] = {"CLIPScore": float(100 * real.mean())}
+        self.fake, self.real = [], []
         notes = {
             "CLIPScore": "100 x mean max(cos, 0); ± is the std over images",
             "CLIP-S": "Hessel et al.: 2.5 x mean max(cos, 0)",

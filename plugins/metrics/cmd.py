@@ -16,9 +16,10 @@ from pydantic import Field
 
 from t2i_stages.assets import require_hf_folder
 from t2i_stages.errors import T2IError
-from t2i_stages.evaluation.context import EvalContext, MetricResult
+from t2i_stages.evaluation.context import EvalContext, MetricResult, StreamingMetric
 from t2i_stages.evaluation.distances import CMD_FORMS, GaussianStats, cmd_from_stats
 from t2i_stages.evaluation.extractors import l2_normalise
+from t2i_stages.evaluation.samples import EvalBatch
 
 from .common import DEFAULT_CLIP, HeldOutParams, build_joint
 
@@ -58,49 +59,68 @@ class CmdParams(HeldOutParams):
     )
 
 
-def _all_captions(ctx: EvalContext) -> tuple[list[str], Any, Any]:
+def _all_captions(ctx: EvalContext, batch: EvalBatch) -> tuple[list[str], Any, Any]:
+    """Every caption of the batch's test images, tokenised like the dataset does."""
     import torch
 
     ds = ctx.test_data
     if not hasattr(ds, "captions"):
         raise T2IError("cmd: captions 'all' needs a dataset with captions(i)")
     tok = getattr(ds, "tokenizer", None) or getattr(ds, "vocab", None)
-    max_words = int(getattr(ds, "max_words", ctx.samples.tokens.shape[1]))
-    caps: list[str] = [c for i in ctx.samples.indices for c in ds.captions(i)]
+    max_words = int(getattr(ds, "max_words", batch.tokens.shape[1]))
+    caps: list[str] = [c for i in batch.indices for c in ds.captions(i)]
     ids, masks = zip(*(tok.encode(c, max_words) for c in caps), strict=True)
     return caps, torch.as_tensor([list(i) for i in ids]), torch.as_tensor([list(m) for m in masks])
 
 
-class CmdMetric:
+class CmdMetric(StreamingMetric):
+    """Keeps per-image features in the joint space (for the three Gaussians), not the images."""
+
     name = "cmd"
 
     def __init__(self, params: CmdParams):
         self.p = params
 
-    def compute(self, ctx: EvalContext) -> MetricResult:
-        p, s = self.p, ctx.samples
-        enc = build_joint(ctx, p.space, p.clip_folder, p.clip_normalize, p)
-        fake_f = l2_normalise(enc.image_features(s.fake, ctx.batch_size), p.image_scale)
-        fake = GaussianStats.from_features(fake_f)
+    def start(self, ctx: EvalContext) -> None:
+        p = self.p
+        self.ctx = ctx
+        self.enc = build_joint(ctx, p.space, p.clip_folder, p.clip_normalize, p)
+        self.fake: list[np.ndarray] = []
+        self.real: list[np.ndarray] = []
+        self.text: list[np.ndarray] = []
+        self.n_images = self.n_captions = 0
+
+    def update(self, batch: EvalBatch) -> None:
+        p, enc, bs = self.p, self.enc, self.ctx.batch_size
+        self.n_images += len(batch)
+        self.fake.append(l2_normalise(enc.image_features(batch.fake, bs), p.image_scale))
+        if not p.real_stats:
+            self.real.append(l2_normalise(enc.image_features(batch.real, bs), p.image_scale))
+        if not p.text_stats:
+            caps, tokens, mask = (
+                (batch.captions, batch.tokens, batch.mask)
+                if p.captions == "sampled"
+                else _all_captions(self.ctx, batch)
+            )
+            self.n_captions += len(caps)
+            self.text.append(l2_normalise(enc.text_features(caps, tokens, mask), p.text_scale))
+
+    def finish(self) -> MetricResult:
+        p, enc = self.p, self.enc
+        fake = GaussianStats.from_features(np.concatenate(self.fake))
         if p.real_stats:
             real = GaussianStats.load(p.real_stats)
             real_src = f"statistics file {p.real_stats}"
         else:
-            real = GaussianStats.from_features(
-                l2_normalise(enc.image_features(s.real, ctx.batch_size), p.image_scale)
-            )
-            real_src = f"the {len(s)} real test images behind the evaluated captions"
+            real = GaussianStats.from_features(np.concatenate(self.real))
+            real_src = f"the {self.n_images} real test images behind the evaluated captions"
         if p.text_stats:
             text = GaussianStats.load(p.text_stats)
             text_src = f"statistics file {p.text_stats}"
         else:
-            caps, tokens, mask = (
-                (s.captions, s.tokens, s.mask) if p.captions == "sampled" else _all_captions(ctx)
-            )
-            text = GaussianStats.from_features(
-                l2_normalise(enc.text_features(caps, tokens, mask), p.text_scale)
-            )
-            text_src = f"{len(caps)} captions ({p.captions}) of the evaluated test images"
+            text = GaussianStats.from_features(np.concatenate(self.text))
+            text_src = f"{self.n_captions} captions ({p.captions}) of the evaluated test images"
+        self.fake, self.real, self.text = [], [], []
         if not (real.mu.shape == fake.mu.shape == text.mu.shape):
             raise T2IError(
                 f"cmd: feature sizes differ (real {real.mu.shape}, fake {fake.mu.shape}, text "

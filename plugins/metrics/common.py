@@ -80,7 +80,9 @@ def shapes_oracle(ctx: EvalContext) -> Any:
 
     if not isinstance(ctx.test_data, ShapesDataset):
         raise T2IError("the shapes oracle only reads the built-in 'shapes' dataset")
-    res = ctx.samples.resolution
+    res = ctx.resolution
+    if res is None:
+        raise T2IError("the shapes oracle needs the evaluated images' resolution (ctx.resolution)")
     return ctx.cached(
         f"oracle:{res}", lambda: load_oracle(ctx.test_data, resolution=res).to(ctx.device)
     )

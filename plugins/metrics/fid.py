@@ -5,6 +5,10 @@ matcher, a held-out matcher, the shapes oracle's penultimate layer) and the seed
 give a Fréchet distance ``FD[<extractor>]`` and kernel distance ``KD[<extractor>]`` in their own
 feature space: comparable between runs that use the same extractor weights (their SHA-256 is in
 the protocol), not with published FIDs.
+
+Streamed: each batch's images become features (2048 floats per image for Inception) and only
+the features are kept; KID needs them all, and the Fréchet distance is computed from them as
+clean-fid does.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import numpy as np
 from pydantic import Field
 
 from t2i_stages.errors import T2IError
-from t2i_stages.evaluation.context import EvalContext, MetricResult
+from t2i_stages.evaluation.context import EvalContext, MetricResult, StreamingMetric
 from t2i_stages.evaluation.distances import GaussianStats, kernel_distance, stats_distance
 from t2i_stages.evaluation.extractors import inception_file
+from t2i_stages.evaluation.samples import EvalBatch
 
 from .common import ExtractorName, HeldOutParams, build_extractor
 
@@ -59,30 +64,47 @@ class KidParams(FidParams):
     fid: bool = Field(False, description="Report the Fréchet distance.")
 
 
-def image_features(ctx: EvalContext, extractor: Any, which: str) -> np.ndarray:
-    """Features of the generated ('fake') or real images, computed once per extractor."""
-    images = ctx.samples.fake if which == "fake" else ctx.samples.real
+def batch_features(batch: EvalBatch, extractor: Any, which: str, batch_size: int) -> np.ndarray:
+    """Features of a batch's generated ('fake') or real images, once per extractor and batch."""
+    images = batch.fake if which == "fake" else batch.real
     key = f"feats:{which}:{extractor.name}:{extractor.weights_sha256}"
-    return ctx.cached(key, lambda: extractor.features(images, ctx.batch_size))
+    return batch.cached(key, lambda: extractor.features(images, batch_size))
 
 
-class FrechetMetric:
-    """Computes FD/KD (FID/KID with Inception) for the evaluated samples."""
+class FrechetMetric(StreamingMetric):
+    """FD/KD (FID/KID with Inception): keeps per-image features, never the images."""
 
     def __init__(self, params: FidParams, name: str):
         self.p, self.name = params, name
 
-    def compute(self, ctx: EvalContext) -> MetricResult:
+    def start(self, ctx: EvalContext) -> None:
         p = self.p
         if not (p.fid or p.kid):
             raise T2IError(f"metric '{self.name}': both fid and kid are off")
-        ex = build_extractor(ctx, p.extractor, p.inception_path, p.random_seed, p.random_dim, p)
+        self.ctx = ctx
+        self.ex = build_extractor(
+            ctx, p.extractor, p.inception_path, p.random_seed, p.random_dim, p
+        )
+        self.need_real = p.reference_stats is None or p.kid or bool(p.save_reference_stats)
+        self.fake: list[np.ndarray] = []
+        self.real: list[np.ndarray] = []
+
+    def update(self, batch: EvalBatch) -> None:
+        bs = self.ctx.batch_size
+        self.fake.append(batch_features(batch, self.ex, "fake", bs))
+        if self.need_real:
+            self.real.append(batch_features(batch, self.ex, "real", bs))
+
+    def finish(self) -> MetricResult:
+        p, ex = self.p, self.ex
         fd_key = "FID" if ex.is_inception else f"FD[{p.extractor}]"
         kd_key = "KID" if ex.is_inception else f"KD[{p.extractor}]"
-        fake = image_features(ctx, ex, "fake")
+        fake = np.concatenate(self.fake)
+        real = np.concatenate(self.real) if self.real else None
+        self.fake, self.real = [], []
         values: dict[str, float] = {}
         notes: dict[str, str] = {}
-        protocol: dict[str, Any] = ex.describe(ctx.samples.resolution)
+        protocol: dict[str, Any] = ex.describe(int(self.ctx.resolution or 0))
         protocol["feature_dim"] = int(fake.shape[1])
         protocol["distance"] = "clean-fid frechet_distance / kernel_distance"
         if not ex.is_inception:
@@ -90,24 +112,23 @@ class FrechetMetric:
                 f"Fréchet distance in the '{ex.name}' feature space; not FID, not comparable with "
                 "published FIDs"
             )
-        real = None
-        if p.reference_stats is None or p.kid:
-            real = image_features(ctx, ex, "real")
         if p.fid:
             if p.reference_stats is not None:
                 ref = GaussianStats.load(p.reference_stats)
                 protocol["reference"] = f"statistics file {p.reference_stats}"
             else:
+                assert real is not None
                 ref = GaussianStats.from_features(real)
                 protocol["reference"] = (
                     f"the {len(real)} real test images behind the evaluated captions"
                 )
             if p.save_reference_stats:
-                real = real if real is not None else image_features(ctx, ex, "real")
+                assert real is not None
                 GaussianStats.from_features(real).save(p.save_reference_stats)
             values[fd_key] = stats_distance(GaussianStats.from_features(fake), ref)
             notes[fd_key] = "FID (clean-fid Inception)" if ex.is_inception else protocol["label"]
         if p.kid:
+            assert real is not None
             values[kd_key] = kernel_distance(
                 real, fake, p.kid_subsets, p.kid_subset_size, seed=p.kid_seed
             )
@@ -136,4 +157,4 @@ def build_kid(params: KidParams, **ctx: Any) -> FrechetMetric:
     return FrechetMetric(params, "kid")
 
 
-__all__ = ["FidParams", "FrechetMetric", "KidParams"]
+__all__ = ["FidParams", "FrechetMetric", "KidParams", "batch_features"]

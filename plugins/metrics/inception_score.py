@@ -14,9 +14,10 @@ from pydantic import Field
 
 from t2i_stages.assets import require_asset
 from t2i_stages.errors import T2IError
-from t2i_stages.evaluation.context import EvalContext, MetricResult
+from t2i_stages.evaluation.context import EvalContext, MetricResult, StreamingMetric
 from t2i_stages.evaluation.distances import inception_score_from_probs
 from t2i_stages.evaluation.extractors import file_sha256, resize_uint8
+from t2i_stages.evaluation.samples import EvalBatch
 from t2i_stages.spec import Params
 
 
@@ -44,7 +45,9 @@ def load_inception(path: str | None, device: torch.device) -> tuple[torch.nn.Mod
     return net.to(device).eval().requires_grad_(False), file_sha256(file)
 
 
-class InceptionScoreMetric:
+class InceptionScoreMetric(StreamingMetric):
+    """Keeps each image's class probabilities (the splits need them all), not the image."""
+
     name = "inception_score"
 
     def __init__(self, params: InceptionScoreParams, device: torch.device | str = "cpu"):
@@ -61,15 +64,23 @@ class InceptionScoreMetric:
             out.append(torch.softmax(self.net(x.to(dev)), dim=1).double().cpu())
         return torch.cat(out).numpy()
 
-    def compute(self, ctx: EvalContext) -> MetricResult:
+    def start(self, ctx: EvalContext) -> None:
+        self.ctx = ctx
         self.net.to(ctx.device)
-        probs = self.probabilities(ctx.samples.fake, ctx.batch_size)
+        self.probs: list[np.ndarray] = []  # 1000 class probabilities per image
+
+    def update(self, batch: EvalBatch) -> None:
+        self.probs.append(self.probabilities(batch.fake, self.ctx.batch_size))
+
+    def finish(self) -> MetricResult:
+        probs = np.concatenate(self.probs)
+        self.probs = []
         splits = min(self.p.splits, len(probs))
         mean, std = inception_score_from_probs(probs, splits)
         protocol = {
             "network": "torchvision inception_v3 (IMAGENET1K_V1), 1000-way softmax",
             "weights_sha256": self.sha,
-            "resizer": f"clean-fid PIL bilinear {ctx.samples.resolution} -> 299 px, [-1, 1]",
+            "resizer": f"clean-fid PIL bilinear {self.ctx.resolution} -> 299 px, [-1, 1]",
             "splits": splits,
         }
         return MetricResult({"IS": mean}, protocol, {"IS": std}, notes={"IS": "± std over splits"})

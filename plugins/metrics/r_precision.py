@@ -13,7 +13,8 @@ import torch
 from pydantic import Field
 
 from t2i_stages.assets import require_hf_folder
-from t2i_stages.evaluation.context import EvalContext, MetricResult
+from t2i_stages.evaluation.context import EvalContext, MetricResult, StreamingMetric
+from t2i_stages.evaluation.samples import EvalBatch
 from t2i_stages.pretrain import retrieval_r_precision
 
 from .common import DEFAULT_CLIP, HeldOutParams, build_joint
@@ -36,24 +37,45 @@ class RPrecisionParams(HeldOutParams):
     )
 
 
-class RPrecisionMetric:
+class RPrecisionMetric(StreamingMetric):
+    """Keeps per-image image and caption features: each image's 99 negatives come from all."""
+
     name = "r_precision"
 
     def __init__(self, params: RPrecisionParams):
         self.p = params
 
-    def compute(self, ctx: EvalContext) -> MetricResult:
-        p, s = self.p, ctx.samples
-        enc = build_joint(ctx, p.encoder, p.clip_folder, True, p)
-        text = torch.from_numpy(enc.text_features(s.captions, s.tokens, s.mask))
-        fake = torch.from_numpy(enc.image_features(s.fake, ctx.batch_size))
+    def start(self, ctx: EvalContext) -> None:
+        p = self.p
+        self.ctx = ctx
+        self.enc = build_joint(ctx, p.encoder, p.clip_folder, True, p)
+        # per image: its caption's and its image's features (the ranking draws from all of them)
+        self.text: list[torch.Tensor] = []
+        self.fake: list[torch.Tensor] = []
+        self.real: list[torch.Tensor] = []
+        self.class_ids: list[torch.Tensor] = []
+
+    def update(self, batch: EvalBatch) -> None:
+        enc, bs = self.enc, self.ctx.batch_size
+        self.text.append(
+            torch.from_numpy(enc.text_features(batch.captions, batch.tokens, batch.mask))
+        )
+        self.fake.append(torch.from_numpy(enc.image_features(batch.fake, bs)))
+        if self.p.real_reference:
+            self.real.append(torch.from_numpy(enc.image_features(batch.real, bs)))
+        self.class_ids.append(batch.class_ids)
+
+    def finish(self) -> MetricResult:
+        p, enc = self.p, self.enc
+        text, fake, ids = torch.cat(self.text), torch.cat(self.fake), torch.cat(self.class_ids)
         key = f"R-precision[{p.encoder}]"
-        r = retrieval_r_precision(fake, text, s.class_ids, p.candidates, p.folds, p.seed)
+        r = retrieval_r_precision(fake, text, ids, p.candidates, p.folds, p.seed)
         details: dict[str, Any] = {}
         if p.real_reference:
-            real = torch.from_numpy(enc.image_features(s.real, ctx.batch_size))
-            rr = retrieval_r_precision(real, text, s.class_ids, p.candidates, p.folds, p.seed)
+            real = torch.cat(self.real)
+            rr = retrieval_r_precision(real, text, ids, p.candidates, p.folds, p.seed)
             details["real_images"] = {"mean": rr.mean, "std": rr.std}
+        self.text, self.fake, self.real, self.class_ids = [], [], [], []
         note = {
             "run": "encoder the generator was trained against (inflated; the papers' protocol)",
             "held_out": "held-out encoder the generator never saw",

@@ -1,4 +1,5 @@
-"""Evaluation shared by training and ``t2i-stages eval``: samples, extractors, distances, runner.
+"""Evaluation shared by training and ``t2i-stages eval``: streamed samples, extractors,
+distances, runner. Metrics consume batches (``start``/``update``/``finish``) and keep features.
 
 from t2i_stages.evaluation import evaluate_run_dir
 report = evaluate_run_dir("runs/grgan", metrics=["fid:extractor=matcher", "r_precision"])
@@ -6,7 +7,7 @@ report = evaluate_run_dir("runs/grgan", metrics=["fid:extractor=matcher", "r_pre
 
 from __future__ import annotations
 
-from .context import EvalContext, Metric, MetricResult
+from .context import EvalContext, LegacyMetric, Metric, MetricResult, StreamingMetric, is_streaming
 from .distances import (
     CMD_FORMS,
     GaussianStats,
@@ -21,31 +22,48 @@ from .distances import (
 from .runner import (
     evaluate_run_dir,
     evaluate_samples,
+    evaluate_stream,
     evaluate_trainer,
     format_table,
     parse_metric_spec,
 )
-from .samples import EvalSamples, collect_samples, samples_from_real
+from .samples import (
+    EvalBatch,
+    EvalSamples,
+    SampleStream,
+    collect_samples,
+    samples_from_real,
+    stream_from_real,
+    stream_samples,
+)
 
 __all__ = [
     "CMD_FORMS",
+    "EvalBatch",
     "EvalContext",
     "EvalSamples",
     "GaussianStats",
+    "LegacyMetric",
     "Metric",
     "MetricResult",
+    "SampleStream",
+    "StreamingMetric",
     "cmd",
     "cmd_from_stats",
     "collect_samples",
     "evaluate_run_dir",
     "evaluate_samples",
+    "evaluate_stream",
     "evaluate_trainer",
     "format_table",
     "frechet_distance",
     "inception_score_from_probs",
+    "is_streaming",
     "itdis",
     "kernel_distance",
     "parse_metric_spec",
     "samples_from_real",
     "stats_distance",
+    "stream_from_real",
+    "stream_samples",
 ]

@@ -1,18 +1,28 @@
-"""What a metric plugin receives: the generated samples and the run's parts it may need.
+"""What a metric plugin receives: the run's parts it may need, then the samples batch by batch.
 
-A metric is any object with ``name`` and ``compute(ctx: EvalContext) -> MetricResult``; its
-factory is called as ``factory(params, registry=..., **ctx)`` like every component.
+A metric is streamed (the evaluation never holds every image): it has ``name`` and
+
+- ``start(ctx: EvalContext)``: called once, after the first batch is generated (so
+  ``ctx.resolution`` is known), to build extractors and reset its state;
+- ``update(batch: EvalBatch)``: called for every batch; keeps only what the number needs
+  (features, per-image scores or running sums), never the images;
+- ``finish() -> MetricResult``: the numbers, from the kept state.
+
+``StreamingMetric`` is a base class for that shape. A metric with only ``compute(ctx)`` still
+works: the runner gathers every image for it into ``ctx.samples`` first (so memory grows with
+``num_samples`` x image size again). Factories are called as ``factory(params, registry=...,
+**ctx)`` like every component.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from .samples import EvalSamples
+from .samples import EvalBatch, EvalSamples
 
 
 @dataclass
@@ -44,10 +54,14 @@ class MetricResult:
 
 @dataclass
 class EvalContext:
-    """Generated samples plus the run's matcher, datasets and registry (lazily built parts)."""
+    """The run's matcher, datasets and registry (lazily built parts) shared by every metric.
 
-    samples: EvalSamples
-    registry: Any
+    ``resolution`` and ``num_samples`` describe the stream; ``samples`` is set only for metrics
+    that use the all-images ``compute(ctx)`` interface (or when a caller built it by hand).
+    """
+
+    samples: EvalSamples | None = None
+    registry: Any = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     recipe: Any = None
     test_data: Any = None
@@ -57,9 +71,16 @@ class EvalContext:
     batch_size: int = 64
     log: Callable[[str], None] = print
     cache: dict[str, Any] = field(default_factory=dict)
+    resolution: int | None = None  # side of the evaluated images, known after the first batch
+    num_samples: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.samples is not None:
+            self.resolution = self.resolution or self.samples.resolution
+            self.num_samples = self.num_samples or len(self.samples)
 
     def cached(self, key: str, fn: Callable[[], Any]) -> Any:
-        """Compute once per evaluation (e.g. real-image features shared by FID and KID)."""
+        """Compute once per evaluation (e.g. an extractor shared by FID and KID)."""
         if key not in self.cache:
             self.cache[key] = fn()
         return self.cache[key]
@@ -72,7 +93,56 @@ class EvalContext:
         return self.cached("train_data", self.train_data_fn)
 
 
+@runtime_checkable
 class Metric(Protocol):
+    """A streamed metric: ``start(ctx)``, ``update(batch)`` per batch, ``finish()``."""
+
+    name: str
+
+    def start(self, ctx: EvalContext) -> None: ...
+
+    def update(self, batch: EvalBatch) -> None: ...
+
+    def finish(self) -> MetricResult: ...
+
+
+class LegacyMetric(Protocol):
+    """The older interface: every image at once in ``ctx.samples`` (memory grows with N)."""
+
     name: str
 
     def compute(self, ctx: EvalContext) -> MetricResult: ...
+
+
+def is_streaming(metric: Any) -> bool:
+    """Whether the runner can stream batches into ``metric`` (else it calls ``compute``)."""
+    return all(callable(getattr(metric, m, None)) for m in ("start", "update", "finish"))
+
+
+class StreamingMetric:
+    """Base class for streamed metrics; subclasses implement ``start``, ``update``, ``finish``.
+
+    ``compute(ctx)`` streams ``ctx.samples`` through them, for callers holding all images.
+    """
+
+    name = "metric"
+
+    def start(self, ctx: EvalContext) -> None:
+        self.ctx = ctx
+
+    def update(self, batch: EvalBatch) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> MetricResult:
+        raise NotImplementedError
+
+    def compute(self, ctx: EvalContext) -> MetricResult:
+        """Score ``ctx.samples`` (already in memory) batch by batch."""
+        if ctx.samples is None:
+            from ..errors import T2IError
+
+            raise T2IError(f"metric '{self.name}': compute(ctx) needs ctx.samples")
+        self.start(ctx)
+        for batch in ctx.samples.batches(ctx.batch_size):
+            self.update(batch)
+        return self.finish()

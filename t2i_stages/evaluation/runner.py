@@ -1,9 +1,10 @@
 """The one evaluation path: training's end-of-run evaluation and ``t2i-stages eval`` both use it.
 
-``evaluate_samples`` runs metric plugins on an ``EvalContext`` and writes ``metrics.json`` (every
-number with its protocol) and ``metrics.md`` (a table). ``evaluate_run_dir`` builds the context
-from a run folder (newest good checkpoint, EMA generator); ``evaluate_trainer`` from a live
-``Trainer``. Both draw the same samples (``samples.collect_samples``) for the same seed.
+``evaluate_stream`` feeds the generated batches to every metric plugin (each keeps features,
+not images) and writes ``metrics.json`` (every number with its protocol) and ``metrics.md`` (a
+table). ``evaluate_run_dir`` builds the context from a run folder (newest good checkpoint, EMA
+generator); ``evaluate_trainer`` from a live ``Trainer``. Both draw the same samples
+(``samples.stream_samples``) for the same seed and batch size.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import math
 import platform
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,8 @@ from pydantic import ValidationError
 
 from ..errors import T2IError
 from ..recipe.slots import MetricSlot
-from .context import EvalContext, MetricResult
-from .samples import collect_samples
+from .context import EvalContext, MetricResult, is_streaming
+from .samples import EvalBatch, EvalSamples, stream_samples
 
 NOISE_SEED = 100
 VERSION_PACKAGES = (
@@ -192,36 +193,95 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_samples(
+class _Running:
+    """One metric's place in a streamed evaluation: its time so far and its error, if any."""
+
+    def __init__(self, key: str, slot: MetricSlot, metric: Any):
+        self.key, self.slot, self.metric = key, slot, metric
+        self.streaming = is_streaming(metric)
+        self.seconds = 0.0
+        self.error: str | None = None
+        self.result: MetricResult | None = None
+
+
+def _step(run: _Running, ctx: EvalContext, strict: bool, fn: Callable[[], Any]) -> Any:
+    """Call one metric step, timed; a user error stops the evaluation or retires the metric."""
+    t0 = time.time()
+    try:
+        return fn()
+    except T2IError as exc:
+        if strict:
+            raise T2IError(f"metric '{run.key}': {exc}") from exc
+        ctx.log(f"eval: metric '{run.key}' failed: {exc}")
+        run.error = str(exc)
+        return None
+    finally:
+        run.seconds += time.time() - t0
+
+
+def evaluate_stream(
     ctx: EvalContext,
     metrics: list[tuple[str, MetricSlot, Any]],
+    stream: Iterable[EvalBatch],
     out_dir: str | Path | None = None,
     header: dict[str, Any] | None = None,
     strict: bool = True,
 ) -> dict[str, Any]:
-    """Run built metrics on the context; write metrics.json and metrics.md into ``out_dir``.
+    """Feed each batch of ``stream`` to every metric, then write metrics.json and metrics.md.
 
-    With ``strict=False`` a metric that fails with a user error is recorded as ``{"error": ...}``
-    and the others still run (training's end-of-run evaluation must not lose the run).
+    Streaming metrics (``start``/``update``/``finish``) keep only their own per-image features
+    or sums, so no image outlives its batch. Metrics with only ``compute(ctx)`` get every image
+    gathered into ``ctx.samples`` after the stream (memory grows with N for them alone).
+    With ``strict=False`` a metric that fails with a user error is recorded as
+    ``{"error": ...}`` and the others still run (training's end-of-run evaluation must not lose
+    the run).
     """
-    results: dict[str, Any] = {}
-    seconds: dict[str, float] = {"generation": round(ctx.samples.seconds, 2)}
-    for key, slot, metric in metrics:
-        t0 = time.time()
-        try:
-            res: MetricResult = metric.compute(ctx)
-        except T2IError as exc:
-            if strict:
-                raise T2IError(f"metric '{key}': {exc}") from exc
-            ctx.log(f"eval: metric '{key}' failed: {exc}")
-            results[key] = {"error": str(exc), "params": _params_of(slot)}
+    runs = [_Running(key, slot, metric) for key, slot, metric in metrics]
+    legacy: list[EvalBatch] = []
+    started = False
+    for batch in stream:
+        if not started:
+            ctx.resolution = batch.resolution
+            ctx.num_samples = int(getattr(stream, "num_samples", 0)) or ctx.num_samples
+            for r in runs:
+                if r.streaming:
+                    _step(r, ctx, strict, lambda r=r: r.metric.start(ctx))
+            started = True
+        for r in runs:
+            if r.streaming and r.error is None:
+                _step(r, ctx, strict, lambda r=r, b=batch: r.metric.update(b))
+        if any(not r.streaming for r in runs):
+            legacy.append(EvalBatch(**{**batch.__dict__, "cache": {}}))
+        del batch
+    if not started:
+        raise T2IError("evaluation stream gave no images")
+    protocol = dict(
+        getattr(stream, "protocol", None) or (ctx.samples.protocol if ctx.samples else {})
+    )
+    if legacy:
+        if ctx.samples is None:
+            seed = int(protocol.get("noise_seed", 0))
+            ctx.samples = EvalSamples.from_batches(legacy, seed, protocol=protocol)
+        legacy.clear()
+    for r in runs:
+        if r.error is not None:
             continue
-        entry = res.as_dict()
-        entry["params"] = _params_of(slot)
-        entry["protocol"]["seconds"] = round(time.time() - t0, 2)
-        results[key] = entry
-        seconds[key] = entry["protocol"]["seconds"]
-    protocol = dict(ctx.samples.protocol)
+        fn = r.metric.finish if r.streaming else (lambda r=r: r.metric.compute(ctx))
+        r.result = _step(r, ctx, strict, fn)
+    gen = getattr(stream, "seconds", None)
+    seconds: dict[str, float] = {
+        "generation": round(gen if gen is not None else ctx.samples.seconds, 2)  # type: ignore[union-attr]
+    }
+    results: dict[str, Any] = {}
+    for r in runs:
+        if r.error is not None or r.result is None:
+            results[r.key] = {"error": r.error or "no result", "params": _params_of(r.slot)}
+            continue
+        entry = r.result.as_dict()
+        entry["params"] = _params_of(r.slot)
+        entry["protocol"]["seconds"] = round(r.seconds, 2)
+        results[r.key] = entry
+        seconds[r.key] = entry["protocol"]["seconds"]
     protocol.update((header or {}).pop("protocol", {}))
     protocol["batch_size"] = ctx.batch_size
     protocol["device"] = str(ctx.device)
@@ -234,6 +294,28 @@ def evaluate_samples(
     if out_dir is not None:
         write_report(report, out_dir)
     return report
+
+
+def evaluate_samples(
+    ctx: EvalContext,
+    metrics: list[tuple[str, MetricSlot, Any]],
+    out_dir: str | Path | None = None,
+    header: dict[str, Any] | None = None,
+    strict: bool = True,
+) -> dict[str, Any]:
+    """``evaluate_stream`` over ``ctx.samples`` (images already in memory), ``ctx.batch_size``
+    at a time; kept for callers that gathered every image themselves."""
+    samples = ctx.samples
+    if samples is None:
+        raise T2IError("evaluate_samples needs ctx.samples; use evaluate_stream")
+
+    class _Stored:
+        protocol, seconds, num_samples = samples.protocol, samples.seconds, len(samples)
+
+        def __iter__(self) -> Iterator[EvalBatch]:
+            return samples.batches(ctx.batch_size)
+
+    return evaluate_stream(ctx, metrics, _Stored(), out_dir, header, strict)
 
 
 def _params_of(slot: MetricSlot) -> dict[str, Any]:
@@ -326,20 +408,20 @@ def evaluate_run_dir(
     n = num_samples or cfg.num_samples
     bs = batch_size or cfg.batch_size
     log(f"eval: generating {min(n, len(test))} images from the test captions")
-    samples = collect_samples(test, generate, G.z_dim, G.eps_dim, n, bs, noise_seed)
+    stream = stream_samples(test, generate, G.z_dim, G.eps_dim, n, bs, noise_seed)
     ctx = EvalContext(
-        samples,
-        registry,
-        run.device,
-        recipe,
-        test,
-        matcher,
-        run.vocab,
-        lambda: registry.build(
+        registry=registry,
+        device=run.device,
+        recipe=recipe,
+        test_data=test,
+        matcher=matcher,
+        vocab=run.vocab,
+        train_data_fn=lambda: registry.build(
             "dataset", recipe.data.dataset, split="train", resolutions=resolutions or None
         ),
-        bs,
-        log,
+        batch_size=bs,
+        log=log,
+        num_samples=stream.num_samples,
     )
     header = {
         "run": str(run_dir),
@@ -349,7 +431,7 @@ def evaluate_run_dir(
             "source": "t2i-stages eval",
         },
     }
-    return evaluate_samples(ctx, built, out_dir or run_dir, header, strict=True)
+    return evaluate_stream(ctx, built, stream, out_dir or run_dir, header, strict=True)
 
 
 def evaluate_trainer(trainer: Any, out_dir: str | Path, strict: bool = False) -> dict[str, Any]:
@@ -385,20 +467,20 @@ def evaluate_trainer(trainer: Any, out_dir: str | Path, strict: bool = False) ->
         return report
     built = build_metrics(slots, registry, trainer.rt.device)
     G = trainer.sampler_generator
-    samples = collect_samples(
+    stream = stream_samples(
         test, trainer.generate, G.z_dim, G.eps_dim, cfg.num_samples, cfg.batch_size, NOISE_SEED
     )
     train = trainer.c.train_data
     ctx = EvalContext(
-        samples,
-        registry,
-        trainer.rt.device,
-        recipe,
-        test,
-        trainer.c.matcher,
-        getattr(train, "vocab", None),
-        lambda: train,
-        cfg.batch_size,
-        trainer.log,
+        registry=registry,
+        device=trainer.rt.device,
+        recipe=recipe,
+        test_data=test,
+        matcher=trainer.c.matcher,
+        vocab=getattr(train, "vocab", None),
+        train_data_fn=lambda: train,
+        batch_size=cfg.batch_size,
+        log=trainer.log,
+        num_samples=stream.num_samples,
     )
-    return evaluate_samples(ctx, built, out_dir, header, strict=strict)
+    return evaluate_stream(ctx, built, stream, out_dir, header, strict=strict)

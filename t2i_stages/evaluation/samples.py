@@ -2,14 +2,20 @@
 
 The first ``num_samples`` images of the test split give the captions (epoch 0 of the split, so
 the caption drawn for each image is fixed by the dataset seed) and one noise draw per image comes
-from ``noise_seed``. Images are kept as uint8 (what a saved PNG would hold) with their real
-counterparts, tokens, captions, class ids and ground-truth attributes.
+from ``noise_seed``: one ``torch.Generator`` is read batch after batch (z for the batch, then
+its eps), so an image's noise depends on ``batch_size`` as well as the seed.
+
+Evaluation is streamed: ``SampleStream`` yields one ``EvalBatch`` at a time (generated images as
+uint8, what a saved PNG would hold, with their real counterparts, tokens, captions, class ids and
+ground-truth attributes) and keeps nothing once the batch is consumed, so memory does not grow
+with ``num_samples`` x image size. ``EvalSamples`` (every image at once) remains for metrics
+written against the older ``compute(ctx)`` interface and for small scripts.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,8 +40,46 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
+class EvalBatch:
+    """One batch of the evaluation stream: generated images and what they were generated from.
+
+    ``start`` is the position of the first image in the evaluation order, so per-image state
+    kept by a metric lines up across batches. ``cached`` shares work between metrics within the
+    batch (e.g. FID and KID read the same extractor's features of these images).
+    """
+
+    fake: torch.Tensor  # uint8 (B, 3, H, W), the last stage
+    real: torch.Tensor  # uint8 (B, 3, H, W), the test images at the same resolution
+    tokens: torch.Tensor  # int64 (B, T)
+    mask: torch.Tensor  # bool (B, T)
+    captions: list[str]
+    class_ids: torch.Tensor  # int64 (B,), -1 = no class
+    attributes: torch.Tensor | None  # dataset ground truth per image, or None
+    indices: list[int]  # test-split index of each image
+    start: int = 0
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return int(self.fake.shape[0])
+
+    @property
+    def resolution(self) -> int:
+        return int(self.fake.shape[-1])
+
+    def cached(self, key: str, fn: Callable[[], Any]) -> Any:
+        """Compute once per batch, whichever metric asks first (dropped with the batch)."""
+        if key not in self.cache:
+            self.cache[key] = fn()
+        return self.cache[key]
+
+
+@dataclass
 class EvalSamples:
-    """Generated images with the captions and real images they came from."""
+    """Every generated image at once, with the captions and real images they came from.
+
+    Holds 2 x N x 3 x H x W bytes: only metrics using the older ``compute(ctx)`` interface (and
+    small scripts) need it; the evaluation itself streams ``EvalBatch`` objects.
+    """
 
     fake: torch.Tensor  # uint8 (N, 3, H, W), the last stage
     real: torch.Tensor  # uint8 (N, 3, H, W), the test images at the same resolution
@@ -56,12 +100,184 @@ class EvalSamples:
     def resolution(self) -> int:
         return int(self.fake.shape[-1])
 
+    @classmethod
+    def from_batches(
+        cls,
+        batches: list[EvalBatch],
+        noise_seed: int,
+        seconds: float = 0.0,
+        protocol: dict[str, Any] | None = None,
+    ) -> EvalSamples:
+        """Concatenate streamed batches (tokens padded to the longest batch)."""
+        if not batches:
+            raise T2IError("no evaluation batches to gather")
+        attrs = [b.attributes for b in batches]
+        return cls(
+            fake=torch.cat([b.fake for b in batches]),
+            real=torch.cat([b.real for b in batches]),
+            tokens=_pad_cat([b.tokens for b in batches], 0),
+            mask=_pad_cat([b.mask for b in batches], False),
+            captions=[c for b in batches for c in b.captions],
+            class_ids=torch.cat([b.class_ids for b in batches]).long(),
+            attributes=torch.cat(attrs) if all(a is not None for a in attrs) else None,  # type: ignore[misc]
+            indices=[i for b in batches for i in b.indices],
+            noise_seed=noise_seed,
+            seconds=seconds,
+            protocol=dict(protocol or {}),
+        )
+
+    def batches(self, batch_size: int) -> Iterator[EvalBatch]:
+        """Stream these samples back in batches (to feed streaming metrics)."""
+        if batch_size < 1:
+            raise T2IError(f"batch_size must be at least 1, got {batch_size}")
+        for s in range(0, len(self), batch_size):
+            e = s + batch_size
+            yield EvalBatch(
+                fake=self.fake[s:e],
+                real=self.real[s:e],
+                tokens=self.tokens[s:e],
+                mask=self.mask[s:e],
+                captions=self.captions[s:e],
+                class_ids=self.class_ids[s:e],
+                attributes=None if self.attributes is None else self.attributes[s:e],
+                indices=self.indices[s:e],
+                start=s,
+            )
+
 
 def _pad_cat(chunks: list[torch.Tensor], value: Any) -> torch.Tensor:
     width = max(c.shape[1] for c in chunks)
     return torch.cat(
         [torch.nn.functional.pad(c, (0, width - c.shape[1]), value=value) for c in chunks]
     )
+
+
+class SampleStream:
+    """Generates the evaluation images batch by batch; iterate it once.
+
+    Nothing is kept between batches: a batch lives as long as its consumer holds it. After the
+    first batch ``resolution`` is known; ``seconds`` adds up the time spent generating.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        generate: GenerateFn,
+        z_dim: int,
+        eps_dim: int,
+        num_samples: int,
+        batch_size: int = 64,
+        noise_seed: int = 100,
+    ):
+        self.num_samples = min(int(num_samples), len(dataset))
+        if self.num_samples < 2:
+            raise T2IError(
+                f"evaluation needs at least 2 test images; the test split has {len(dataset)}"
+            )
+        if batch_size < 1:
+            raise T2IError(f"evaluation batch_size must be at least 1, got {batch_size}")
+        self.dataset, self.generate = dataset, generate
+        self.z_dim, self.eps_dim = z_dim, eps_dim
+        self.batch_size, self.noise_seed = int(batch_size), noise_seed
+        self.seconds = 0.0
+        self.resolution: int | None = None
+
+    @property
+    def protocol(self) -> dict[str, Any]:
+        """The shared sample protocol written into metrics.json (resolution once known)."""
+        n = self.num_samples
+        return {
+            "num_samples": n,
+            "split": "test",
+            "images": f"the first {n} test images, caption drawn at epoch 0 of the split",
+            "noise_seed": self.noise_seed,
+            "resolution": self.resolution,
+        }
+
+    @torch.no_grad()
+    def __iter__(self) -> Iterator[EvalBatch]:
+        t0 = time.time()
+        ds = self.dataset
+        if hasattr(ds, "set_epoch"):
+            ds.set_epoch(0)
+        loader = DataLoader(
+            Subset(ds, range(self.num_samples)),
+            batch_size=self.batch_size,
+            collate_fn=getattr(ds, "collate", None),
+        )
+        g = torch.Generator().manual_seed(self.noise_seed)
+        done = 0
+        for batch in loader:
+            out = self._make_batch(batch, g, done)
+            del batch  # the loader's copy: only the EvalBatch lives on
+            self.resolution = out.resolution
+            self.seconds += time.time() - t0
+            yield out
+            done += len(out)
+            del out
+            t0 = time.time()
+        self.seconds += time.time() - t0
+
+    def _make_batch(self, batch: dict, g: torch.Generator, done: int) -> EvalBatch:
+        b = batch["tokens"].shape[0]
+        z = torch.randn(b, self.z_dim, generator=g)
+        eps = torch.randn(b, self.eps_dim, generator=g) if self.eps_dim else None
+        fake = to_uint8(self.generate(batch, z, eps).images[-1])
+        images = batch["images"]
+        real = to_uint8(images[-1] if isinstance(images, list | tuple) else images)
+        if fake.shape[-2:] != real.shape[-2:]:
+            raise T2IError(
+                f"generated images are {tuple(fake.shape[-2:])} but the test images "
+                f"{tuple(real.shape[-2:])}"
+            )
+        cid, a, ix = batch.get("class_id"), batch.get("attributes"), batch.get("index")
+        return EvalBatch(
+            fake=fake,
+            real=real,
+            tokens=batch["tokens"].cpu(),
+            mask=batch["mask"].cpu(),
+            captions=list(batch.get("caption", [""] * b)),
+            class_ids=(
+                torch.as_tensor(cid).reshape(-1).long()
+                if cid is not None
+                else torch.full((b,), -1, dtype=torch.long)
+            ),
+            attributes=a.cpu() if torch.is_tensor(a) and a.numel() else None,
+            indices=[int(i) for i in ix] if ix is not None else list(range(done, done + b)),
+            start=done,
+        )
+
+
+def stream_samples(
+    dataset: Any,
+    generate: GenerateFn,
+    z_dim: int,
+    eps_dim: int,
+    num_samples: int,
+    batch_size: int = 64,
+    noise_seed: int = 100,
+) -> SampleStream:
+    """One image per test image (first ``num_samples``) with fixed noise, batch by batch."""
+    return SampleStream(dataset, generate, z_dim, eps_dim, num_samples, batch_size, noise_seed)
+
+
+def _real_as_generated(batch: dict, z: torch.Tensor, eps: torch.Tensor | None) -> GeneratorOutput:
+    images = batch["images"]
+    last = images[-1] if isinstance(images, list | tuple) else images
+    return GeneratorOutput([last], [], None, None)
+
+
+def stream_from_real(dataset: Any, num_samples: int, batch_size: int = 64) -> SampleStream:
+    """'Generated' = the real test images themselves (a sanity reference for every metric)."""
+    return SampleStream(dataset, _real_as_generated, 1, 0, num_samples, batch_size)
+
+
+def gather(stream: Iterable[EvalBatch] | SampleStream) -> EvalSamples:
+    """Every batch of a stream in one ``EvalSamples`` (holds all images: small sets only)."""
+    batches = list(stream)
+    seed = getattr(stream, "noise_seed", 0)
+    protocol = getattr(stream, "protocol", {})
+    return EvalSamples.from_batches(batches, seed, getattr(stream, "seconds", 0.0), protocol)
 
 
 @torch.no_grad()
@@ -74,72 +290,12 @@ def collect_samples(
     batch_size: int = 64,
     noise_seed: int = 100,
 ) -> EvalSamples:
-    """Generate one image per test image (first ``num_samples``) with fixed noise."""
-    start = time.time()
-    n = min(int(num_samples), len(dataset))
-    if n < 2:
-        raise T2IError(
-            f"evaluation needs at least 2 test images; the test split has {len(dataset)}"
-        )
-    if hasattr(dataset, "set_epoch"):
-        dataset.set_epoch(0)
-    loader = DataLoader(
-        Subset(dataset, range(n)),
-        batch_size=batch_size,
-        collate_fn=getattr(dataset, "collate", None),
-    )
-    g = torch.Generator().manual_seed(noise_seed)
-    fake, real, tokens, mask, caps, cls, attrs, idx = [], [], [], [], [], [], [], []
-    for batch in loader:
-        b = batch["tokens"].shape[0]
-        z = torch.randn(b, z_dim, generator=g)
-        eps = torch.randn(b, eps_dim, generator=g) if eps_dim else None
-        out = generate(batch, z, eps)
-        fake.append(to_uint8(out.images[-1]))
-        images = batch["images"]
-        real.append(to_uint8(images[-1] if isinstance(images, list | tuple) else images))
-        tokens.append(batch["tokens"].cpu())
-        mask.append(batch["mask"].cpu())
-        caps.extend(batch.get("caption", [""] * b))
-        cid = batch.get("class_id")
-        cls.append(torch.as_tensor(cid).reshape(-1) if cid is not None else torch.full((b,), -1))
-        a = batch.get("attributes")
-        if torch.is_tensor(a) and a.numel():
-            attrs.append(a.cpu())
-        ix = batch.get("index")
-        idx.extend([int(i) for i in ix] if ix is not None else range(len(idx), len(idx) + b))
-    f, r = torch.cat(fake), torch.cat(real)
-    if f.shape[-2:] != r.shape[-2:]:
-        raise T2IError(
-            f"generated images are {tuple(f.shape[-2:])} but the test images {tuple(r.shape[-2:])}"
-        )
-    return EvalSamples(
-        fake=f,
-        real=r,
-        tokens=_pad_cat(tokens, 0),
-        mask=_pad_cat(mask, False),
-        captions=list(caps),
-        class_ids=torch.cat(cls).long(),
-        attributes=torch.cat(attrs) if len(attrs) == len(tokens) and attrs else None,
-        indices=idx,
-        noise_seed=noise_seed,
-        seconds=time.time() - start,
-        protocol={
-            "num_samples": n,
-            "split": "test",
-            "images": f"the first {n} test images, caption drawn at epoch 0 of the split",
-            "noise_seed": noise_seed,
-            "resolution": int(f.shape[-1]),
-        },
+    """Every generated image at once (holds all of them; the evaluation streams instead)."""
+    return gather(
+        SampleStream(dataset, generate, z_dim, eps_dim, num_samples, batch_size, noise_seed)
     )
 
 
 def samples_from_real(dataset: Any, num_samples: int, batch_size: int = 64) -> EvalSamples:
-    """'Generated' = the real test images themselves (a sanity reference for every metric)."""
-
-    def real(batch: dict, z: torch.Tensor, eps: torch.Tensor | None) -> GeneratorOutput:
-        images = batch["images"]
-        last = images[-1] if isinstance(images, list | tuple) else images
-        return GeneratorOutput([last], [], None, None)
-
-    return collect_samples(dataset, real, 1, 0, num_samples, batch_size)
+    """The real test images as 'generated' ones, all at once (see ``stream_from_real``)."""
+    return gather(stream_from_real(dataset, num_samples, batch_size))
