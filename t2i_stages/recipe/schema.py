@@ -68,6 +68,27 @@ class TrainConfig(Strict):
         description="How many updates with a NaN/inf loss or gradient may be skipped over the run "
         "(their optimizer step is dropped) before it stops; 0 stops at the first.",
     )
+    finite_check: Literal["step", "deferred"] = Field(
+        "step",
+        description="step: every D and G update is checked for NaN/inf before it is applied and the "
+        "culprit loss or gradient is named (one host sync per update); deferred: no host sync in "
+        "the loop, the fused optimizer drops a non-finite update on the device and the count is read "
+        "at logging steps (needs adam/adamw with fused_optimizer; the GPU speed setting).",
+    )
+    fused_optimizer: bool = Field(
+        True,
+        description="Use torch's fused Adam/AdamW kernels where the device has them (else foreach).",
+    )
+    channels_last: bool = Field(
+        False,
+        description="Keep G, the Ds and the images in channels-last memory format (faster "
+        "convolutions on GPUs, above all with bf16/fp16).",
+    )
+    compile: bool = Field(
+        False,
+        description="torch.compile the generator and discriminators for training (the first steps "
+        "compile; weights, checkpoints and the EMA are those of the plain modules).",
+    )
 
 
 class EvalConfig(Strict):

@@ -68,16 +68,23 @@ class Critic:
         return self.module.cond_logits(features, condition)
 
 
-def make_optimizer(cfg, params) -> torch.optim.Optimizer:
+def make_optimizer(cfg, params, fused: bool = False) -> torch.optim.Optimizer:
+    """The recipe's optimizer: fused kernels when asked and the device has them, else foreach."""
     params = [p for p in params if p.requires_grad]
     kw: dict[str, Any] = dict(lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
     if cfg.type == "adamax":
         return torch.optim.Adamax(params, **kw)
     cls = torch.optim.AdamW if cfg.type == "adamw" else torch.optim.Adam
-    try:
-        return cls(params, foreach=True, **kw)
-    except (TypeError, RuntimeError):
-        return cls(params, **kw)
+    for extra in ([{"fused": True}] if fused else []) + [{"foreach": True}, {}]:
+        try:
+            return cls(params, **extra, **kw)
+        except (TypeError, RuntimeError, ValueError):
+            continue
+    raise AssertionError("unreachable: the plain optimizer always builds")
+
+
+def is_fused(opt: torch.optim.Optimizer) -> bool:
+    return bool(opt.defaults.get("fused"))
 
 
 @dataclass
@@ -213,12 +220,24 @@ class Trainer:
         self.resume_command: str | None = None  # the exact command to print after a signal
         self.c = build_training_components(recipe, registry, self.rt, self.log)
         dev = self.rt.device
-        self.G = self.c.generator.to(dev)
-        self.Ds = [d.to(dev) for d in self.c.discriminators]
-        self.G_train = self.rt.wrap(self.G)
-        self.Ds_train = [self.rt.wrap(d) for d in self.Ds]
-        self.opt_g = make_optimizer(self.cfg.optim_g, self.G.parameters())
-        self.opt_ds = [make_optimizer(self.cfg.optim_d, d.parameters()) for d in self.Ds]
+        fmt = torch.channels_last if self.cfg.channels_last else torch.preserve_format
+        self.G = self.c.generator.to(dev, memory_format=fmt)
+        self.Ds = [d.to(dev, memory_format=fmt) for d in self.c.discriminators]
+        self.G_train = self._compiled(self.rt.wrap(self.G))
+        self.Ds_train = [self._compiled(self.rt.wrap(d)) for d in self.Ds]
+        fused = self.cfg.fused_optimizer
+        self.opt_g = make_optimizer(self.cfg.optim_g, self.G.parameters(), fused)
+        self.opt_ds = [make_optimizer(self.cfg.optim_d, d.parameters(), fused) for d in self.Ds]
+        self.deferred_check = self.cfg.finite_check == "deferred"
+        if self.deferred_check and not all(map(is_fused, [self.opt_g, *self.opt_ds])):
+            raise T2IError(
+                "train.finite_check: 'deferred' drops bad updates inside torch's fused Adam/AdamW; "
+                f"optim_g is {self.cfg.optim_g.type!r}, optim_d {self.cfg.optim_d.type!r}, "
+                f"fused_optimizer {fused} on {dev.type} (use adam/adamw with fused_optimizer true, "
+                "or finite_check 'step')"
+            )
+        self.nonfinite_count = torch.zeros((), device=dev)  # deferred mode: device-side tally
+        self.checked_step = 0  # deferred mode: the step the tally was last read at
         self.ema = None
         if self.cfg.ema_decay is not None:
             self.ema = EMA(self.G, self.cfg.ema_decay, self.cfg.ema_warmup)
@@ -264,10 +283,14 @@ class Trainer:
             self.epoch += 1
             self.batch_in_epoch = 0
 
+    def _compiled(self, module: torch.nn.Module) -> torch.nn.Module:
+        return torch.compile(module) if self.cfg.compile else module
+
     def _to_device(self, batch: dict) -> dict:
         dev = self.rt.device
+        fmt = torch.channels_last if self.cfg.channels_last else torch.preserve_format
         out = dict(batch)
-        out["images"] = [x.to(dev, non_blocking=True) for x in batch["images"]]
+        out["images"] = [x.to(dev, non_blocking=True, memory_format=fmt) for x in batch["images"]]
         for k in ("tokens", "mask", "class_id"):
             if k in batch and torch.is_tensor(batch[k]):
                 out[k] = batch[k].to(dev, non_blocking=True)
@@ -336,11 +359,13 @@ class Trainer:
                     loss = sum(terms)
                 (loss / k).backward()
                 logs[f"D{i}"] = logs.get(f"D{i}", 0) + loss.detach() / k
-        problem = self._nonfinite(
-            d_terms, [(f"discriminator {i} (stage {i})", d) for i, d in enumerate(self.Ds)]
-        )
-        if problem is not None:
-            return self._skip_update(problem, logs, [*self.opt_ds, self.opt_g])
+        d_modules = [(f"discriminator {i} (stage {i})", d) for i, d in enumerate(self.Ds)]
+        if self.deferred_check:
+            self._drop_on_device_if_nonfinite(d_terms, d_modules, self.opt_ds)
+        else:
+            problem = self._nonfinite(d_terms, d_modules)
+            if problem is not None:
+                return self._skip_update(problem, logs, [*self.opt_ds, self.opt_g])
         for opt in self.opt_ds:
             opt.step()
         # ---- generator
@@ -360,9 +385,12 @@ class Trainer:
         finally:
             for d in self.Ds:
                 d.requires_grad_(True)
-        problem = self._nonfinite(g_terms, [("generator", self.G)])
-        if problem is not None:
-            return self._skip_update(problem, logs, [self.opt_g])
+        if self.deferred_check:
+            self._drop_on_device_if_nonfinite(g_terms, [("generator", self.G)], [self.opt_g])
+        else:
+            problem = self._nonfinite(g_terms, [("generator", self.G)])
+            if problem is not None:
+                return self._skip_update(problem, logs, [self.opt_g])
         self.opt_g.step()
         if self.ema is not None:
             self.ema.update(self.G, self.step)
@@ -446,6 +474,52 @@ class Trainer:
                     f"{', '.join(parts)} (first: '{bad[0]}'), though every loss term was finite"
                 )
         return "a loss or gradient is not finite"
+
+    def _drop_on_device_if_nonfinite(
+        self,
+        terms: dict[str, torch.Tensor],
+        modules: list[tuple[str, torch.nn.Module]],
+        optimizers: list[torch.optim.Optimizer],
+    ) -> None:
+        """Deferred check: hand the fused optimizers a device flag that drops a bad update.
+
+        No host sync: the flag (1.0 when any loss term or gradient is NaN/inf) stays on the
+        device, the fused kernels skip their update when it is set (as under a GradScaler), and
+        a running tally is read at logging steps by :meth:`check_deferred`.
+        """
+        grads = [p.grad for _, m in modules for p in m.parameters() if p.grad is not None]
+        values = [t.float().reshape(()) for t in terms.values() if torch.is_tensor(t)]
+        if grads:
+            values += [x.float() for x in torch._foreach_norm(grads, float("inf"))]
+        if not values:
+            return
+        flag = (~torch.isfinite(torch.stack(values)).all()).float()
+        if self.rt.distributed:  # every rank drops the update together
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        for opt in optimizers:
+            opt.found_inf = flag
+        self.nonfinite_count += flag
+
+    def check_deferred(self) -> None:
+        """Read the deferred tally (one sync); stop when it passes ``train.skip_nonfinite``."""
+        if not self.deferred_check:
+            return
+        count = int(self.nonfinite_count.item())
+        new = count - self.skipped_nonfinite
+        since, self.checked_step = self.checked_step, self.step
+        if new <= 0:
+            return
+        self.skipped_nonfinite = count
+        where = f"steps {since + 1}..{self.step}: {new} update(s) had a non-finite loss or gradient"
+        limit = self.cfg.skip_nonfinite
+        if count > limit:
+            raise DivergenceError(
+                f"{where} (dropped on the device; train.finite_check 'deferred' does not name the "
+                f"term: resume with finite_check 'step' to find it); {count} in all, more than "
+                f"train.skip_nonfinite {limit}; training stopped. The last good checkpoint is kept "
+                f"in {self.out / 'checkpoints'}"
+            )
+        self.log(f"warning: {where}; dropped ({count} of {limit} allowed by train.skip_nonfinite)")
 
     def _skip_update(self, problem: str, logs: dict, optimizers: list) -> dict[str, torch.Tensor]:
         """Drop this update (``train.skip_nonfinite`` allows it) or stop the run."""
@@ -546,6 +620,8 @@ class Trainer:
         self.batch_in_epoch = int(ckpt.state["batch_in_epoch"])
         self.history = {k: [tuple(x) for x in v] for k, v in ckpt.state.get("history", {}).items()}
         self.skipped_nonfinite = int(ckpt.state.get("skipped_nonfinite", 0))
+        self.nonfinite_count.fill_(float(self.skipped_nonfinite))
+        self.checked_step = self.step
         self.log(f"resumed from {ckpt.path} (step {self.step})")
         return True
 
@@ -598,6 +674,7 @@ class Trainer:
                 if progress is not None:
                     progress.update(1)
                 if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
+                    self.check_deferred()
                     values = {k: float(v) for k, v in logs.items()}
                     now = time.time()
                     values["images_per_s"] = images_seen / max(now - t_last, 1e-9)
@@ -616,6 +693,7 @@ class Trainer:
                 if outputs is not None and (self.step % cfg.sample_every == 0):
                     outputs.samples()
                 if self.step % cfg.ckpt_every == 0:
+                    self.check_deferred()  # never checkpoint past an unreported divergence
                     self.save()
                     saved = self.step
                 over_time = (
@@ -624,6 +702,7 @@ class Trainer:
                 if self._agree(over_time or self._stop_signal is not None):
                     break
             if saved != self.step:  # handlers stay in place until this checkpoint is on disk
+                self.check_deferred()
                 self.save()
         finally:
             if progress is not None:

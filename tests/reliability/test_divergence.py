@@ -114,3 +114,45 @@ def test_cli_reports_divergence_in_one_line_with_exit_2(fault_registry, tmp_path
     err = [line for line in captured.splitlines() if line.startswith("error: ")]
     assert len(err) == 1, captured
     assert err[0].startswith("error: step 3: generator loss 'nan_loss' at stage 1 is nan;")
+
+
+def test_deferred_check_drops_a_bad_update_on_the_device_without_naming(
+    micro, fault_registry, tmp_path
+):
+    """finite_check 'deferred' (no host sync per step): the fused optimizer drops the NaN update
+    and the tally, read at the next logging step, stops the run past train.skip_nonfinite."""
+    recipe = micro(
+        *BASE,
+        "train.finite_check=deferred",
+        "train.skip_nonfinite=1",
+        _nan("[1]", at=2, until=3),
+        reg=fault_registry,
+    )
+    prepare_run_folder(recipe, fault_registry, tmp_path, resume=False)
+    messages: list[str] = []
+    t = Trainer(recipe, fault_registry, tmp_path, Runtime.create("cpu"), log=messages.append)
+    batches = t._batches()
+    t.train_step([t._to_device(next(batches))])
+    t.step += 1
+    t.check_deferred()
+    g_before = {k: v.clone() for k, v in t.G.named_parameters()}
+    t.train_step([t._to_device(next(batches))])  # NaN in G's loss: dropped on the device
+    t.step += 1
+    for k, v in t.G.named_parameters():
+        assert torch.equal(v, g_before[k]), f"G.{k} changed by a dropped update"
+    assert float(t.nonfinite_count) == 1.0 and t.skipped_nonfinite == 0  # not read yet
+    t.check_deferred()
+    assert t.skipped_nonfinite == 1
+    (warning,) = [m for m in messages if m.startswith("warning:")]
+    assert warning.startswith("warning: steps 2..2: 1 update(s) had a non-finite loss")
+    t.train_step([t._to_device(next(batches))])
+    t.step += 1
+    with pytest.raises(DivergenceError, match=r"^steps 3\.\.3: 1 update\(s\) .* more than"):
+        t.check_deferred()
+
+
+def test_deferred_check_needs_a_fused_optimizer(micro, fault_registry, tmp_path):
+    recipe = micro(*BASE, "train.finite_check=deferred", "train.optim_g.type=adamax")
+    prepare_run_folder(recipe, fault_registry, tmp_path, resume=False)
+    with pytest.raises(Exception, match="train.finite_check: 'deferred' .* optim_g is 'adamax'"):
+        Trainer(recipe, fault_registry, tmp_path, Runtime.create("cpu"), log=QUIET["log"])
