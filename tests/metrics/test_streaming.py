@@ -220,3 +220,30 @@ def test_a_failing_streamed_metric_is_recorded_and_the_others_finish(micro, regi
     assert "FD[random]" in report["results"]["fid"]["values"]
     with pytest.raises(T2IError, match="metric 'breaks': broken on purpose"):
         evaluate_stream(make_ctx(4), built, stream_from_real(test, N, 4), strict=True)
+
+
+def test_inception_score_streams_class_probabilities(micro, registry, monkeypatch):
+    """IS with a stand-in network (the real weights are an offline asset): the per-image
+    probabilities kept over the batches give the same score as all images at once."""
+    from t2i_stages.evaluation import inception_score_from_probs, samples_from_real
+    from t2i_stages.plugins.metrics import inception_score as mod
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten(), torch.nn.Linear(12, 1000)
+    ).eval()
+    monkeypatch.setattr(mod, "load_inception", lambda path, device: (net, "0" * 64))
+    _, test, make_ctx = micro
+    n = 20
+    values = []
+    for bs in (3, n):
+        built = _metrics(registry, ["inception_score:splits=4"])
+        report = evaluate_stream(make_ctx(bs), built, stream_from_real(test, n, bs))
+        values.append(report["results"]["inception_score"])
+    assert values[0]["values"]["IS"] == pytest.approx(values[1]["values"]["IS"], rel=1e-6)
+    metric = mod.InceptionScoreMetric(mod.InceptionScoreParams(splits=4))
+    probs = metric.probabilities(samples_from_real(test, n, n).fake)
+    mean, std = inception_score_from_probs(probs, 4)
+    assert values[1]["values"]["IS"] == pytest.approx(mean, rel=1e-9)
+    assert values[1]["std"]["IS"] == pytest.approx(std, rel=1e-6, abs=1e-12)
+    assert values[1]["protocol"]["resizer"].endswith("32 -> 299 px, [-1, 1]")
