@@ -38,8 +38,15 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def build_models(recipe_path: Path, vocab_size: int = 64) -> tuple[Any, Any, Any, int, str]:
-    """Generator, text encoder, vocabulary and max_words from a recipe's slots (random init)."""
+def build_models(
+    recipe_path: Path, vocab_size: int = 64, text_from: Path | None = None
+) -> tuple[Any, Any, Any, int, str]:
+    """Generator, text encoder, vocabulary and max_words from a recipe's slots (random init).
+
+    ``text_from`` takes the text side from another recipe instead (its ``text_dim`` set to the
+    generator's): a pretrained CLIP text tower re-tokenizes inside its forward pass and cannot
+    be exported, so the 256-px paper generator is timed behind a word-level encoder.
+    """
     from t2i_stages.recipe import GeneratorSlot, MatcherSlot, TextEncoderSlot, read_recipe
     from t2i_stages.registry import load_registry
     from t2i_stages.text import WordVocab
@@ -50,6 +57,14 @@ def build_models(recipe_path: Path, vocab_size: int = 64) -> tuple[Any, Any, Any
     vocab = WordVocab(["<end>", "<unk>", *words])
     max_words = int(data.get("data", {}).get("dataset", {}).get("params", {}).get("max_words", 18))
     ctx = {"vocab": vocab, "vocab_size": len(vocab)}
+    if text_from is not None:
+        text_dim = data["generator"]["params"]["text_dim"]
+        data = dict(data)
+        other = read_recipe(text_from, []).data
+        data["text_encoder"], data["matcher"] = other.get("text_encoder"), other.get("matcher")
+        for key in ("text_encoder", "matcher"):
+            if data[key]:
+                data[key] = {**data[key], "params": {**data[key]["params"], "text_dim": text_dim}}
     if data.get("text_encoder"):
         enc = reg.build("text_encoder", TextEncoderSlot.model_validate(data["text_encoder"]), **ctx)
     else:
@@ -133,7 +148,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    gen, enc, vocab, max_words, name = build_models(args.recipe)
+    gen, enc, vocab, max_words, name = build_models(args.recipe, text_from=args.text_from)
     params = sum(p.numel() for p in gen.parameters())
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -183,6 +198,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             args.recipe.relative_to(REPO) if args.recipe.is_relative_to(REPO) else args.recipe
         ),
         "name": name,
+        "text_from": str(args.text_from) if args.text_from else None,
         "generator_params": params,
         "resolutions": list(gen.resolutions),
         "max_words": max_words,
@@ -258,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=25, help="interleaved runs per batch size")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument(
+        "--text-from", type=Path, default=None, help="take the text encoder from this recipe"
+    )
     p.add_argument("--json", type=Path, default=None, help="also write the result as JSON")
     p.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
     p.add_argument("--no-rewrites", action="store_true", help="export without the graph rewrites")

@@ -70,7 +70,7 @@ def paper_overrides(recipe_path: Path, batch: int | None) -> list[str]:
     data = read_recipe(recipe_path, []).data
     params = data["data"]["dataset"]["params"]
     shapes = {
-        "train_size": 512,
+        "train_size": max(1024, 2 * (batch or 0)),
         "test_size": 128,
         "resolutions": params["resolutions"],
         "max_words": params.get("max_words", 18),
@@ -193,6 +193,16 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
 
         result["peak_memory_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         result["device"] = f"CPU: {cpu_name()} ({os.cpu_count()} cores)"
+    if args.count_syncs and dev.type == "cuda":
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            iteration()
+            torch.cuda.set_sync_debug_mode("default")
+        result["host_syncs_per_iter"] = sum("synchroniz" in str(w.message) for w in caught)
+        result["host_sync_sites"] = sorted({f"{w.filename}:{w.lineno}" for w in caught})[:10]
     if args.flops:
         from torch.utils.flop_counter import FlopCounterMode
 
@@ -232,7 +242,7 @@ def _pass_through(args: argparse.Namespace) -> list[str]:
     out += ["--finite-check", args.finite_check]
     if args.precision:
         out += ["--precision", args.precision]
-    for flag in ("channels_last", "compile", "flops", "no_fused"):
+    for flag in ("channels_last", "compile", "flops", "no_fused", "count_syncs"):
         if getattr(args, flag):
             out.append("--" + flag.replace("_", "-"))
     if args.peak_tflops:
@@ -243,8 +253,9 @@ def _pass_through(args: argparse.Namespace) -> list[str]:
 def largest_batch(args: argparse.Namespace, recipe: str, start: int) -> dict[str, Any]:
     """Double the batch from ``start`` until a step runs out of memory; the last that fitted."""
     best, batch = None, start
+    short = argparse.Namespace(**{**vars(args), "steps": 3, "repeats": 1, "warmup": 2})
     while batch <= args.max_batch_limit:
-        r = child(args, recipe, batch)
+        r = child(short, recipe, batch)
         if "error" in r:
             if not r.get("oom"):
                 r["note"] = "stopped the batch search: not an out-of-memory error"
@@ -319,9 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--flops", action="store_true", help="count FLOPs per iteration (and MFU)")
+    p.add_argument(
+        "--count-syncs", action="store_true", help="CUDA: count host syncs in one iteration"
+    )
     p.add_argument("--peak-tflops", type=float, default=None, help="device dense bf16 peak")
     p.add_argument("--max-batch", action="store_true", help="also find the largest batch")
     p.add_argument("--max-batch-limit", type=int, default=1024)
+    p.add_argument("--max-batch-start", type=int, default=None, help="default: 2 x the batch")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per recipe")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--write-docs", action="store_true")
@@ -348,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(r), flush=True)
         rows.append(r)
         if args.max_batch and "error" not in r:
-            big = largest_batch(args, recipe, 2 * r["batch"])
+            big = largest_batch(args, recipe, args.max_batch_start or 2 * r["batch"])
             print(json.dumps(big), flush=True)
             if "error" not in big:
                 rows.append(big)
