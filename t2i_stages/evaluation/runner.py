@@ -261,17 +261,16 @@ def evaluate_stream(
     if legacy:
         if ctx.samples is None:
             seed = int(protocol.get("noise_seed", 0))
-            ctx.samples = EvalSamples.from_batches(legacy, seed, protocol=protocol)
+            gen_seconds = float(getattr(stream, "seconds", 0.0) or 0.0)
+            ctx.samples = EvalSamples.from_batches(legacy, seed, gen_seconds, protocol)
         legacy.clear()
     for r in runs:
         if r.error is not None:
             continue
         fn = r.metric.finish if r.streaming else (lambda r=r: r.metric.compute(ctx))
         r.result = _step(r, ctx, strict, fn)
-    gen = getattr(stream, "seconds", None)
-    seconds: dict[str, float] = {
-        "generation": round(gen if gen is not None else ctx.samples.seconds, 2)  # type: ignore[union-attr]
-    }
+    generation = float(getattr(stream, "seconds", 0.0) or 0.0)
+    seconds: dict[str, float] = {"generation": round(generation, 2)}
     results: dict[str, Any] = {}
     for r in runs:
         if r.error is not None or r.result is None:
