@@ -72,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--force", action="store_true", help="retrain even if a cached result exists")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
+    ap.add_argument(
+        "--params",
+        default=None,
+        help='matcher params as JSON, merged over the defaults, e.g. \'{"scratch": {"patch_size": 8}}\'',
+    )
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -96,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         params = PretrainParams.model_validate(params.model_dump())
         load_before = os.getloadavg()
         t0 = time.time()
+        matcher_params = {**MATCHERS[name], **(json.loads(args.params) if args.params else {})}
         res = pretrain_matcher(
-            (name, MATCHERS[name]),
+            (name, matcher_params),
             train,
             test,
             params,
@@ -110,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         rp = res.r_precision
         row = {
             "matcher": name,
-            "params": MATCHERS[name],
+            "params": matcher_params,
             "trainable_params": sum(p.numel() for p in res.matcher.parameters() if p.requires_grad),
             "r_precision": rp.mean,
             "r_precision_std": rp.std,

@@ -207,16 +207,22 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
         from torch.utils.flop_counter import FlopCounterMode
 
         counter = FlopCounterMode(display=False)
-        with counter:
-            iteration()
-        _sync(dev)
-        flops = counter.get_total_flops()
-        result["flops_per_iter"] = flops
-        result["achieved_tflops"] = flops / s_iter / 1e12
-        peak = args.peak_tflops or (peak_tflops(result["device"]) if dev.type == "cuda" else None)
-        if peak:
-            result["peak_tflops"] = peak
-            result["mfu"] = result["achieved_tflops"] / peak
+        try:
+            with counter:
+                iteration()
+            _sync(dev)
+        except RuntimeError as exc:  # e.g. a gradient penalty's autograd.grad under the counter
+            result["flops_error"] = str(exc).splitlines()[0][:200]
+        else:
+            flops = counter.get_total_flops()
+            result["flops_per_iter"] = flops
+            result["achieved_tflops"] = flops / s_iter / 1e12
+            peak = args.peak_tflops or (
+                peak_tflops(result["device"]) if dev.type == "cuda" else None
+            )
+            if peak:
+                result["peak_tflops"] = peak
+                result["mfu"] = result["achieved_tflops"] / peak
     return result
 
 
@@ -256,6 +262,7 @@ def largest_batch(args: argparse.Namespace, recipe: str, start: int) -> dict[str
     short = argparse.Namespace(**{**vars(args), "steps": 3, "repeats": 1, "warmup": 2})
     while batch <= args.max_batch_limit:
         r = child(short, recipe, batch)
+        print(json.dumps({"batch_search": batch, **r}), flush=True)
         if "error" in r:
             if not r.get("oom"):
                 r["note"] = "stopped the batch search: not an out-of-memory error"

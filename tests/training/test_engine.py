@@ -129,3 +129,32 @@ def test_a_fresh_run_never_overwrites_an_earlier_runs_checkpoints(micro, registr
     with pytest.raises(T2IError, match="holds the checkpoints of an earlier run"):
         train(micro("train.max_steps=1"), registry, tmp_path, **quiet)
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    "switch",
+    ["train.channels_last=true", "train.fused_optimizer=false", "train.finite_check=deferred"],
+)
+def test_speed_switches_train_the_same_model(micro, registry, tmp_path, switch):
+    """channels-last, foreach instead of fused Adam and the deferred finite check change how a
+    step runs, not what it computes: two steps match the default path to float tolerance."""
+    results = []
+    for name, extra in (("base", []), ("switch", [switch])):
+        t = _trainer(micro(*extra), registry, tmp_path / name)
+        batches = t._batches()
+        for _ in range(2):
+            t.train_step([t._to_device(next(batches))])
+            t.step += 1
+        results.append(_weights(t))
+    if switch == "train.channels_last=true":
+        t_g = next(p for p in t.G.parameters() if p.dim() == 4)
+        assert t_g.is_contiguous(memory_format=torch.channels_last)
+    if switch == "train.fused_optimizer=false":
+        assert not t.opt_g.defaults.get("fused") and t.opt_g.defaults.get("foreach")
+    else:
+        assert t.opt_g.defaults.get("fused")
+    base, other = results
+    for comp in base:
+        for k, v in base[comp].items():
+            if v.is_floating_point():
+                torch.testing.assert_close(other[comp][k], v, rtol=1e-4, atol=1e-5, msg=comp + k)
