@@ -153,8 +153,10 @@ def test_speed_switches_train_the_same_model(micro, registry, tmp_path, switch):
         assert not t.opt_g.defaults.get("fused") and t.opt_g.defaults.get("foreach")
     else:
         assert t.opt_g.defaults.get("fused")
+    # Adam turns a rounding-level gradient difference on a near-zero gradient into up to one
+    # learning rate (2e-4) of update per step, so compare at a few learning rates, not at eps
     base, other = results
     for comp in base:
         for k, v in base[comp].items():
             if v.is_floating_point():
-                torch.testing.assert_close(other[comp][k], v, rtol=1e-4, atol=1e-5, msg=comp + k)
+                torch.testing.assert_close(other[comp][k], v, rtol=1e-3, atol=1e-3, msg=comp + k)
