@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -24,18 +23,11 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_common import cpu_model  # noqa: E402
+
 DOCS = REPO / "docs" / "benchmarks.md"
 HEADING = "## Inference (issue 8)"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def build_models(
@@ -192,7 +184,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 row["precision"] = "fp16"
                 rows.append(row)
         providers = sorted({p[0] for p in dep.providers.values()})
-    device = torch.cuda.get_device_name(0) if args.device == "cuda" else f"CPU: {_cpu_name()}"
+    device = torch.cuda.get_device_name(0) if args.device == "cuda" else f"CPU: {cpu_model()}"
     return {
         "recipe": str(
             args.recipe.relative_to(REPO) if args.recipe.is_relative_to(REPO) else args.recipe

@@ -17,29 +17,13 @@ CLIP_FOLDERS = ("hf/clip-vit-base-patch16",)  # the ITM text tower (CMD's B/32 i
 MARKER = "STAND-IN-RANDOM-WEIGHTS.txt"
 
 
-def _word_level_tokenizer(words: list[str]):
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]
-    vocab = {w: i for i, w in enumerate(specials + sorted(set(words) - set(specials)))}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[BOS] $A [EOS]",
-        special_tokens=[("[BOS]", vocab["[BOS]"]), ("[EOS]", vocab["[EOS]"])],
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", bos_token="[BOS]",
-        eos_token="[EOS]",
-    )  # fmt: skip
-
-
 def _clip_folder(folder: Path, patch: int, words: list[str]) -> None:
     import torch
     from transformers import CLIPConfig, CLIPModel
 
-    tok = _word_level_tokenizer(words)
+    from t2i_stages.text import word_level_hf_tokenizer
+
+    tok = word_level_hf_tokenizer(words)
     text = {  # CLIP ViT-B text tower (the vocabulary is the stand-in tokenizer's)
         "vocab_size": len(tok), "hidden_size": 512, "intermediate_size": 2048,
         "num_hidden_layers": 12, "num_attention_heads": 8, "max_position_embeddings": 77,

@@ -28,7 +28,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -38,22 +37,15 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_common import cpu_model  # noqa: E402
+
 DOCS = REPO / "docs" / "benchmarks.md"
 START, END = "<!-- train_step:start -->", "<!-- train_step:end -->"
 DEMO = ["recipes/grgan.yaml", "recipes/dmgan.yaml", "recipes/attngan.yaml", "recipes/dfgan.yaml"]
 PAPER = ["recipes/coco/grgan.yaml", "recipes/coco/dmgan.yaml", "recipes/coco/attngan.yaml"]
 # dense (no sparsity) bf16 tensor-core peaks, TFLOP/s, from NVIDIA's data sheets
 PEAK_BF16_TFLOPS = {"H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.4, "H200": 989.4}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def peak_tflops(device_name: str) -> float | None:
@@ -192,7 +184,7 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
         import resource
 
         result["peak_memory_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-        result["device"] = f"CPU: {cpu_name()} ({os.cpu_count()} cores)"
+        result["device"] = f"CPU: {cpu_model()} ({os.cpu_count()} cores)"
     if args.count_syncs and dev.type == "cuda":
         import warnings
 

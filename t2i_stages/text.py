@@ -255,3 +255,29 @@ def load_tokenizer(path: str | Path) -> WordVocab | HFTokenizer:
         if isinstance(data, dict) and data.get("format") == _FORMAT:
             return WordVocab.load(path)
     return HFTokenizer(path)
+
+
+def word_level_hf_tokenizer(words: Iterable[str]) -> Any:
+    """A Hugging Face fast tokenizer over ``words`` with [BOS] ... [EOS], built offline.
+
+    For CLIP-style folders made without internet (tests, stand-in benchmark assets): ids 0-3
+    are [PAD], [UNK], [BOS], [EOS], then the words sorted.
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]
+    vocab = {w: i for i, w in enumerate(specials + sorted(set(words) - set(specials)))}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[BOS] $A [EOS]",
+        special_tokens=[("[BOS]", vocab["[BOS]"]), ("[EOS]", vocab["[EOS]"])],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        bos_token="[BOS]",
+        eos_token="[EOS]",
+    )
