@@ -23,6 +23,10 @@ class DamsmParams(Params):
     embedding_dim: int = Field(300, gt=0, description="Word-embedding size of the RNN.")
     rnn_type: Literal["lstm", "gru"] = Field("lstm", description="Recurrent cell type.")
     dropout: float = Field(0.5, ge=0, lt=1, description="Dropout on word embeddings.")
+    sentence: Literal["last", "mean"] = Field(
+        "last",
+        description="Sentence vector: the RNN's last states (reference) or the mean word feature.",
+    )
     backbone: Literal["small_cnn", "inception"] = Field(
         "small_cnn",
         description="small_cnn: trained from scratch (small datasets); inception: frozen "
@@ -57,6 +61,7 @@ class DamsmMatcher(Matcher):
             embedding_dim=params.embedding_dim,
             rnn_type=params.rnn_type,
             dropout=params.dropout,
+            sentence=params.sentence,
         )
         self.text = DamsmRnnEncoder(rnn, vocab_size)
         if params.backbone == "inception":

@@ -6,6 +6,8 @@ layer, projected into the text space (§5.2).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from pydantic import Field
 from torch import nn
@@ -24,11 +26,37 @@ class SmallCnnParams(Params):
         64, ge=16, description="Images are resized to this size (multiple of 16)."
     )
     width: int = Field(32, gt=0, description="Channels of the first layer; doubled at each step.")
+    arch: Literal["strided", "pooled"] = Field(
+        "strided",
+        description="strided: 4x4 stride-2 convs with LeakyReLU (the first design); pooled: "
+        "3x3 conv, 2x2 max-pool, BatchNorm, ReLU per step, which learns shapes several times "
+        "faster from scratch (docs/matchers.md, benchmark).",
+    )
+    code_pool: Literal["flatten", "avgmax"] = Field(
+        "flatten",
+        description="Global code from the 1/16 grid: flatten (keeps the 4x4 layout) or the "
+        "concatenated spatial mean and max (position-invariant, learns faster).",
+    )
+    region_grad: bool = Field(
+        True,
+        description="False: the region projection reads the trunk through a stop-gradient, so "
+        "the word-region loss trains only that projection and cannot slow the sentence "
+        "objective (the trunk is shaped by the sentence loss).",
+    )
 
 
 def _down(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)
+    )
+
+
+def _pooled(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, 1, 1, bias=False),
+        nn.MaxPool2d(2),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(True),
     )
 
 
@@ -42,19 +70,37 @@ class SmallCnnImageEncoder(nn.Module):
                 f"small_cnn image_size must be a multiple of 16, got {params.image_size}"
             )
         self.image_size = params.image_size
+        self.params = params
         w = params.width
-        self.stem = nn.Sequential(nn.Conv2d(3, w, 3, 1, 1), nn.LeakyReLU(0.2, True))
-        self.to_regions = nn.Sequential(_down(w, w), _down(w, 2 * w), _down(2 * w, 4 * w))
-        # the code keeps the 4x4 layout (flattened, not averaged): captions name positions
-        self.to_global = nn.Sequential(_down(4 * w, 8 * w), nn.AdaptiveAvgPool2d(4), nn.Flatten())
+        if params.arch == "pooled":
+            self.stem = nn.Identity()
+            self.to_regions = nn.Sequential(_pooled(3, w), _pooled(w, 2 * w), _pooled(2 * w, 4 * w))
+            to_grid = _pooled(4 * w, 8 * w)
+        else:
+            self.stem = nn.Sequential(nn.Conv2d(3, w, 3, 1, 1), nn.LeakyReLU(0.2, True))
+            self.to_regions = nn.Sequential(_down(w, w), _down(w, 2 * w), _down(2 * w, 4 * w))
+            to_grid = _down(4 * w, 8 * w)
+        if params.code_pool == "avgmax":
+            self.to_global = nn.Sequential(to_grid, _AvgMax())
+            code_in = 16 * w
+        else:  # keeps the 4x4 layout (flattened, not averaged): captions name positions
+            self.to_global = nn.Sequential(to_grid, nn.AdaptiveAvgPool2d(4), nn.Flatten())
+            code_in = 8 * w * 16
         self.region_proj = nn.Conv2d(4 * w, text_dim, 1, bias=False)
-        self.code_proj = nn.Linear(8 * w * 16, text_dim)
+        self.code_proj = nn.Linear(code_in, text_dim)
 
     def forward(self, images: torch.Tensor) -> ImageFeatures:
         x = self.to_regions(self.stem(resize_images(images, self.image_size)))
-        regions = self.region_proj(x).flatten(2)
+        regions = self.region_proj(x if self.params.region_grad else x.detach()).flatten(2)
         code = self.code_proj(self.to_global(x))
         return ImageFeatures(regions, code)
+
+
+class _AvgMax(nn.Module):
+    """(B, C, h, w) -> (B, 2C): spatial mean and max side by side."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)
 
 
 class InceptionImageEncoder(nn.Module):

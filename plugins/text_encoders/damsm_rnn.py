@@ -30,6 +30,11 @@ class DamsmRnnParams(Params):
     embedding_dim: int = Field(300, gt=0, description="Word-embedding size.")
     rnn_type: Literal["lstm", "gru"] = Field("lstm", description="Recurrent cell type.")
     dropout: float = Field(0.5, ge=0, lt=1, description="Dropout on word embeddings (training).")
+    sentence: Literal["last", "mean"] = Field(
+        "last",
+        description="Sentence vector: last hidden state of each direction (the reference) or the "
+        "mean of the word features over real words (learns faster from scratch).",
+    )
     vocab_size: int | None = Field(
         None,
         gt=1,
@@ -102,7 +107,10 @@ class DamsmRnnEncoder(nn.Module):
         emb = self.drop(self.embedding(tokens * mask.to(tokens.dtype)))
         out, last_f, last_b = self.rnn(emb, lengths)
         words = (out * mask[:, :, None].to(out.dtype)).transpose(1, 2)  # (B, D, T)
-        sentence = torch.cat([last_f, last_b], dim=1) * (lengths > 0)[:, None].to(out.dtype)
+        if self.params.sentence == "mean":
+            sentence = words.sum(dim=2) / lengths.clamp_min(1)[:, None].to(out.dtype)
+        else:
+            sentence = torch.cat([last_f, last_b], dim=1) * (lengths > 0)[:, None].to(out.dtype)
         return TextFeatures(words, sentence, mask, lengths)
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> TextFeatures:

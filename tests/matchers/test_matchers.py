@@ -227,3 +227,31 @@ def test_itm_with_the_openai_resnet_image_tower(reg, tmp_path, tiny_clip_folder)
             MatcherSlot(type="itm", params={**params, "rn101_weights": None}),
             vocab=vocab,
         )
+
+
+def test_damsm_pooled_cnn_and_mean_sentence(reg):
+    params = {
+        "text_dim": 32,
+        "embedding_dim": 16,
+        "sentence": "mean",
+        "small_cnn": {"image_size": 32, "width": 8, "arch": "pooled", "code_pool": "avgmax"},
+    }
+    m = reg.build("matcher", MatcherSlot(type="damsm", params=params), vocab_size=20)
+    images, tokens, mask = _batch(size=40)
+    img, text = m(images, tokens, mask)
+    assert img.regions.shape == (3, 32, 16) and img.code.shape == (3, 32)  # 32/8 = 4x4 regions
+    assert m.image.code_proj.in_features == 2 * 8 * 8  # mean and max of the 8w-channel grid
+    lengths = mask.sum(1, keepdim=True)
+    assert torch.allclose(text.sentence, text.words.sum(2) / lengths, atol=1e-6)
+
+
+def test_damsm_region_stop_gradient_keeps_the_word_loss_off_the_trunk(reg):
+    params = {"text_dim": 16, "embedding_dim": 8, "small_cnn": {"image_size": 16, "width": 4}}
+    for region_grad in (True, False):
+        p = {**params, "small_cnn": {**params["small_cnn"], "region_grad": region_grad}}
+        m = reg.build("matcher", MatcherSlot(type="damsm", params=p), vocab_size=20)
+        images, _, _ = _batch(size=16)
+        m.encode_image(images).regions.sum().backward()
+        trunk = m.image.to_regions[0][0].weight.grad
+        assert m.image.region_proj.weight.grad is not None
+        assert (trunk is not None and trunk.abs().sum() > 0) == region_grad

@@ -153,3 +153,27 @@ def test_load_rejects_unknown_files(tmp_path, tiny_data):
     assert (
         dataset_fingerprint(TinyCaptioned(64, offset=1))["captions_sha256"] != fp["captions_sha256"]
     )
+
+
+def test_fast_damsm_settings_learn(tmp_path, tiny_data):
+    """The benchmark's from-scratch DAMSM settings (pooled CNN, mean sentence, region
+    stop-gradient, word loss on a sub-batch) train on the tiny data as well as the defaults."""
+    train, test = tiny_data
+    fast = (
+        "damsm",
+        {
+            "text_dim": 32,
+            "embedding_dim": 16,
+            "sentence": "mean",
+            "dropout": 0.0,
+            "small_cnn": {
+                "image_size": 16, "width": 8, "arch": "pooled", "code_pool": "avgmax",
+                "region_grad": False,
+            },
+        },
+    )  # fmt: skip
+    params = PretrainParams(steps=60, word_batch=4, word_grad=False, betas=(0.9, 0.999), **QUICK)
+    res = pretrain_matcher(fast, train, test, params, cache_root=tmp_path, seed=0)
+    assert res.steps == 60 and res.r_precision.mean >= 0.9
+    with pytest.raises(ValueError):
+        PretrainParams(word_batch=1)
