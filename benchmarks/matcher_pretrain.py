@@ -31,6 +31,7 @@ from t2i_stages.registry import load_registry
 # projection behind a stop-gradient), mean-pooled RNN sentence and no embedding dropout; the
 # pretraining uses Adam betas (0.9, 0.999) and the word-region loss on 8 pairs per batch, training
 # only the region projection (word and region features enter it through stop-gradients).
+# ITM: tiny CLIP at 64 px with a conv stem for 8x8 patches, mean-pooled image and text tokens.
 MATCHERS: dict[str, dict[str, Any]] = {
     "damsm": {
         "backbone": "small_cnn",
@@ -38,11 +39,16 @@ MATCHERS: dict[str, dict[str, Any]] = {
         "sentence": "mean",
         "small_cnn": {"arch": "pooled", "code_pool": "avgmax", "region_grad": False},
     },
-    "itm": {},
+    "itm": {
+        "scratch": {"image_size": 64, "patch_size": 8, "patch_stem": "conv"},
+        "image_pool": "mean",
+        "text_pool": "mean",
+        "region_grad": False,
+    },
 }
 PRETRAIN: dict[str, dict[str, Any]] = {
     "damsm": {"betas": (0.9, 0.999), "word_batch": 8, "word_grad": False},
-    "itm": {},
+    "itm": {"betas": (0.9, 0.999), "word_batch": 8, "word_grad": False},
 }
 
 

@@ -68,6 +68,20 @@ class ItmParams(Params):
         description="How dataset tokens reach CLIP (word_level, model, retokenize; auto picks).",
     )
     max_length: int = Field(77, gt=2, description="Token limit when re-tokenizing.")
+    region_grad: bool = Field(
+        True,
+        description="False: the region projection reads the patch tokens through a "
+        "stop-gradient, so the word-region loss trains only the head (see DAMSM's small CNN).",
+    )
+    image_pool: Literal["cls", "mean"] = Field(
+        "cls",
+        description="Image code from CLIP's pooled CLS token (CLIP) or from the mean patch token "
+        "(through the same post-LayerNorm; learns faster from scratch).",
+    )
+    text_pool: Literal["eos", "mean"] = Field(
+        "eos",
+        description="Sentence from the EOS token (CLIP) or the mean feature of the real words.",
+    )
     image_tower: Literal["clip", "rn101"] = Field(
         "clip",
         description="clip: the CLIP folder's (ViT) image tower; rn101: OpenAI's ResNet tower read "
@@ -158,6 +172,9 @@ class ItmMatcher(Matcher):
     def _text_features(
         self, hidden: torch.Tensor, mask: torch.Tensor, eos: torch.Tensor
     ) -> TextFeatures:
+        if self.params.text_pool == "mean":
+            m = mask[:, :, None].to(hidden.dtype)
+            eos = (hidden * m).sum(1) / m.sum(1).clamp_min(1)
         sentence = self.sentence_proj(self.clip.text_projection(eos))
         words = self.word_norm(self.word_proj(hidden))
         words = (words * mask[:, :, None].to(words.dtype)).transpose(1, 2)
@@ -174,8 +191,11 @@ class ItmMatcher(Matcher):
         tokens = out.hidden_states[self.params.region_layer][:, 1:]  # (B, N, W), CLS dropped
         b, n, w = tokens.shape
         grid = tokens.transpose(1, 2).reshape(b, w, self.grid, self.grid)
-        regions = self.region_proj(grid).flatten(2)
-        code = self.code_proj(self.clip.visual_projection(out.pooler_output))
+        regions = self.region_proj(grid if self.params.region_grad else grid.detach()).flatten(2)
+        pooled = out.pooler_output
+        if self.params.image_pool == "mean":
+            pooled = self.clip.vision_model.post_layernorm(out.last_hidden_state[:, 1:].mean(1))
+        code = self.code_proj(self.clip.visual_projection(pooled))
         return ImageFeatures(regions, code)
 
 

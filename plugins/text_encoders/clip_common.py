@@ -45,6 +45,13 @@ class TinyClipConfig(Params):
     image_size: int = Field(32, gt=0, description="Images are resized to this size.")
     patch_size: int = Field(4, gt=0, description="ViT patch size; regions = (image/patch)^2.")
     projection_dim: int = Field(128, gt=0, description="CLIP joint embedding size.")
+    patch_stem: Literal["linear", "conv"] = Field(
+        "linear",
+        description="linear: CLIP's patch embedding (one strided conv); conv: a convolutional "
+        "stem (3x3 conv, 2x2 max-pool, BatchNorm, ReLU per halving, then 1x1 to the width) "
+        "that learns shapes far faster from scratch (patch_size must be a power of two).",
+    )
+    stem_width: int = Field(32, gt=0, description="Channels of the conv stem's first step.")
     max_words: int = Field(
         64, gt=0, description="Longest caption in words (text positions = max_words + 2)."
     )
@@ -128,7 +135,39 @@ def build_clip(
         "patch_size": tiny.patch_size,
     }
     config = CLIPConfig(text_config=text, vision_config=vision, projection_dim=tiny.projection_dim)
-    return CLIPModel(config), None, None
+    model = CLIPModel(config)
+    if tiny.patch_stem == "conv":
+        model.vision_model.embeddings.patch_embedding = ConvPatchStem(
+            tiny.patch_size, tiny.stem_width, tiny.vision_width
+        )
+    return model, None, None
+
+
+class ConvPatchStem(nn.Sequential):
+    """A convolutional stem in place of ViT's patch embedding ("early convolutions help
+    transformers see better"): image (B, 3, s, s) -> patch grid (B, width, s/p, s/p)."""
+
+    def __init__(self, patch_size: int, stem_width: int, width: int):
+        steps = patch_size.bit_length() - 1
+        if patch_size < 2 or 2**steps != patch_size:
+            raise T2IError(f"patch_stem 'conv' needs a power-of-two patch_size, got {patch_size}")
+        layers: list[nn.Module] = []
+        cin, cout = 3, stem_width
+        for _ in range(steps):
+            layers += [
+                nn.Conv2d(cin, cout, 3, 1, 1, bias=False),
+                nn.MaxPool2d(2),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(True),
+            ]
+            cin, cout = cout, cout * 2
+        layers.append(nn.Conv2d(cin, width, 1))
+        super().__init__(*layers)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """CLIP's embeddings read ``patch_embedding.weight.dtype`` to cast the pixels."""
+        return self[-1].weight
 
 
 def _special_ids(model: nn.Module, tokenizer: Any) -> list[int]:

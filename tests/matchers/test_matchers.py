@@ -255,3 +255,23 @@ def test_damsm_region_stop_gradient_keeps_the_word_loss_off_the_trunk(reg):
         trunk = m.image.to_regions[0][0].weight.grad
         assert m.image.region_proj.weight.grad is not None
         assert (trunk is not None and trunk.abs().sum() > 0) == region_grad
+
+
+def test_itm_conv_stem_and_mean_pooling(reg):
+    params = {
+        "scratch": {**TINY_ITM["scratch"], "patch_stem": "conv", "stem_width": 8},
+        "image_pool": "mean",
+        "text_pool": "mean",
+        "region_grad": False,
+    }
+    m = reg.build("matcher", MatcherSlot(type="itm", params=params), vocab_size=20)
+    images, tokens, mask = _batch()
+    img, text = m(images, tokens, mask)
+    assert img.regions.shape == (3, 24, 16) and img.code.shape == (3, 24)  # 32/8: 4x4 grid
+    stem = m.clip.vision_model.embeddings.patch_embedding
+    assert sum(isinstance(x, torch.nn.MaxPool2d) for x in stem) == 3  # 8 = 2^3
+    img.regions.sum().backward()
+    assert m.region_proj.weight.grad is not None and stem[0].weight.grad is None  # stop-gradient
+    bad = {"scratch": {**TINY_ITM["scratch"], "patch_stem": "conv", "patch_size": 6}}
+    with pytest.raises(Exception, match="power-of-two"):
+        reg.build("matcher", MatcherSlot(type="itm", params=bad), vocab_size=20)
