@@ -6,12 +6,13 @@ Not a plugin module itself: it registers nothing. Third-party plugins may import
 
 from .condition import Condition, FusionOutput, StageOutput
 from .init import apply_init
-from .layers import GLU, ResBlock, UpBlock, conv1x1, conv3x3
+from .layers import GLU, DownBlock, ResBlock, UpBlock, conv1x1, conv3x3
 from .masking import masked_softmax
 
 __all__ = [
     "GLU",
     "Condition",
+    "DownBlock",
     "FusionOutput",
     "ResBlock",
     "StageOutput",

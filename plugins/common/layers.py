@@ -24,6 +24,16 @@ def conv1x1(in_ch: int, out_ch: int, bias: bool = False) -> nn.Conv2d:
     return nn.Conv2d(in_ch, out_ch, kernel_size=1, stride=1, padding=0, bias=bias)
 
 
+class DownBlock(nn.Sequential):
+    """conv3x3 -> 2x2 max-pool -> BatchNorm -> ReLU: halves the resolution. The from-scratch
+    encoders (DAMSM's small CNN, the ITM's conv stem) use it because it learns shapes fast."""
+
+    def __init__(self, in_ch: int, out_ch: int):
+        super().__init__(
+            conv3x3(in_ch, out_ch), nn.MaxPool2d(2), nn.BatchNorm2d(out_ch), nn.ReLU(True)
+        )
+
+
 class UpBlock(nn.Sequential):
     """Nearest x2 upsample -> conv3x3(in -> 2*out) -> BatchNorm -> GLU: doubles the resolution."""
 

@@ -13,6 +13,7 @@ from pydantic import Field
 from torch import nn
 
 from t2i_stages.assets import require_asset
+from t2i_stages.plugins.common import DownBlock
 from t2i_stages.spec import Params
 from t2i_stages.types import ImageFeatures
 
@@ -51,15 +52,6 @@ def _down(cin: int, cout: int) -> nn.Sequential:
     )
 
 
-def _pooled(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, 1, 1, bias=False),
-        nn.MaxPool2d(2),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(True),
-    )
-
-
 class SmallCnnImageEncoder(nn.Module):
     """image -> (regions (B, D, (s/8)^2) from the 1/8 grid, code (B, D) from the 1/16 grid)."""
 
@@ -74,8 +66,10 @@ class SmallCnnImageEncoder(nn.Module):
         w = params.width
         if params.arch == "pooled":
             self.stem = nn.Identity()
-            self.to_regions = nn.Sequential(_pooled(3, w), _pooled(w, 2 * w), _pooled(2 * w, 4 * w))
-            to_grid = _pooled(4 * w, 8 * w)
+            self.to_regions = nn.Sequential(
+                DownBlock(3, w), DownBlock(w, 2 * w), DownBlock(2 * w, 4 * w)
+            )
+            to_grid = DownBlock(4 * w, 8 * w)
         else:
             self.stem = nn.Sequential(nn.Conv2d(3, w, 3, 1, 1), nn.LeakyReLU(0.2, True))
             self.to_regions = nn.Sequential(_down(w, w), _down(w, 2 * w), _down(2 * w, 4 * w))

@@ -27,6 +27,7 @@ from torch import nn
 
 from t2i_stages.assets import require_hf_folder
 from t2i_stages.errors import T2IError
+from t2i_stages.plugins.common import DownBlock
 from t2i_stages.spec import Params
 
 IdsMode = Literal["auto", "word_level", "model", "retokenize"]
@@ -151,18 +152,11 @@ class ConvPatchStem(nn.Sequential):
         steps = patch_size.bit_length() - 1
         if patch_size < 2 or 2**steps != patch_size:
             raise T2IError(f"patch_stem 'conv' needs a power-of-two patch_size, got {patch_size}")
-        layers: list[nn.Module] = []
-        cin, cout = 3, stem_width
-        for _ in range(steps):
-            layers += [
-                nn.Conv2d(cin, cout, 3, 1, 1, bias=False),
-                nn.MaxPool2d(2),
-                nn.BatchNorm2d(cout),
-                nn.ReLU(True),
-            ]
-            cin, cout = cout, cout * 2
-        layers.append(nn.Conv2d(cin, width, 1))
-        super().__init__(*layers)
+        chans = [3] + [stem_width * 2**i for i in range(steps)]
+        super().__init__(
+            *(DownBlock(a, b) for a, b in zip(chans[:-1], chans[1:], strict=True)),
+            nn.Conv2d(chans[-1], width, 1),
+        )
 
     @property
     def weight(self) -> torch.Tensor:

@@ -269,9 +269,9 @@ def test_itm_conv_stem_and_mean_pooling(reg):
     img, text = m(images, tokens, mask)
     assert img.regions.shape == (3, 24, 16) and img.code.shape == (3, 24)  # 32/8: 4x4 grid
     stem = m.clip.vision_model.embeddings.patch_embedding
-    assert sum(isinstance(x, torch.nn.MaxPool2d) for x in stem) == 3  # 8 = 2^3
+    assert sum(isinstance(x, torch.nn.MaxPool2d) for x in stem.modules()) == 3  # 8 = 2^3
     img.regions.sum().backward()
-    assert m.region_proj.weight.grad is not None and stem[0].weight.grad is None  # stop-gradient
+    assert m.region_proj.weight.grad is not None and stem[0][0].weight.grad is None  # stop-gradient
     bad = {"scratch": {**TINY_ITM["scratch"], "patch_stem": "conv", "patch_size": 6}}
     with pytest.raises(Exception, match="power-of-two"):
         reg.build("matcher", MatcherSlot(type="itm", params=bad), vocab_size=20)
