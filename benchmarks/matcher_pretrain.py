@@ -31,7 +31,10 @@ from t2i_stages.registry import load_registry
 # projection behind a stop-gradient), mean-pooled RNN sentence and no embedding dropout; the
 # pretraining uses Adam betas (0.9, 0.999) and the word-region loss on 8 pairs per batch, training
 # only the region projection (word and region features enter it through stop-gradients).
-# ITM: tiny CLIP at 64 px with a conv stem for 8x8 patches, mean-pooled image and text tokens.
+# ITM: tiny CLIP at 64 px whose patch embedding is a conv stem (4 halvings: a 4x4 grid of 16 px
+# patches), one transformer layer per tower, mean+max image code, mean text tokens; pretraining
+# with batch 128, gamma3 = 40 (the towers' features start nearly parallel, cosine ~0.98, so a
+# larger logit scale is needed to separate them) and a cosine decay over the 5-minute budget.
 MATCHERS: dict[str, dict[str, Any]] = {
     "damsm": {
         "backbone": "small_cnn",
@@ -40,15 +43,28 @@ MATCHERS: dict[str, dict[str, Any]] = {
         "small_cnn": {"arch": "pooled", "code_pool": "avgmax", "region_grad": False},
     },
     "itm": {
-        "scratch": {"image_size": 64, "patch_size": 8, "patch_stem": "conv"},
-        "image_pool": "mean",
+        "scratch": {
+            "image_size": 64,
+            "patch_size": 16,
+            "patch_stem": "conv",
+            "vision_layers": 1,
+            "text_layers": 1,
+        },
+        "image_pool": "avgmax",
         "text_pool": "mean",
         "region_grad": False,
     },
 }
 PRETRAIN: dict[str, dict[str, Any]] = {
     "damsm": {"betas": (0.9, 0.999), "word_batch": 8, "word_grad": False},
-    "itm": {"betas": (0.9, 0.999), "word_batch": 8, "word_grad": False},
+    "itm": {
+        "betas": (0.9, 0.999),
+        "word_batch": 8,
+        "word_grad": False,
+        "batch_size": 128,
+        "gamma3": 40.0,
+        "schedule": "cosine",
+    },
 }
 
 
@@ -79,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--steps", type=int, default=100_000, help="step cap (the clock usually stops first)"
     )
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument(
+        "--batch-size", type=int, default=None, help="default: each matcher's (PRETRAIN)"
+    )
     ap.add_argument("--lr", type=float, default=None, help="default: each matcher's own")
     ap.add_argument("--resolution", type=int, default=64)
     ap.add_argument(
@@ -109,12 +127,12 @@ def main(argv: list[str] | None = None) -> int:
             update={
                 "steps": args.steps,
                 "max_minutes": args.minutes,
-                "batch_size": args.batch_size,
                 "eval_samples": args.eval_samples,
                 "eval_every": args.eval_every,
                 "log_every": 100,
                 **PRETRAIN[name],
                 **({"lr": args.lr} if args.lr else {}),
+                **({"batch_size": args.batch_size} if args.batch_size else {}),
             }
         )
         params = PretrainParams.model_validate(params.model_dump())

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -61,6 +61,12 @@ class PretrainParams(Params):
     betas: tuple[float, float] = Field((0.5, 0.999), description="Adam betas.")
     weight_decay: float = Field(0.0, ge=0, description="Adam weight decay.")
     warmup_steps: int = Field(50, ge=0, description="Linear learning-rate warm-up steps.")
+    schedule: Literal["constant", "cosine"] = Field(
+        "constant",
+        description="Learning rate after the warm-up: constant, or a cosine decay to zero over "
+        "the run, measured as the larger of steps/'steps' and seconds/'max_minutes' (so a "
+        "time-capped run decays over its time budget, whatever the machine's speed).",
+    )
     grad_clip: float | None = Field(
         None, gt=0, description="Clip the gradient norm (DAMSM clips the RNN at 0.25); null = off."
     )
@@ -377,6 +383,16 @@ def _default_context(train_data: Any) -> dict[str, Any]:
     return ctx
 
 
+def lr_factor(params: PretrainParams, step: int, seconds: float, budget: float) -> float:
+    """Learning-rate multiplier for optimizer step ``step`` (0-based) after ``seconds``."""
+    warm = max(params.warmup_steps, 0)
+    factor = min(1.0, (step + 1) / warm) if warm else 1.0
+    if params.schedule == "cosine":
+        progress = max(step / max(params.steps, 1), seconds / budget if budget else 0.0)
+        factor *= 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    return factor
+
+
 def train_matcher(
     matcher: Any,
     train_data: Any,
@@ -408,10 +424,6 @@ def train_matcher(
         raise T2IError("this matcher has no trainable parameters to pretrain")
     opt = torch.optim.Adam(
         trainable, lr=params.lr, betas=params.betas, weight_decay=params.weight_decay
-    )
-    warm = max(params.warmup_steps, 0)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0
     )
     budget = params.max_minutes * 60 if params.max_minutes else math.inf
     history: list[dict[str, float]] = []
@@ -449,8 +461,9 @@ def train_matcher(
             loss.backward()
             if params.grad_clip:
                 torch.nn.utils.clip_grad_norm_(trainable, params.grad_clip)
+            for group in opt.param_groups:
+                group["lr"] = params.lr * lr_factor(params, step, trained_s, budget)
             opt.step()
-            sched.step()
             step += 1
             now = time.perf_counter()
             trained_s += now - last

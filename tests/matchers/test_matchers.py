@@ -275,3 +275,20 @@ def test_itm_conv_stem_and_mean_pooling(reg):
     bad = {"scratch": {**TINY_ITM["scratch"], "patch_stem": "conv", "patch_size": 6}}
     with pytest.raises(Exception, match="power-of-two"):
         reg.build("matcher", MatcherSlot(type="itm", params=bad), vocab_size=20)
+
+
+def test_itm_avgmax_image_code_reads_mean_plus_max_of_the_patch_tokens(reg):
+    params = {"scratch": {**TINY_ITM["scratch"], "patch_stem": "conv"}, "image_pool": "avgmax"}
+    m = reg.build("matcher", MatcherSlot(type="itm", params=params), vocab_size=20).eval()
+    images, _, _ = _batch(size=32)  # the model's size: no resize
+    with torch.no_grad():
+        code = m.encode_image(images).code
+        x = ((images + 1) / 2 - m.pixel_mean) / m.pixel_std
+        patches = m.clip.vision_model(pixel_values=x).last_hidden_state[:, 1:]
+        pooled = m.clip.vision_model.post_layernorm(patches.mean(1) + patches.amax(1))
+        expected = m.code_proj(m.clip.visual_projection(pooled))
+        mean_only = m.code_proj(
+            m.clip.visual_projection(m.clip.vision_model.post_layernorm(patches.mean(1)))
+        )
+    torch.testing.assert_close(code, expected)
+    assert not torch.allclose(code, mean_only, atol=1e-4)

@@ -13,6 +13,7 @@ from t2i_stages.pretrain import (
     PretrainParams,
     dataset_fingerprint,
     load_matcher_weights,
+    lr_factor,
     matcher_cache_key,
     pretrain_matcher,
     retrieval_r_precision,
@@ -25,6 +26,17 @@ DAMSM = (
 QUICK = dict(
     batch_size=16, lr=3e-3, max_minutes=None, eval_samples=32, candidates=8, folds=2, warmup_steps=5
 )
+
+
+def test_lr_schedule_warms_up_then_decays_over_steps_or_the_time_budget():
+    const = PretrainParams(warmup_steps=4, steps=100)
+    assert [lr_factor(const, s, 0.0, 60.0) for s in (0, 3, 99)] == [0.25, 1.0, 1.0]
+    cos = PretrainParams(warmup_steps=0, steps=100, schedule="cosine")
+    assert lr_factor(cos, 0, 0.0, 60.0) == 1.0
+    assert lr_factor(cos, 50, 0.0, 60.0) == pytest.approx(0.5)  # half the steps
+    assert lr_factor(cos, 10, 30.0, 60.0) == pytest.approx(0.5)  # half the time budget first
+    assert lr_factor(cos, 10, 90.0, 60.0) == pytest.approx(0.0)  # past the budget
+    assert lr_factor(cos, 50, 1e9, float("inf")) == pytest.approx(0.5)  # no time cap
 
 
 def test_r_precision_known_cases():
@@ -140,6 +152,36 @@ def test_itm_scratch_pretrains_on_word_ids(tmp_path, tiny_data):
         ("itm", itm), train, test, PretrainParams(steps=20, **QUICK), cache_root=tmp_path
     )
     assert fresh.from_cache
+
+
+def test_fast_itm_settings_learn(tmp_path, tiny_data):
+    """The benchmark's from-scratch ITM settings (conv stem, one layer per tower, mean+max image
+    code, mean text, large gamma3, cosine decay) train on the tiny data."""
+    train, test = tiny_data
+    fast = (
+        "itm",
+        {
+            "scratch": {
+                "text_width": 32, "text_layers": 1, "text_heads": 2, "vision_width": 32,
+                "vision_layers": 1, "vision_heads": 2, "image_size": 16, "patch_size": 4,
+                "patch_stem": "conv", "stem_width": 8, "projection_dim": 32, "max_words": 8,
+            },
+            "image_pool": "avgmax",
+            "text_pool": "mean",
+            "region_grad": False,
+        },
+    )  # fmt: skip
+    params = PretrainParams(
+        steps=60,
+        word_batch=4,
+        word_grad=False,
+        betas=(0.9, 0.999),
+        gamma3=40.0,
+        schedule="cosine",
+        **{**QUICK, "lr": 1e-3},
+    )
+    res = pretrain_matcher(fast, train, test, params, cache_root=tmp_path, seed=0)
+    assert res.steps == 60 and res.r_precision.mean >= 0.9
 
 
 def test_load_rejects_unknown_files(tmp_path, tiny_data):
