@@ -388,7 +388,7 @@ def lr_factor(params: PretrainParams, step: int, seconds: float, budget: float) 
     warm = max(params.warmup_steps, 0)
     factor = min(1.0, (step + 1) / warm) if warm else 1.0
     if params.schedule == "cosine":
-        progress = max(step / max(params.steps, 1), seconds / budget if budget else 0.0)
+        progress = max(step / max(params.steps, 1), seconds / budget)
         factor *= 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
     return factor
 
@@ -461,8 +461,9 @@ def train_matcher(
             loss.backward()
             if params.grad_clip:
                 torch.nn.utils.clip_grad_norm_(trainable, params.grad_clip)
+            lr = params.lr * lr_factor(params, step, trained_s, budget)
             for group in opt.param_groups:
-                group["lr"] = params.lr * lr_factor(params, step, trained_s, budget)
+                group["lr"] = lr
             opt.step()
             step += 1
             now = time.perf_counter()

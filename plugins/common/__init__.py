@@ -7,7 +7,7 @@ Not a plugin module itself: it registers nothing. Third-party plugins may import
 from .condition import Condition, FusionOutput, StageOutput
 from .init import apply_init
 from .layers import GLU, DownBlock, ResBlock, UpBlock, conv1x1, conv3x3
-from .masking import masked_softmax
+from .masking import masked_mean, masked_softmax
 
 __all__ = [
     "GLU",
@@ -20,5 +20,6 @@ __all__ = [
     "apply_init",
     "conv1x1",
     "conv3x3",
+    "masked_mean",
     "masked_softmax",
 ]

@@ -1,4 +1,4 @@
-"""Masked softmax that stays finite, and exports to ONNX, even for a fully padded caption."""
+"""Masked softmax and mean that stay finite, and export to ONNX, even for a fully padded caption."""
 
 from __future__ import annotations
 
@@ -17,3 +17,10 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None, dim: int = -
     mask = mask.to(torch.bool)
     filled = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
     return torch.softmax(filled, dim=dim) * mask.to(scores.dtype)
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
+    """Mean of ``values`` over ``dim`` counting only positions where ``mask`` (broadcastable,
+    True = keep) is set; a fully padded row gives zeros instead of NaN."""
+    m = mask.to(values.dtype)
+    return (values * m).sum(dim=dim) / m.sum(dim=dim).clamp(min=1.0)

@@ -13,7 +13,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugins.common import Condition
+from t2i_stages.plugins.common import Condition, masked_mean
 from t2i_stages.spec import Params
 from t2i_stages.types import TextFeatures
 
@@ -109,9 +109,7 @@ class MeanWords(nn.Module):
     def forward(self, text: TextFeatures, eps: torch.Tensor | None = None) -> Condition:
         if not self.masked:
             return Condition(vector=text.words.mean(dim=2))
-        m = text.mask.to(text.words.dtype).unsqueeze(1)  # (B, 1, T)
-        total = (text.words * m).sum(dim=2)
-        return Condition(vector=total / m.sum(dim=2).clamp(min=1.0))
+        return Condition(vector=masked_mean(text.words, text.mask.unsqueeze(1), dim=2))
 
 
 class NoCondition(nn.Module):

@@ -24,6 +24,7 @@ from pydantic import Field
 from torch import nn
 
 from t2i_stages.assets import require_asset
+from t2i_stages.plugins.common import masked_mean
 from t2i_stages.plugins.text_encoders.clip_common import (
     IdsMode,
     TinyClipConfig,
@@ -174,8 +175,7 @@ class ItmMatcher(Matcher):
         self, hidden: torch.Tensor, mask: torch.Tensor, eos: torch.Tensor
     ) -> TextFeatures:
         if self.params.text_pool == "mean":
-            m = mask[:, :, None].to(hidden.dtype)
-            eos = (hidden * m).sum(1) / m.sum(1).clamp_min(1)
+            eos = masked_mean(hidden, mask[:, :, None], dim=1)
         sentence = self.sentence_proj(self.clip.text_projection(eos))
         words = self.word_norm(self.word_proj(hidden))
         words = (words * mask[:, :, None].to(words.dtype)).transpose(1, 2)

@@ -17,6 +17,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from t2i_stages.plugins.common import masked_mean
 from t2i_stages.spec import Params
 from t2i_stages.types import TextFeatures
 
@@ -108,7 +109,7 @@ class DamsmRnnEncoder(nn.Module):
         out, last_f, last_b = self.rnn(emb, lengths)
         words = (out * mask[:, :, None].to(out.dtype)).transpose(1, 2)  # (B, D, T)
         if self.params.sentence == "mean":
-            sentence = words.sum(dim=2) / lengths.clamp_min(1)[:, None].to(out.dtype)
+            sentence = masked_mean(words, mask[:, None, :], dim=2)
         else:
             sentence = torch.cat([last_f, last_b], dim=1) * (lengths > 0)[:, None].to(out.dtype)
         return TextFeatures(words, sentence, mask, lengths)
