@@ -47,15 +47,23 @@ def build_components(recipe: Recipe, registry: Registry, split: str = "train") -
     return out
 
 
-def write_resolved_recipe(recipe: Recipe, registry: Registry, out_dir: str | Path) -> Path:
-    """Write ``recipe.resolved.yaml`` (every default filled in, plugin versions) into ``out_dir``."""
+def write_resolved_recipe(
+    recipe: Recipe,
+    registry: Registry,
+    out_dir: str | Path,
+    runtime: dict[str, Any] | None = None,
+    header: str = "",
+) -> Path:
+    """Write ``recipe.resolved.yaml`` (every default filled in, plugin versions, the run's
+    ``auto`` decisions) into ``out_dir``; ``header`` lines go on top as YAML comments."""
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / "recipe.resolved.yaml"
-        data = json.loads(json.dumps(resolved_recipe(recipe, registry)))  # plain types only
+        data = json.loads(json.dumps(resolved_recipe(recipe, registry, runtime)))  # plain types
         tmp = path.with_suffix(".yaml.tmp")
-        tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        comments = "".join(f"# {line}\n" for line in header.splitlines())
+        tmp.write_text(comments + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:
         raise T2IError(f"{out_dir}: cannot write the run folder: {exc.strerror or exc}") from None

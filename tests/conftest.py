@@ -13,7 +13,11 @@ import torch
 
 
 def pytest_configure(config):
-    torch.set_num_threads(int(os.environ.get("T2I_TEST_THREADS", "2")))
+    threads = os.environ.get("T2I_TEST_THREADS", "2")
+    torch.set_num_threads(int(threads))
+    # runs pick their threads from the cores left free (t2i_stages.hardware.choose_threads);
+    # pin them so that two runs compared in one test never differ in their thread count
+    os.environ.setdefault("T2I_STAGES_THREADS", threads)
 
 
 @pytest.fixture(scope="session", autouse=True)

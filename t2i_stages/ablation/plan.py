@@ -18,8 +18,9 @@ import yaml
 
 from ..errors import RecipeError, T2IError
 from ..recipe import Recipe, read_recipe
+from ..recipe.diff import diff_paths, fmt
 from ..recipe.sources import Loc, RecipeSources, parse_override
-from ..recipe.validate import resolved_recipe, validate_recipe
+from ..recipe.validate import RECORD_FIELDS, resolved_recipe, validate_recipe
 from ..registry import Registry, load_registry
 from .spec import Ablation, AblationError, Variant, read_ablation
 
@@ -84,24 +85,6 @@ def override_roots(variant: Variant) -> list[Loc]:
     return roots
 
 
-def diff_paths(a: Any, b: Any, prefix: Loc = ()) -> list[Loc]:
-    """Paths where two plain-data trees differ (a list of another length differs as a whole)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out: list[Loc] = []
-        for key in list(a) + [k for k in b if k not in a]:
-            if key not in a or key not in b:
-                out.append((*prefix, key))
-            else:
-                out.extend(diff_paths(a[key], b[key], (*prefix, key)))
-        return out
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        out = []
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            out.extend(diff_paths(x, y, (*prefix, i)))
-        return out
-    return [] if a == b else [prefix]
-
-
 def unexplained_differences(reference: dict, variant: dict, roots: list[Loc]) -> list[Loc]:
     """Differences between two resolved recipes that lie outside every override root."""
 
@@ -113,10 +96,6 @@ def unexplained_differences(reference: dict, variant: dict, roots: list[Loc]) ->
         )
 
     return [p for p in diff_paths(reference, variant) if not under(p)]
-
-
-def fmt(loc: Loc) -> str:
-    return ".".join(map(str, loc)) or "<root>"
 
 
 def get_path(data: Any, dotted: str) -> Any:
@@ -179,7 +158,8 @@ class AblationPlan:
 
 def _plain(resolved: dict[str, Any]) -> dict[str, Any]:
     data = json.loads(json.dumps(resolved, default=str))
-    data.pop("plugins", None)
+    for name in RECORD_FIELDS:
+        data.pop(name, None)
     return data
 
 
@@ -223,7 +203,6 @@ def _existing_status(run: PlannedRun) -> tuple[str, str | None]:
         old = yaml.safe_load(resolved_file.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         return "new", f"{resolved_file}: unreadable ({exc}); delete the folder"
-    old.pop("plugins", None)
     strip = lambda d: {k: v for k, v in d.items() if k != "train"}  # noqa: E731
     if strip(_plain(old)) != strip(run.resolved):
         where = ", ".join(fmt(p) for p in diff_paths(strip(_plain(old)), strip(run.resolved))[:3])

@@ -8,8 +8,11 @@ from ..recipe import Recipe, load_recipe
 from ..registry import Registry, load_registry
 
 
-def add_recipe_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("recipe", help="path of a YAML recipe")
+def add_recipe_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
+    if optional:
+        p.add_argument("recipe", nargs="?", default=None, help="path of a YAML recipe")
+    else:
+        p.add_argument("recipe", help="path of a YAML recipe")
     p.add_argument(
         "--set",
         dest="overrides",

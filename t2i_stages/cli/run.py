@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "evaluate it and write the run folder (resolved recipe, checkpoints, samples, attention "
         "maps, TensorBoard logs, metrics.json, report.html).",
     )
-    add_recipe_args(p)
+    add_recipe_args(p, optional=True)
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<name>/)")
     p.add_argument(
         "--resume",
@@ -29,7 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         const=True,
         default=False,
         metavar="DIR",
-        help="continue from the newest good checkpoint (of DIR, default the run folder)",
+        help="continue from the newest good checkpoint (of DIR, default the run folder); "
+        "without RECIPE the run's own recipe.resolved.yaml is used",
+    )
+    p.add_argument(
+        "--allow-changes",
+        action="store_true",
+        help="let --resume continue with a recipe that differs from the run's (the changes are "
+        "listed and recorded in recipe.changes.yaml); without it such a resume is refused",
     )
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if present)")
     p.add_argument(
@@ -78,12 +85,18 @@ def _run(args: argparse.Namespace) -> int:
             return _relaunch(args)
     from ..training import train
 
-    recipe, registry = load_from_args(args)
     out = args.out
     if isinstance(args.resume, str):
         if out is not None and Path(args.resume) != out:
             raise T2IError("--resume DIR and --out name different folders; give one")
         out = Path(args.resume)
+    if args.recipe is None:
+        if not isinstance(args.resume, str):
+            raise T2IError("run: give a RECIPE, or --resume RUN to continue a run with its own")
+        args.recipe = str(out / "recipe.resolved.yaml")
+        if not Path(args.recipe).is_file():
+            raise T2IError(f"{out}: not a run folder (no recipe.resolved.yaml)")
+    recipe, registry = load_from_args(args)
     summary = train(
         recipe,
         registry,
@@ -92,6 +105,7 @@ def _run(args: argparse.Namespace) -> int:
         device=args.device,
         evaluate=not args.no_eval,
         resume_command=resume_command(args, out or Path("runs") / recipe.name),
+        allow_changes=args.allow_changes,
     )
     if summary.get("signal"):
         return 0  # the engine printed how to resume; a requested stop is not a failure
@@ -109,6 +123,8 @@ def _run(args: argparse.Namespace) -> int:
 def resume_command(args: argparse.Namespace, out: Path) -> str:
     """The command line that continues this run from its newest good checkpoint."""
     parts = ["t2i-stages", "run", args.recipe]
+    if args.recipe == str(out / "recipe.resolved.yaml") and not args.overrides:
+        parts = ["t2i-stages", "run"]  # the run's own recipe: --resume finds it
     for item in args.overrides:
         parts += ["--set", item]
     if args.no_eval:

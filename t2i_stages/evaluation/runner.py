@@ -449,6 +449,10 @@ def evaluate_trainer(trainer: Any, out_dir: str | Path, strict: bool = False) ->
     }
     if trainer.c.matcher_report:
         header["matcher"] = trainer.c.matcher_report
+    header["runtime"] = trainer.rt.choices()
+    if getattr(trainer, "stop", None) is not None:
+        header["stopped_by"] = trainer.stop.text()
+        header["training"] = trainer.stop.to_dict()
     if not slots:  # nothing to score: record the protocol only
         report = {k: v for k, v in header.items() if k != "protocol"}
         report.update(results={}, table=[])

@@ -6,7 +6,7 @@ Component slots hold ``{type, params}``; the plugin-specific params are checked 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,7 +47,13 @@ class OptimizerConfig(Strict):
 class TrainConfig(Strict):
     max_steps: int = Field(1000, ge=0, description="Generator updates to run.")
     max_minutes: float | None = Field(None, gt=0, description="Wall-clock budget; stops early.")
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="Autocast for training. auto: bf16 where the device runs it natively (CUDA "
+        "with bf16, a CPU with AVX512-BF16 or AMX), fp32 elsewhere (an AVX2-only CPU emulates "
+        "bf16, 14x slower); fp16 (with a GradScaler) is an explicit CUDA choice. The run records "
+        "what it chose and why (t2i-stages env shows it for this machine).",
+    )
     grad_accum: int = Field(1, ge=1)
     ema_decay: float | None = Field(0.999, ge=0, lt=1, description="EMA of G; null disables.")
     ema_warmup: bool = Field(
@@ -61,7 +67,13 @@ class TrainConfig(Strict):
     sample_every: int = Field(500, ge=1)
     ckpt_every: int = Field(1000, ge=1)
     keep_checkpoints: int = Field(3, ge=1)
-    threads: int | None = Field(None, ge=1, description="torch CPU threads; null keeps torch's.")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="torch CPU threads; null: one per core that other work leaves free (busy "
+        "cores are measured at the start, and oversubscription is warned about).",
+    )
     skip_nonfinite: int = Field(
         0,
         ge=0,
@@ -94,6 +106,11 @@ class TrainConfig(Strict):
 class EvalConfig(Strict):
     num_samples: int = Field(2000, ge=1)
     batch_size: int = Field(64, ge=1)
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="Autocast for generating the evaluated images (auto as train.precision); "
+        "metric networks always run in fp32, as their protocols do.",
+    )
     metrics: list[MetricSlot] = Field(default_factory=list)
     attribute_accuracy: bool = Field(
         True, description="Score generated images with the dataset's oracle (built-in shapes only)."
@@ -115,3 +132,13 @@ class Recipe(Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     export: ExporterSlot | None = None
+    # Records a run writes into its recipe.resolved.yaml, so that the file validates and runs
+    # again as it is; neither is read back (a rerun resolves its plugins and auto settings anew).
+    plugins: dict[str, dict[str, str]] | None = Field(
+        None, description="Written by a run: the plugin, package and version of each component."
+    )
+    runtime: dict[str, Any] | None = Field(
+        None,
+        description="Written by a run: what the auto settings (precision, threads) resolved to on "
+        "its machine, and why.",
+    )

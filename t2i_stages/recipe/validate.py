@@ -134,7 +134,18 @@ def _collect(slot: Slot, registry: Registry, out: dict[str, dict[str, str]]) -> 
             _collect(inner, registry, out)
 
 
-def resolved_recipe(recipe: Recipe, registry: Registry) -> dict[str, Any]:
+RECORD_FIELDS = ("plugins", "runtime")  # what a run writes beside the recipe, not settings
+
+
+def resolved_recipe(
+    recipe: Recipe, registry: Registry, runtime: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The recipe with every default filled in, each plugin's version and (for a run) what its
+    ``auto`` settings resolved to."""
     data = resolved_dict(recipe)
+    for name in RECORD_FIELDS:
+        data.pop(name, None)
     data["plugins"] = plugin_versions(recipe, registry)
+    if runtime:
+        data["runtime"] = runtime
     return data

@@ -21,8 +21,12 @@ def train(
     evaluate: bool = True,
     log=print,
     resume_command: str | None = None,
+    allow_changes: bool = False,
 ) -> dict[str, Any]:
     """Run a validated recipe end to end; returns ``{"out", "step", "metrics", ...}``.
+
+    A resumed run refuses a recipe that differs from the one it started with (see
+    ``prepare_run_folder``) unless ``allow_changes``.
 
     ``resume_command`` is what to print if a signal stops the run (the CLI passes the exact
     command line); a stopped run returns ``summary["signal"]`` and skips the evaluation.
@@ -33,9 +37,14 @@ def train(
     registry = registry or load_registry()
     out = Path(out_dir) if out_dir is not None else Path("runs") / recipe.name
     runtime = Runtime.create(device=device, precision=recipe.train.precision)
+    runtime.set_threads(recipe.train.threads)
     try:
         if runtime.is_main:
-            prepare_run_folder(recipe, registry, out, resume)
+            log(runtime.precision_choice.describe("train.precision"))
+            log(runtime.thread_choice.describe())
+            for warning in runtime.warnings():
+                log(f"warning: {warning}")
+            prepare_run_folder(recipe, registry, out, resume, runtime.choices(), allow_changes, log)
         runtime.barrier()
         trainer = Trainer(recipe, registry, out, runtime, log=log)
         trainer.resume_command = resume_command

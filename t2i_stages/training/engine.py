@@ -8,6 +8,7 @@ names with their weights and stages. Runs the same on one CPU process or under t
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,10 @@ from torch.utils.data import DataLoader
 from ..build import write_resolved_recipe
 from ..errors import T2IError
 from ..recipe import Recipe, resolved_recipe
+from ..recipe.diff import describe_changes, diff_paths, fmt
+from ..recipe.validate import RECORD_FIELDS
 from ..registry import Registry
+from .budget import StepClock, StopReason, stop_banner
 from .checkpoint import (
     CheckpointError,
     check_checkpoint_dir,
@@ -208,14 +212,15 @@ class Trainer:
         self.rt = runtime or Runtime.create(precision=recipe.train.precision)
         self.log = log if self.rt.is_main else (lambda *a, **k: None)
         self.cfg = recipe.train
-        if self.cfg.threads:
-            torch.set_num_threads(self.cfg.threads)
+        if self.rt.thread_choice is None:
+            self.rt.set_threads(self.cfg.threads)
         seed_everything(recipe.seed + self.rt.rank)
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
         self.history: dict[str, list[tuple[int, float]]] = {}
         self._stop_signal: str | None = None
+        self.stop: StopReason | None = None  # why fit() ended, once it has
         self.skipped_nonfinite = 0  # updates dropped for a NaN/inf loss or gradient
         self.resume_command: str | None = None  # the exact command to print after a signal
         self.c = build_training_components(recipe, registry, self.rt, self.log)
@@ -662,6 +667,8 @@ class Trainer:
             )
         images_seen, t_last = 0, time.time()
         saved = self.step if list_checkpoints(self.out / "checkpoints") else -1
+        clock = StepClock(self.step, cfg.max_steps, cfg.max_minutes, self.recipe.data.batch_size)
+        over_time = False
         try:
             while self.step < cfg.max_steps:
                 group = [self._to_device(next(batches)) for _ in range(cfg.grad_accum)]
@@ -673,6 +680,9 @@ class Trainer:
                 images_seen += sum(b["tokens"].shape[0] for b in group) * self.rt.world_size
                 if progress is not None:
                     progress.update(1)
+                estimate = clock.tick(self.step)
+                if estimate and progress is not None:
+                    progress.write(estimate)
                 if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
                     self.check_deferred()
                     values = {k: float(v) for k, v in logs.items()}
@@ -709,15 +719,25 @@ class Trainer:
                 progress.close()
             for sig, h in old_handlers.items():
                 signal.signal(sig, h)
+        seconds = time.time() - start
+        by = "signal" if self._stop_signal else "max_minutes" if over_time else "max_steps"
+        speed = clock.batch / clock.seconds_per_step if clock.seconds_per_step else None
+        self.stop = StopReason(
+            by, self.step, cfg.max_steps, seconds / 60, speed, cfg.max_minutes, self._stop_signal
+        )
         if outputs is not None:
             outputs.samples()
             outputs.finish_training()
         summary = {
             "step": self.step,
-            "seconds": time.time() - start,
+            "seconds": seconds,
             "signal": self._stop_signal,
             "skipped_nonfinite": self.skipped_nonfinite,
+            "stopped_by": self.stop.text(),
+            "stop": self.stop.to_dict(),
         }
+        if self.stop.advice():
+            self.log(stop_banner(self.stop))
         if self._stop_signal:
             command = self.resume_command or f"t2i-stages run RECIPE --resume {self.out}"
             summary["resume_command"] = command
@@ -768,8 +788,34 @@ class Trainer:
             G.train(was)
 
 
-def prepare_run_folder(recipe: Recipe, registry: Registry, out: Path, resume: bool) -> None:
-    """Create the run folder and write the resolved recipe (refusing to mix two recipes)."""
+# Run-length settings a resume may change without --allow-changes: they decide how long the
+# run goes on and how often it reports, not what it trains.
+RESUME_FREE_FIELDS = (
+    "train.max_steps",
+    "train.max_minutes",
+    "train.log_every",
+    "train.sample_every",
+    "train.ckpt_every",
+    "train.keep_checkpoints",
+)
+
+
+def prepare_run_folder(
+    recipe: Recipe,
+    registry: Registry,
+    out: Path,
+    resume: bool,
+    runtime: dict | None = None,
+    allow_changes: bool = False,
+    log=print,
+) -> list[str]:
+    """Create the run folder and write the resolved recipe (with ``runtime``'s decisions).
+
+    A fresh run refuses a folder with checkpoints. A resumed run refuses a recipe that differs
+    from the one the run started with, listing the fields; ``allow_changes`` accepts them, keeps
+    the earlier resolved recipe beside the new one and records the change in
+    ``recipe.changes.yaml``. Returns the changed fields (``path: old -> new``).
+    """
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -783,12 +829,43 @@ def prepare_run_folder(recipe: Recipe, registry: Registry, out: Path, resume: bo
         )
     existing = out / "recipe.resolved.yaml"
     new = json.loads(json.dumps(resolved_recipe(recipe, registry)))
+    changes: list[str] = []
     if resume and existing.exists():
-        old = yaml.safe_load(existing.read_text())
-        strip = lambda d: {k: v for k, v in d.items() if k not in ("plugins", "train")}  # noqa: E731
-        if strip(old) != strip(new):
-            raise T2IError(
-                f"{existing}: the recipe differs from the one this run was started with; "
-                "use another --out or run without --resume"
+        old = read_run_yaml(existing)
+        strip = lambda d: {k: v for k, v in d.items() if k not in RECORD_FIELDS}  # noqa: E731
+        paths = [fmt(p) for p in diff_paths(strip(old), strip(new))]
+        changes = describe_changes(strip(old), strip(new), limit=len(paths) or 1)
+        guarded = [c for p, c in zip(paths, changes, strict=False) if p not in RESUME_FREE_FIELDS]
+        if guarded and not allow_changes:
+            shown = "; ".join(guarded[:8]) + (
+                f"; ... {len(guarded) - 8} more" if len(guarded) > 8 else ""
             )
-    write_resolved_recipe(recipe, registry, out)
+            raise T2IError(
+                f"{existing}: the recipe differs from the one this run was started with: {shown}. "
+                "Resume with the run's own recipe (t2i-stages run --resume RUN), or pass "
+                "--allow-changes to continue with the changes recorded"
+            )
+        if changes:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            shutil.copyfile(existing, out / f"recipe.resolved.before-{stamp}.yaml")
+            record = out / "recipe.changes.yaml"
+            entries = read_run_yaml(record) if record.is_file() else []
+            entries = entries if isinstance(entries, list) else []
+            entries.append({"time": stamp, "allowed": bool(guarded), "changes": changes})
+            record.write_text(yaml.safe_dump(entries, sort_keys=False), encoding="utf-8")
+            log(f"resume: the recipe changed ({len(changes)} field(s)), recorded in {record}:")
+            for line in changes:
+                log(f"  {line}")
+    write_resolved_recipe(recipe, registry, out, runtime)
+    return changes
+
+
+def read_run_yaml(path: Path):
+    """A YAML file of a run folder, or a one-line error naming it."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise T2IError(
+            f"{path}: cannot be read as YAML ({first}); the run folder is damaged"
+        ) from None

@@ -73,8 +73,9 @@ class RunOutputs:
         if self.tb is not None:
             self.tb.flush()
             self.tb.close()
+        record = {"runtime": self.t.rt.choices()}
+        if self.t.stop is not None:
+            record["stopped_by"] = self.t.stop.text()
+            record["training"] = self.t.stop.to_dict()
+        (self.out / "training.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
         write_report(self.out, f"{self.t.recipe.name}: training run")
-
-
-def finish_report(out: Path, title: str) -> Path:
-    return write_report(out, title)

@@ -7,7 +7,6 @@ writes files.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import torch
 import torch.distributed as dist
 
 from ..errors import T2IError
+from ..hardware import PrecisionChoice, ThreadChoice, autocast, choose_threads, resolve_precision
 
 
 @dataclass
@@ -25,7 +25,9 @@ class Runtime:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
-    precision: str = "fp32"
+    precision: str = "fp32"  # what autocast runs: fp32, bf16 or fp16 (never auto)
+    precision_choice: PrecisionChoice | None = None  # what the recipe asked for, and why
+    thread_choice: ThreadChoice | None = None
 
     @property
     def is_main(self) -> bool:
@@ -36,8 +38,12 @@ class Runtime:
         return self.world_size > 1
 
     @classmethod
-    def create(cls, device: str | None = None, precision: str = "fp32") -> Runtime:
-        """Read torchrun's environment, pick the device, start the process group if needed."""
+    def create(
+        cls, device: str | None = None, precision: str = "fp32", what: str = "train.precision"
+    ) -> Runtime:
+        """Read torchrun's environment, pick the device, resolve ``precision`` (``auto``: bf16
+        only where the device runs it natively, see ``t2i_stages.hardware``) and start the
+        process group if needed."""
         world = int(os.environ.get("WORLD_SIZE", "1"))
         rank = int(os.environ.get("RANK", "0"))
         local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -52,17 +58,35 @@ class Runtime:
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
         if precision == "fp16" and dev.type != "cuda":
-            raise T2IError("train.precision: fp16 autocast needs CUDA; use bf16 or fp32 on the CPU")
+            raise T2IError(f"{what}: fp16 autocast needs CUDA; use auto, bf16 or fp32 on the CPU")
+        choice = resolve_precision(precision, dev, what=what)
         if world > 1 and not dist.is_initialized():
             dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-        return cls(dev, rank, world, local, precision)
+        return cls(dev, rank, world, local, choice.chosen, choice)
+
+    def set_threads(self, requested: int | None) -> ThreadChoice:
+        """Set torch's CPU threads: the recipe's count, or (null) one per core left free by
+        other work and by this machine's other ranks; the choice is kept for the run's record."""
+        share = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        self.thread_choice = choose_threads(requested, share=share)
+        torch.set_num_threads(self.thread_choice.chosen)
+        return self.thread_choice
+
+    def choices(self) -> dict:
+        """The run's ``auto`` decisions, as recorded in recipe.resolved.yaml and metrics.json."""
+        out: dict = {"device": str(self.device)}
+        if self.precision_choice is not None:
+            out["precision"] = self.precision_choice.to_dict()
+        if self.thread_choice is not None:
+            out["threads"] = self.thread_choice.to_dict()
+        return out
+
+    def warnings(self) -> list[str]:
+        return [c.warning for c in (self.precision_choice, self.thread_choice) if c and c.warning]
 
     def autocast(self):
         """Autocast context for the forward passes (bf16/fp16), or a no-op for fp32."""
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
+        return autocast(self.precision, self.device)
 
     def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
         """Wrap a trainable module in its own DDP when distributed (G and each D separately)."""
