@@ -8,8 +8,11 @@ trained weights: matcher type and params, dataset description, pretraining param
 vocabulary size (plus, for a pretrained CLIP/Inception, the size and name of its local files).
 A second call with the same inputs loads the cached weights instead of training.
 
-With ``max_minutes`` set, the number of steps run depends on the machine; the cache records
-the steps actually run. Frozen pretrained weights are never copied into the cache: they are
+With ``max_minutes`` set, the number of steps run depends on the machine. The cache records
+the steps reached and the R-precision; an entry that a time cap stopped short of its steps is
+marked incomplete (with the optimizer state beside it), and the next call continues it instead
+of handing it back as if it were finished. The key also holds the resolved precision (``auto``
+may train in bf16 on one machine and fp32 on another). Frozen pretrained weights are never copied into the cache: they are
 read again from their local files when the matcher is rebuilt.
 """
 
@@ -100,6 +103,11 @@ class PretrainParams(Params):
     )
     log_every: int = Field(50, ge=1, description="Log the loss every N steps.")
     seed: int | None = Field(None, description="Seed; null = the caller's (the recipe's) seed.")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="Autocast for pretraining: auto = bf16 where the device runs it natively, "
+        "fp32 elsewhere (see train.precision); the losses are computed in fp32.",
+    )
 
 
 @dataclass
@@ -125,6 +133,13 @@ class PretrainResult:
     steps: int
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    target_steps: int = 0
+    how: str = ""  # trained | loaded | continued | weights | untrained: what the run log says
+
+    @property
+    def complete(self) -> bool:
+        """False when a time cap stopped pretraining short of its steps."""
+        return self.steps >= self.target_steps
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -304,8 +319,12 @@ def matcher_cache_key(
 # ----------------------------------------------------------------------------- save / load
 
 
-def save_matcher(matcher: Any, folder: Path, config: dict[str, Any]) -> Path:
-    """Write ``matcher.safetensors`` (trainable weights + buffers) and ``config.json``."""
+def save_matcher(
+    matcher: Any, folder: Path, config: dict[str, Any], extra: dict[str, Any] | None = None
+) -> Path:
+    """Write ``matcher.safetensors`` (trainable weights + buffers) and ``config.json``, and
+    each of ``extra`` (file name -> state dict, saved with torch.save) into one new folder that
+    replaces ``folder`` whole."""
     from safetensors.torch import save_file
 
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -316,6 +335,9 @@ def save_matcher(matcher: Any, folder: Path, config: dict[str, Any]) -> Path:
             for k, v in matcher.trainable_state_dict().items()
         }
         save_file(state, str(tmp / "matcher.safetensors"))
+        for name, value in (extra or {}).items():
+            if value is not None:
+                torch.save(value, tmp / name)
         (tmp / "config.json").write_text(
             json.dumps(config, indent=2, sort_keys=True), encoding="utf-8"
         )
@@ -401,15 +423,26 @@ def train_matcher(
     device: str | torch.device = "cpu",
     log: Callable[[str], None] | None = None,
     evaluate: Callable[[Any], RPrecision] | None = None,
+    precision: str = "fp32",
+    resume: dict[str, Any] | None = None,
+    state: dict[str, Any] | None = None,
 ) -> tuple[int, float, list[dict[str, float]]]:
-    """The pretraining loop; returns (steps run, training seconds, history)."""
+    """The pretraining loop; returns (steps run in all, training seconds in all, history).
+
+    ``precision`` is the resolved autocast (fp32 or bf16). ``resume`` continues an earlier
+    pretraining that a time cap stopped short: ``{"step", "seconds", "optimizer", "history"}``;
+    the time budget then counts from now, and a cosine schedule follows the steps alone.
+    ``state``, when given, receives the optimizer's state (what a later continuation needs).
+    """
     from torch.utils.data import DataLoader
 
+    from .hardware import autocast
     from .plugins.losses.matching import sentence_loss, word_region_loss
 
     say = log or log_.info
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
+    start = int(resume["step"]) if resume else 0
+    torch.manual_seed(seed + start)
+    gen = torch.Generator().manual_seed(seed + start)  # a continuation sees other batches
     loader = DataLoader(
         train_data,
         batch_size=params.batch_size,
@@ -425,10 +458,14 @@ def train_matcher(
     opt = torch.optim.Adam(
         trainable, lr=params.lr, betas=params.betas, weight_decay=params.weight_decay
     )
+    if resume:
+        opt.load_state_dict(resume["optimizer"])
     budget = params.max_minutes * 60 if params.max_minutes else math.inf
-    history: list[dict[str, float]] = []
+    history: list[dict[str, float]] = list(resume.get("history", [])) if resume else []
     matcher.to(device).train()
-    step, epoch, trained_s = 0, 0, 0.0
+    step, epoch, trained_s = start, 0, 0.0
+    before_s = float(resume["seconds"]) if resume else 0.0
+    schedule_budget = math.inf if resume else budget
     running = 0.0
     while step < params.steps and trained_s < budget:
         if hasattr(train_data, "set_epoch"):
@@ -439,8 +476,11 @@ def train_matcher(
             tokens, mask = _trim(batch["tokens"].to(device), batch["mask"].to(device))
             ids = batch.get("class_id") if params.class_masking else None
             ids = None if ids is None else torch.as_tensor(ids).to(device)
-            img = matcher.encode_image(images)
-            txt = matcher.encode_text(tokens, mask)
+            with autocast(precision, device):
+                img = matcher.encode_image(images)
+                txt = matcher.encode_text(tokens, mask)
+            if precision != "fp32":  # the losses (softmaxes over the batch) in fp32
+                img, txt = _to_float(img), _to_float(txt)
             loss = images.new_zeros(())
             if params.word_weight:
                 k = params.word_batch or images.shape[0]
@@ -461,7 +501,7 @@ def train_matcher(
             loss.backward()
             if params.grad_clip:
                 torch.nn.utils.clip_grad_norm_(trainable, params.grad_clip)
-            lr = params.lr * lr_factor(params, step, trained_s, budget)
+            lr = params.lr * lr_factor(params, step, trained_s, schedule_budget)
             for group in opt.param_groups:
                 group["lr"] = lr
             opt.step()
@@ -472,7 +512,7 @@ def train_matcher(
             running += float(loss.detach())
             if step % params.log_every == 0:
                 say(
-                    f"matcher pretrain step {step}: loss {running / params.log_every:.4f} ({trained_s:.0f}s)"
+                    f"matcher pretrain step {step}: loss {running / params.log_every:.4f} ({before_s + trained_s:.0f}s)"
                 )
                 running = 0.0
             if evaluate is not None and params.eval_every and step % params.eval_every == 0:
@@ -481,7 +521,7 @@ def train_matcher(
                 history.append(
                     {
                         "step": step,
-                        "seconds": trained_s,
+                        "seconds": before_s + trained_s,
                         "loss": float(loss.detach()),
                         "r_precision": rp.mean,
                     }
@@ -492,7 +532,16 @@ def train_matcher(
                 break
         epoch += 1
     matcher.eval()
-    return step, trained_s, history
+    if state is not None:
+        state["optimizer"] = opt.state_dict()
+    return step, before_s + trained_s, history
+
+
+def _to_float(features: Any) -> Any:
+    """Matcher features (a NamedTuple of tensors) in fp32."""
+    return type(features)(
+        *(f.float() if torch.is_tensor(f) and f.is_floating_point() else f for f in features)
+    )
 
 
 def pretrain_matcher(
@@ -558,22 +607,44 @@ def pretrain_matcher(
         "vocab_size": ctx.get("vocab_size"),
         "pretrained_files": _folder_fingerprint(getattr(model, "folder", None)),
     }
+    from .hardware import resolve_precision
+
+    choice = resolve_precision(p.precision, device, what="matcher pretrain.precision")
+    if choice.warning:
+        say(f"warning: {choice.warning}")
+    extra["precision"] = choice.chosen  # bf16 and fp32 pretraining give different weights
     key = matcher_cache_key(mtype, resolved, data_desc, p, run_seed, extra)
     root = Path(cache_root) if cache_root is not None else cache_dir("matchers")
     folder = root / key[:24]
     weights = folder / "matcher.safetensors"
+    resume: dict[str, Any] | None = None
     if weights.is_file() and not force:
         config = load_matcher_weights(model, weights)
-        if config.get("key") == key:
+        if config.get("key") == key and config.get("complete", True):
             rpo = RPrecision(**config["r_precision"]) if config.get("r_precision") else None
             say(
-                f"matcher '{mtype}' loaded from cache {folder} (R-precision {rpo.mean if rpo else 'n/a'})"
+                f"matcher '{mtype}' loaded from cache {folder} after {config.get('steps', '?')} of "
+                f"{p.steps} steps (R-precision {rpo.mean if rpo else 'n/a'})"
             )
             return PretrainResult(
                 model, rpo, key, folder, True, int(config.get("steps", 0)), float(config.get("seconds", 0.0)),
-                list(config.get("history", [])),
+                list(config.get("history", [])), p.steps, "loaded",
             )  # fmt: skip
-        model = build()  # stale entry: start again from scratch
+        resume = _resumable(folder, config, key) if config.get("key") == key else None
+        rp_old = (config.get("r_precision") or {}).get("mean")
+        if resume is not None:
+            say(
+                f"matcher cache {folder}: an earlier pretraining stopped at its max_minutes cap "
+                f"after {resume['step']} of {p.steps} steps (R-precision {rp_old}); continuing it"
+            )
+        else:
+            if config.get("key") == key:
+                say(
+                    f"matcher cache {folder}: an earlier pretraining stopped after "
+                    f"{config.get('steps', '?')} of {p.steps} steps and cannot be continued; "
+                    "retraining it"
+                )
+            model = build()  # stale or short entry: start again from scratch
 
     def evaluate(m: Any) -> RPrecision:
         return evaluate_r_precision(
@@ -587,15 +658,27 @@ def pretrain_matcher(
             device=device,
         )
 
-    say(
-        f"pretraining matcher '{mtype}' (key {key[:12]}) for up to {p.steps} steps / {p.max_minutes} min"
+    if resume is None:
+        say(
+            f"pretraining matcher '{mtype}' (key {key[:12]}) for up to {p.steps} steps / "
+            f"{p.max_minutes} min; {choice.describe('precision')}"
+        )
+    state: dict[str, Any] = {}
+    steps, seconds, history = train_matcher(
+        model, train_data, p, run_seed, device, say, evaluate, choice.chosen, resume, state
     )
-    steps, seconds, history = train_matcher(model, train_data, p, run_seed, device, say, evaluate)
     rp = evaluate(model)
     model.trained = True
+    complete = steps >= p.steps
     say(
-        f"matcher '{mtype}' R-precision {rp.mean:.3f} ± {rp.std:.3f} after {steps} steps ({seconds:.0f}s)"
+        f"matcher '{mtype}' R-precision {rp.mean:.3f} ± {rp.std:.3f} after {steps} of {p.steps} steps ({seconds:.0f}s)"
     )
+    if not complete:
+        say(
+            f"warning: matcher pretraining stopped at its max_minutes cap ({p.max_minutes:g}) after "
+            f"{steps} of {p.steps} steps; it is cached as incomplete and the next run continues it "
+            "(raise matcher.params.pretrain.max_minutes to finish in one go)"
+        )
     config = {
         "format": FORMAT_VERSION,
         "key": key,
@@ -605,10 +688,37 @@ def pretrain_matcher(
         "seed": run_seed,
         "context": _canonical(extra),
         "steps": steps,
+        "target_steps": p.steps,
+        "complete": complete,
+        "stopped_by": "steps" if complete else "max_minutes",
+        "continued_from": resume["step"] if resume else None,
         "seconds": seconds,
+        "precision": choice.to_dict(),
         "r_precision": rp.__dict__,
         "history": history,
         "torch": torch.__version__,
     }
-    save_matcher(model, folder, config)
-    return PretrainResult(model, rp, key, folder, False, steps, seconds, history)
+    extra_files = {} if complete else {OPTIMIZER_FILE: state.get("optimizer")}
+    save_matcher(model, folder, config, extra_files)
+    how = "continued" if resume else "trained"
+    return PretrainResult(model, rp, key, folder, False, steps, seconds, history, p.steps, how)
+
+
+OPTIMIZER_FILE = "optimizer.pt"
+
+
+def _resumable(folder: Path, config: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """What continuing a cached, incomplete pretraining needs, or None if it cannot be."""
+    path = folder / OPTIMIZER_FILE
+    if not path.is_file():
+        return None
+    try:
+        optimizer = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - a damaged file means retraining, never a crash
+        return None
+    return {
+        "step": int(config.get("steps", 0)),
+        "seconds": float(config.get("seconds", 0.0)),
+        "optimizer": optimizer,
+        "history": list(config.get("history", [])),
+    }

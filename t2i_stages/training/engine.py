@@ -150,6 +150,10 @@ def build_training_components(
                 "r_precision": rp.mean,
                 "r_precision_std": rp.std,
                 "cached": result.from_cache,
+                "how": result.how,
+                "steps": result.steps,
+                "target_steps": result.target_steps,
+                "complete": result.complete,
             }
     if runtime.is_main:
         runtime.barrier()

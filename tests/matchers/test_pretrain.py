@@ -219,3 +219,60 @@ def test_fast_damsm_settings_learn(tmp_path, tiny_data):
     assert res.steps == 60 and res.r_precision.mean >= 0.9
     with pytest.raises(ValueError):
         PretrainParams(word_batch=1)
+
+
+def test_a_time_capped_pretraining_is_never_cached_as_complete(tmp_path, tiny_data):
+    train, test = tiny_data
+    params = PretrainParams(steps=12, **{**QUICK, "max_minutes": 1e-6})  # one step per call
+    logs: list[str] = []
+    first = pretrain_matcher(DAMSM, train, test, params, cache_root=tmp_path, log=logs.append)
+    assert first.steps < 12 and not first.complete and first.how == "trained"
+    config = json.loads((first.path / "config.json").read_text())
+    assert config["complete"] is False and config["stopped_by"] == "max_minutes"
+    assert config["steps"] == first.steps and config["target_steps"] == 12
+    assert config["r_precision"]["mean"] == first.r_precision.mean
+    assert any("cached as incomplete" in line for line in logs)
+
+    second = pretrain_matcher(DAMSM, train, test, params, cache_root=tmp_path, log=logs.append)
+    assert not second.from_cache and second.how == "continued"
+    assert second.steps > first.steps and second.key == first.key
+    assert any(
+        f"after {first.steps} of 12 steps" in line and "continuing it" in line for line in logs
+    )
+
+    result = second
+    for _ in range(12):
+        if result.complete:
+            break
+        result = pretrain_matcher(DAMSM, train, test, params, cache_root=tmp_path, log=logs.append)
+    assert result.complete and result.steps == 12
+    assert not (result.path / "optimizer.pt").exists()  # a finished entry keeps no optimizer
+    done = pretrain_matcher(DAMSM, train, test, params, cache_root=tmp_path, log=logs.append)
+    assert done.from_cache and done.how == "loaded" and done.steps == 12
+
+
+def test_an_incomplete_entry_that_cannot_continue_is_retrained(tmp_path, tiny_data):
+    train, test = tiny_data
+    params = PretrainParams(steps=12, **{**QUICK, "max_minutes": 1e-6})
+    first = pretrain_matcher(DAMSM, train, test, params, cache_root=tmp_path)
+    (first.path / "optimizer.pt").write_bytes(b"damaged")
+    logs: list[str] = []
+    again = pretrain_matcher(DAMSM, train, test, params, cache_root=tmp_path, log=logs.append)
+    assert again.how == "trained" and any("retraining it" in line for line in logs)
+
+
+def test_the_cache_key_holds_the_resolved_precision(tmp_path, tiny_data, monkeypatch):
+    from t2i_stages import hardware
+
+    train, test = tiny_data
+    params = PretrainParams(steps=2, **QUICK)
+    avx2 = hardware.CpuInfo(flags=frozenset({"avx2"}), aten_capability="AVX2")
+    amx = hardware.CpuInfo(
+        flags=frozenset({"avx512f", "amx_bf16"}), aten_capability="AVX512", onednn_bf16=True
+    )
+    monkeypatch.setattr(hardware, "cpu_info", lambda: avx2)
+    fp32 = pretrain_matcher(DAMSM, train, test, params, cache_root=tmp_path)
+    monkeypatch.setattr(hardware, "cpu_info", lambda: amx)
+    bf16 = pretrain_matcher(DAMSM, train, test, params, cache_root=tmp_path)
+    assert fp32.key != bf16.key and not bf16.from_cache
+    assert json.loads((bf16.path / "config.json").read_text())["precision"]["chosen"] == "bf16"
