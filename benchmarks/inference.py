@@ -88,8 +88,11 @@ def measure(
     warmup: int,
     device: str = "cpu",
     torch_fp16: bool = False,
+    torch_bf16: bool = False,
 ) -> dict[str, float]:
-    """Median seconds per batch of eager PyTorch and ONNX Runtime, interleaved."""
+    """Median seconds per batch of eager PyTorch and ONNX Runtime, interleaved.
+
+    ``torch_fp16`` / ``torch_bf16``: the eager side under that autocast (ORT keeps its graph)."""
     import torch
 
     eps_dim = int(getattr(gen, "eps_dim", 0))
@@ -100,7 +103,11 @@ def measure(
     t_eps = torch.from_numpy(eps).to(dev) if eps is not None else None
 
     def eager() -> None:
-        with torch.inference_mode(), torch.autocast(dev.type, torch.float16, enabled=torch_fp16):
+        dtype = torch.bfloat16 if torch_bf16 else torch.float16
+        with (
+            torch.inference_mode(),
+            torch.autocast(dev.type, dtype, enabled=torch_fp16 or torch_bf16),
+        ):
             text = enc.encode_text(t_ids, t_mask)
             out = gen(t_z, t_eps, text)
             out.images[-1].float().cpu()
@@ -166,6 +173,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             row["precision"] = "fp32"
             rows.append(row)
+        if args.device == "cpu" and args.eager_bf16:
+            for b in args.batches:
+                row = measure(
+                    gen, enc, dep, b, max_words, len(vocab), args.reps, args.warmup, "cpu",
+                    torch_bf16=True,
+                )  # fmt: skip
+                row["precision"] = "bf16 eager / fp32 ORT"
+                rows.append(row)
         if args.device == "cuda":
             dep16 = load_deployment(res.folder, provider, threads=args.threads, precision="fp16")
             for b in args.batches:
@@ -185,6 +200,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 rows.append(row)
         providers = sorted({p[0] for p in dep.providers.values()})
     device = torch.cuda.get_device_name(0) if args.device == "cuda" else f"CPU: {cpu_model()}"
+    if args.device == "cpu":
+        device += f" (ATen {torch.backends.cpu.get_cpu_capability()})"
     return {
         "recipe": str(
             args.recipe.relative_to(REPO) if args.recipe.is_relative_to(REPO) else args.recipe
@@ -273,7 +290,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
     p.add_argument("--no-rewrites", action="store_true", help="export without the graph rewrites")
     p.add_argument("--note", action="append", default=[], help="a paragraph for the docs")
+    p.add_argument(
+        "--eager-bf16", action="store_true", help="CPU: also time PyTorch eager under bf16 autocast"
+    )
+    p.add_argument(
+        "--cpu-kinds",
+        nargs="+",
+        default=None,
+        choices=("native", "avx2"),
+        help="measure once per CPU kind, one after the other (avx2: ATEN_CPU_CAPABILITY=avx2 "
+        "ONEDNN_MAX_CPU_ISA=AVX2 stand in for an AVX2-only CPU); prints one table per kind",
+    )
     args = p.parse_args(argv)
+    if args.cpu_kinds:
+        return _per_kind(args, list(argv if argv is not None else sys.argv[1:]))
     args.recipe = args.recipe.resolve()
     if not args.recipe.is_file():
         print(f"error: {args.recipe}: no such recipe", file=sys.stderr)
@@ -292,6 +322,56 @@ def main(argv: list[str] | None = None) -> int:
             f"{result['recipe']} --threads {args.threads} --write-docs`."
         )
         write_docs(sections)
+    return 0
+
+
+KIND_ENV = {"native": {}, "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
+
+
+def _per_kind(args: argparse.Namespace, argv: list[str]) -> int:
+    """Rerun this script once per CPU kind (in a child with that kind's variables)."""
+    import os
+    import subprocess
+
+    drop = {"--cpu-kinds", "--write-docs", "--json"}
+    base, skip = [], False
+    for a in argv:
+        if skip and not a.startswith("--"):
+            continue
+        skip = a in drop
+        if not skip:
+            base.append(a)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in args.cpu_kinds:
+            out = Path(tmp) / f"{kind}.json"
+            env = dict(os.environ, **KIND_ENV[kind])
+            subprocess.run(
+                [sys.executable, __file__, *base, "--json", str(out)], env=env, check=True
+            )
+            result = json.loads(out.read_text())
+            result["cpu_kind"] = kind
+            results.append(result)
+    sections = [
+        f"**CPU kind: {'AVX2 (emulated)' if r['cpu_kind'] == 'avx2' else 'native'}.** "
+        + to_markdown(r)
+        for r in results
+    ]
+    print("\n\n".join(sections))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    if args.write_docs:  # its own block: the section's other (GPU) rows stay as they are
+        from bench_common import write_docs_section
+
+        body = "\n\n".join(
+            [
+                "### CPU kinds: native against AVX2-only (issue 17)",
+                *sections,
+                *args.note,
+                "Reproduce: `python benchmarks/inference.py " + " ".join(argv) + "`.",
+            ]
+        )
+        write_docs_section(DOCS, "inference_cpu_kinds", body)
     return 0
 
 

@@ -44,6 +44,11 @@ DOCS = REPO / "docs" / "benchmarks.md"
 START, END = "<!-- train_step:start -->", "<!-- train_step:end -->"
 DEMO = ["recipes/grgan.yaml", "recipes/dmgan.yaml", "recipes/attngan.yaml", "recipes/dfgan.yaml"]
 PAPER = ["recipes/coco/grgan.yaml", "recipes/coco/dmgan.yaml", "recipes/coco/attngan.yaml"]
+# How each CPU kind is reproduced on this machine (environment of the child process).
+CPU_KINDS = {
+    "native": {},
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+}
 # dense (no sparsity) bf16 tensor-core peaks, TFLOP/s, from NVIDIA's data sheets
 PEAK_BF16_TFLOPS = {"H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.4, "H200": 989.4}
 
@@ -161,7 +166,9 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
         "batch": batch,
         "recipe_batch": None,
         "resolutions": list(t.G.resolutions),
-        "precision": recipe.train.precision,
+        "precision": t.rt.precision,
+        "precision_requested": recipe.train.precision,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "channels_last": recipe.train.channels_last,
         "compile": recipe.train.compile,
         "finite_check": recipe.train.finite_check,
@@ -218,16 +225,18 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def child(args: argparse.Namespace, recipe: str, batch: int | None) -> dict[str, Any]:
+def child(
+    args: argparse.Namespace, recipe: str, batch: int | None, kind: str = "native"
+) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter; returns its JSON or an error record."""
     cmd = [sys.executable, __file__, "--child", "--recipe", recipe, *_pass_through(args)]
     if batch:
         cmd += ["--batch", str(batch)]
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), **CPU_KINDS[kind])
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
+            return {**json.loads(line[len("RESULT ") :]), "cpu_kind": kind}
     tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
     oom = "out of memory" in proc.stderr.lower() or "OutOfMemoryError" in proc.stderr
     return {"recipe": recipe, "batch": batch, "error": tail[:300], "oom": oom}
@@ -272,13 +281,16 @@ def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"thread(s); medians of {meta['repeats']} x {meta['steps']} iterations after "
         f"{meta['warmup']} warm-up. Options: {meta['options']}.",
         "",
-        "| recipe | batch | precision | s / iteration | images / s | data wait | peak memory GB "
-        "| TFLOP / iter | achieved TFLOP/s | MFU |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| recipe | CPU kind | batch | precision | s / iteration | images / s | data wait "
+        "| peak memory GB | TFLOP / iter | achieved TFLOP/s | MFU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['recipe']} | {r.get('batch') or ''} | | error: {r['error']} |")
+            lines.append(
+                f"| {r['recipe']} | {r.get('cpu_kind', '')} | {r.get('batch') or ''} | | "
+                f"error: {r['error']} |"
+            )
             continue
         batch = str(r["batch"])
         if r.get("recipe_batch") and r["recipe_batch"] != r["batch"]:
@@ -288,8 +300,9 @@ def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         flops = f"{r['flops_per_iter'] / 1e12:.3f}" if "flops_per_iter" in r else "–"
         ach = f"{r['achieved_tflops']:.2f}" if "achieved_tflops" in r else "–"
         mfu = f"{100 * r['mfu']:.1f}%" if "mfu" in r else "–"
+        kind = {"native": "native", "avx2": "AVX2 (emulated)"}.get(r.get("cpu_kind", ""), "")
         lines.append(
-            f"| {r['recipe']} | {batch} | {r['precision']} | {r['s_per_iter']:.3f} | "
+            f"| {r['recipe']} | {kind} | {batch} | {r['precision']} | {r['s_per_iter']:.3f} | "
             f"{r['images_per_s']:.1f} | {100 * r['data_wait_share']:.0f}% | "
             f"{r['peak_memory_gb']:.2f} | {flops} | {ach} | {mfu} |"
         )
@@ -319,7 +332,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=None, help="batch for every recipe")
     p.add_argument("--paper-batch", type=int, default=None, help="batch for the paper configs only")
-    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None)
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None)
+    p.add_argument(
+        "--precisions",
+        nargs="+",
+        default=None,
+        choices=("auto", "fp32", "bf16"),
+        help="measure each recipe at each of these (instead of --precision)",
+    )
+    p.add_argument(
+        "--cpu-kinds",
+        nargs="+",
+        default=None,
+        choices=tuple(CPU_KINDS),
+        help="measure on each CPU kind: native, and avx2 (ATEN_CPU_CAPABILITY=avx2 "
+        "ONEDNN_MAX_CPU_ISA=AVX2 stand in for an AVX2-only CPU without native bf16)",
+    )
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile G and the Ds")
     p.add_argument("--finite-check", choices=("step", "deferred"), default="step")
@@ -355,12 +383,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stand-in assets (random weights) in {home}", file=sys.stderr)
         os.environ["T2I_STAGES_HOME"] = str(make_stand_in_home(home))
     rows = []
+    kinds = args.cpu_kinds or ["native"]
+    precisions = args.precisions or [args.precision]
     for recipe in recipes:
         batch = args.batch or (args.paper_batch if "recipes/coco/" in recipe else None)
         t0 = time.time()
-        r = child(args, recipe, batch)
-        print(json.dumps(r), flush=True)
-        rows.append(r)
+        for kind in kinds:  # one after the other in this run, so the rows compare
+            for prec in precisions:
+                r = child(
+                    argparse.Namespace(**{**vars(args), "precision": prec}), recipe, batch, kind
+                )
+                print(json.dumps(r), flush=True)
+                rows.append(r)
         if args.max_batch and "error" not in r:
             big = largest_batch(args, recipe, args.max_batch_start or 2 * r["batch"])
             print(json.dumps(big), flush=True)
@@ -370,7 +404,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     device = next((r["device"] for r in rows if "device" in r), args.device)
-    opts = [f"precision {args.precision or ('bf16' if args.device == 'cuda' else 'recipe')}"]
+    shown = "/".join(p or "recipe" for p in precisions) if args.precisions else None
+    opts = [
+        f"precision {shown or args.precision or ('bf16' if args.device == 'cuda' else 'recipe')}"
+    ]
+    if args.cpu_kinds:
+        opts.append("CPU kinds " + ", ".join(args.cpu_kinds))
     opts += ["channels-last"] * args.channels_last + ["torch.compile"] * args.compile
     opts.append("fused Adam" if not args.no_fused else "foreach Adam")
     opts.append(f"finite check {args.finite_check}")

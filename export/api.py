@@ -27,8 +27,10 @@ import numpy as np
 from t2i_stages.errors import T2IError
 
 from .runtime import (
-    PROVIDERS,
+    AUTO,
+    PROVIDER_CHOICES,
     ProviderError,
+    caption_warnings,
     draw_noise,
     load_deployment,
     save_grid,
@@ -118,6 +120,7 @@ class GenerateResult:
     images: list[np.ndarray]
     backend: str
     providers: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # captions not read as written
 
 
 def _generate_torch(
@@ -126,10 +129,12 @@ def _generate_torch(
     seed: int,
     provider: str,
     allow_cpu_fallback: bool,
-) -> tuple[list[np.ndarray], dict[str, list[str]]]:
+    precision: str = "auto",
+) -> tuple[list[np.ndarray], dict[str, list[str]], list[str]]:
     import torch
 
     from t2i_stages.api import load_run
+    from t2i_stages.hardware import autocast, resolve_precision
 
     if provider == "tensorrt":
         raise ProviderError(
@@ -137,7 +142,9 @@ def _generate_torch(
             "or cpu (export the run and use --onnx for TensorRT)"
         )
     device = "cpu"
-    if provider == "cuda":
+    if provider == AUTO:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif provider == "cuda":
         if torch.cuda.is_available():
             device = "cuda"
         else:
@@ -146,16 +153,31 @@ def _generate_torch(
                 raise ProviderError(why + "; pass --provider cpu, or allow the fallback")
             warnings.warn(why + "; continuing on the CPU as allowed", RuntimeWarning, stacklevel=3)
     run = load_run(run_dir, device)
+    notes = _vocab_warnings(run.vocab, list(dict.fromkeys(captions)), run.max_words)
     g = run.generator
     z, eps = draw_noise(len(captions), int(g.z_dim), int(getattr(g, "eps_dim", 0)), seed)
-    out = run.generate(
-        captions,
-        seed,
-        z=torch.from_numpy(z),
-        eps=torch.from_numpy(eps) if eps is not None else None,
-    )
+    choice = resolve_precision(precision, device, what="--precision")
+    if choice.warning:
+        notes.append(choice.warning)
+    with autocast(choice.chosen, device):
+        out = run.generate(
+            captions,
+            seed,
+            z=torch.from_numpy(z),
+            eps=torch.from_numpy(eps) if eps is not None else None,
+        )
     images = [im.detach().float().cpu().numpy() for im in out.images]
-    return images, {"torch": [device]}
+    return images, {"torch": [f"{device} ({choice.chosen})"]}, notes
+
+
+def _vocab_warnings(vocab: Any, captions: list[str], max_words: int) -> list[str]:
+    """Out-of-vocabulary and truncated words for a run's tokenizer (word-level; a subword
+    tokenizer knows every word, so only the word count is checked)."""
+    stoi = getattr(vocab, "stoi", None)
+    if isinstance(stoi, dict):
+        unk = getattr(vocab, "unk_index", None) is not None
+        return caption_warnings(captions, max_words, stoi.__contains__, unknown_kept=unk)
+    return caption_warnings(captions, max_words)
 
 
 def generate(
@@ -165,21 +187,27 @@ def generate(
     onnx: str | Path | None = None,
     n: int = 8,
     seed: int = 0,
-    provider: str = "cuda",
+    provider: str = AUTO,
     allow_cpu_fallback: bool = False,
     stage: int = -1,
     threads: int | None = None,
-    precision: str = "fp32",
+    precision: str = "auto",
 ) -> GenerateResult:
     """``n`` images per caption from a run (PyTorch) or a deployment (ONNX Runtime), as a grid.
 
     Both backends draw the same noise for a seed, so they give the same images up to the
-    export's parity tolerance. One row of the grid per caption.
+    export's parity tolerance. One row of the grid per caption, with the caption above it.
+    ``provider`` auto runs on CUDA where it can, else on the CPU. ``precision``: for ONNX the
+    graphs (auto = fp32, or fp16 from an export made with --fp16); for PyTorch the autocast
+    (auto = bf16 only where the device runs it natively). Captions with words the model does
+    not know, or more words than it reads, are warned about (``warnings`` and ``.warnings``).
     """
     if (model is None) == (onnx is None):
         raise T2IError("give exactly one of --model RUN_DIR and --onnx DIR")
-    if provider not in PROVIDERS:
-        raise ProviderError(f"unknown provider '{provider}'; choose one of {', '.join(PROVIDERS)}")
+    if provider not in PROVIDER_CHOICES:
+        raise ProviderError(
+            f"unknown provider '{provider}'; choose one of {', '.join(PROVIDER_CHOICES)}"
+        )
     texts = [t for t in texts if t is not None]
     if not texts:
         raise T2IError("no caption given (--text)")
@@ -187,15 +215,26 @@ def generate(
         raise T2IError("--n must be at least 1")
     captions = [t for t in texts for _ in range(n)]
     if onnx is not None:
-        dep = load_deployment(onnx, provider, allow_cpu_fallback, threads, precision)
+        if precision not in ("auto", "fp32", "fp16"):
+            raise T2IError(f"--precision {precision}: ONNX deployments have fp32 or fp16 graphs")
+        graphs = "fp32" if precision == "auto" else precision
+        dep = load_deployment(onnx, provider, allow_cpu_fallback, threads, graphs)
+        notes = dep.caption_warnings(texts)
         images = dep.generate(captions, seed=seed)
         backend, providers = "onnxruntime", dep.providers
     else:
-        if precision != "fp32":
-            raise T2IError("--precision fp16 is for --onnx deployments exported with --fp16")
-        images, providers = _generate_torch(model, captions, seed, provider, allow_cpu_fallback)
+        if precision not in ("auto", "fp32", "bf16"):
+            raise T2IError(
+                f"--precision {precision}: the PyTorch backend runs auto, fp32 or bf16 (fp16 "
+                "is for --onnx deployments exported with --fp16)"
+            )
+        images, providers, notes = _generate_torch(
+            model, captions, seed, provider, allow_cpu_fallback, precision
+        )
         backend = "torch"
+    for line in notes:
+        warnings.warn(line, UserWarning, stacklevel=2)
     if not -len(images) <= stage < len(images):
         raise T2IError(f"--stage {stage}: the generator has {len(images)} stages")
-    path = save_grid(images[stage], out, ncol=n)
-    return GenerateResult(path, images, backend, providers)
+    path = save_grid(images[stage], out, ncol=n, captions=texts)
+    return GenerateResult(path, images, backend, providers, notes)

@@ -28,7 +28,7 @@ import json
 import re
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,8 +154,38 @@ def _ort() -> Any:
     return onnxruntime
 
 
+AUTO = "auto"  # CUDA when ONNX Runtime can use a GPU here, else the CPU, without a warning
+PROVIDER_CHOICES = (AUTO, *PROVIDERS)
+
+
+def cuda_gpu_present() -> bool:
+    """Whether the CUDA driver loads and sees a GPU (ctypes only: no torch, no ONNX Runtime
+    error spam on a machine without one)."""
+    import ctypes
+
+    try:
+        lib = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    count = ctypes.c_int(0)
+    try:
+        return (
+            lib.cuInit(0) == 0
+            and lib.cuDeviceGetCount(ctypes.byref(count)) == 0
+            and count.value > 0
+        )
+    except AttributeError:
+        return False
+
+
 def provider_chain(provider: str, cache_dir: str | Path | None = None) -> list[Any]:
-    """The providers list for ``InferenceSession``: the requested one first, CPU last."""
+    """The providers list for ``InferenceSession``: the requested one first, CPU last.
+
+    ``auto``: CUDA then the CPU where a GPU is present, else the CPU alone."""
+    if provider == AUTO:
+        if cuda_gpu_present():
+            return [("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"]
+        return ["CPUExecutionProvider"]
     if provider not in PROVIDERS:
         raise ProviderError(f"unknown provider '{provider}'; choose one of {', '.join(PROVIDERS)}")
     chain: list[Any] = []
@@ -172,7 +202,7 @@ def provider_chain(provider: str, cache_dir: str | Path | None = None) -> list[A
 
 def create_session(
     path: str | Path,
-    provider: str = "cuda",
+    provider: str = AUTO,
     allow_cpu_fallback: bool = False,
     threads: int | None = None,
     cache_dir: str | Path | None = None,
@@ -183,8 +213,10 @@ def create_session(
     """
     ort = _ort()
     wanted = PROVIDERS.get(provider)
-    if wanted is None:
-        raise ProviderError(f"unknown provider '{provider}'; choose one of {', '.join(PROVIDERS)}")
+    if wanted is None and provider != AUTO:
+        raise ProviderError(
+            f"unknown provider '{provider}'; choose one of {', '.join(PROVIDER_CHOICES)}"
+        )
     if provider != "cpu" and hasattr(ort, "preload_dlls"):
         try:  # CUDA/cuDNN from the nvidia-* pip wheels, when they are installed
             ort.preload_dlls()
@@ -202,7 +234,7 @@ def create_session(
     except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
         raise DeploymentError(f"{path}: ONNX Runtime cannot load it: {exc}") from None
     got = sess.get_providers()
-    if got[0] != wanted:
+    if provider != AUTO and got[0] != wanted:
         why = (
             f"provider '{provider}' was requested but ONNX Runtime runs {Path(path).name} on "
             f"{got[0]} (session providers {got}; installed: {available})"
@@ -256,6 +288,13 @@ class Deployment:
     def providers(self) -> dict[str, list[str]]:
         """Which providers each session really uses."""
         return {name: list(s.get_providers()) for name, s in self.sessions.items()}
+
+    def caption_warnings(self, captions: Sequence[str]) -> list[str]:
+        """Out-of-vocabulary and truncated words of ``captions`` (see ``caption_warnings``)."""
+        tok = self.tokenizer
+        return caption_warnings(
+            captions, self.max_words, tok.stoi.__contains__, unknown_kept=tok.unk_index is not None
+        )
 
     def tokenize(self, captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         return self.tokenizer.batch(captions, self.max_words)
@@ -368,13 +407,14 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
 
 def load_deployment(
     folder: str | Path,
-    provider: str = "cuda",
+    provider: str = AUTO,
     allow_cpu_fallback: bool = False,
     threads: int | None = None,
     precision: str = "fp32",
     io_binding: bool | None = None,
 ) -> Deployment:
-    """Open a deployment folder on ``provider`` (cpu, cuda or tensorrt).
+    """Open a deployment folder on ``provider`` (auto, cpu, cuda or tensorrt; auto: CUDA
+    when ONNX Runtime can run it here, else the CPU).
 
     ``precision="fp16"`` picks the fp16 graphs when the folder has them. ``io_binding``
     defaults to on for CUDA/TensorRT and off on the CPU.
@@ -414,23 +454,102 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return x.astype(np.uint8).transpose(0, 2, 3, 1)
 
 
-def save_grid(images: np.ndarray, path: str | Path, ncol: int = 8, pad: int = 2) -> Path:
-    """Save (B, 3, H, W) images in [-1, 1] as one PNG grid, ``ncol`` per row."""
-    from PIL import Image
+def _wrap(text: str, width_px: int, char_px: int = 6) -> list[str]:
+    """Break ``text`` into lines that fit ``width_px`` in PIL's default bitmap font."""
+    per_line = max(8, width_px // char_px)
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > per_line:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    return [ln[:per_line] for ln in lines]
+
+
+def save_grid(
+    images: np.ndarray,
+    path: str | Path,
+    ncol: int = 8,
+    pad: int = 2,
+    captions: Sequence[str] | None = None,
+    scale: int | None = None,
+) -> Path:
+    """Save (B, 3, H, W) images in [-1, 1] as one PNG grid, ``ncol`` per row.
+
+    ``captions`` (one per row) are written above their rows. Small images are enlarged
+    (nearest neighbour) to about 64 px so that a 32-px sample is visible and its caption fits;
+    ``scale`` sets the factor.
+    """
+    from PIL import Image, ImageDraw
 
     pics = to_uint8(images)
     b, h, w, _ = pics.shape
+    k = scale or max(1, 64 // max(h, w))
+    if k > 1:
+        pics = pics.repeat(k, axis=1).repeat(k, axis=2)
+        h, w = h * k, w * k
     ncol = max(1, min(ncol, b))
     nrow = (b + ncol - 1) // ncol
-    grid = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad, 3), 255, dtype=np.uint8)
-    for k in range(b):
-        r, c = divmod(k, ncol)
-        y, x = pad + r * (h + pad), pad + c * (w + pad)
-        grid[y : y + h, x : x + w] = pics[k]
+    width = ncol * (w + pad) + pad
+    labels = [_wrap(str(c), width - 2 * pad) for c in captions] if captions else [[]] * nrow
+    line_h = 12
+    heights = [len(labels[r]) * line_h if r < len(labels) else 0 for r in range(nrow)]
+    grid = np.full((sum(heights) + nrow * (h + pad) + pad, width, 3), 255, dtype=np.uint8)
+    tops, y = [], pad
+    for r in range(nrow):
+        tops.append(y + heights[r])
+        y += heights[r] + h + pad
+    for i in range(b):
+        r, c = divmod(i, ncol)
+        x = pad + c * (w + pad)
+        grid[tops[r] : tops[r] + h, x : x + w] = pics[i]
+    image = Image.fromarray(grid)
+    if captions:
+        draw = ImageDraw.Draw(image)
+        for r in range(min(nrow, len(labels))):
+            for j, line in enumerate(labels[r]):
+                draw.text((pad, tops[r] - heights[r] + j * line_h), line, fill=(0, 0, 0))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid).save(path)
+    image.save(path)
     return path
+
+
+def caption_warnings(
+    captions: Sequence[str],
+    max_words: int,
+    known: Callable[[str], bool] | None = None,
+    count: Callable[[str], int] | None = None,
+    unknown_kept: bool = False,
+) -> list[str]:
+    """One line per caption that will not be read as written: out-of-vocabulary words and
+    words past ``max_words`` (both are otherwise dropped without a word).
+
+    ``known(word)`` tells a vocabulary word; ``count(text)`` the tokens a caption makes (for
+    subword tokenizers; default: its known words); ``unknown_kept``: unknown words become
+    ``<unk>`` tokens instead of being dropped.
+    """
+    out = []
+    for text in dict.fromkeys(captions):
+        words = tokenize_words(text)
+        unknown = [w for w in words if known is not None and not known(w)]
+        if unknown:
+            fate = "read as <unk>" if unknown_kept else "dropped"
+            out.append(
+                f"caption {text!r}: {len(unknown)} word(s) not in the model's vocabulary, "
+                f"{fate}: {', '.join(dict.fromkeys(unknown))}"
+            )
+        kept = [w for w in words if unknown_kept or known is None or known(w)]
+        n = count(text) if count is not None else len(kept)
+        if n > max_words:
+            cut = " ".join(kept[max_words:]) if count is None else f"{n - max_words} token(s)"
+            out.append(
+                f"caption {text!r}: {n} tokens, more than the model's {max_words}; "
+                f"truncated (dropped: {cut})"
+            )
+    return out
 
 
 def generate_grid(
@@ -439,7 +558,7 @@ def generate_grid(
     out: str | Path,
     n: int = 8,
     seed: int = 0,
-    provider: str = "cuda",
+    provider: str = AUTO,
     allow_cpu_fallback: bool = False,
     stage: int = -1,
     threads: int | None = None,
@@ -449,12 +568,14 @@ def generate_grid(
     if n < 1:
         raise T2IError("--n must be at least 1")
     dep = load_deployment(folder, provider, allow_cpu_fallback, threads, precision)
+    for line in dep.caption_warnings(texts):
+        warnings.warn(line, UserWarning, stacklevel=2)
     captions = [t for t in texts for _ in range(n)]
     images = dep.generate(captions, seed=seed)
     if not -len(images) <= stage < len(images):
         raise T2IError(f"--stage {stage}: the generator has {len(images)} stages")
     pick = images[stage]
-    return save_grid(pick, out, ncol=n), pick
+    return save_grid(pick, out, ncol=n, captions=list(texts)), pick
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -469,7 +590,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--text", action="append", required=True, help="a caption (repeatable)")
     p.add_argument("--n", type=int, default=8, help="images per caption (8)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (0)")
-    p.add_argument("--provider", choices=sorted(PROVIDERS), default="cuda")
+    p.add_argument(
+        "--provider",
+        choices=PROVIDER_CHOICES,
+        default=AUTO,
+        help="auto (CUDA if usable, else CPU), cpu, cuda or tensorrt",
+    )
     p.add_argument("--allow-cpu-fallback", action="store_true", help="run on the CPU if needed")
     p.add_argument("--stage", type=int, default=-1, help="which stage's images (-1 = last)")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads")

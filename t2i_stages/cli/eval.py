@@ -11,8 +11,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "eval",
         help="evaluate a trained run (FID/KID, IS, R-precision, CMD, CLIP score, attributes)",
         description="Generate from the test captions with the run's EMA generator and write "
-        "metrics.json (every number with its protocol) and metrics.md (a table) into the run "
-        "folder. Metrics come from --metrics, else the recipe's eval.metrics, else the defaults "
+        "metrics.json (every number with its protocol) and metrics.md (a table) into a new "
+        "folder RUN_DIR/evals/<metrics>-n<N>-seed<S>-<time>/ (the training-time metrics.json and "
+        "earlier evaluations are kept); the numbers also go to the run's TensorBoard log. Metrics come from --metrics, else the recipe's eval.metrics, else the defaults "
         "that need no downloaded file (FD/KD in the matcher's space, R-precision, attribute "
         "accuracy on shapes).",
     )
@@ -33,7 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--checkpoint", type=Path, default=None, help="a checkpoint folder to use")
     p.add_argument(
-        "--out", type=Path, default=None, help="folder for metrics.json (default RUN_DIR)"
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for metrics.json (default: a new RUN_DIR/evals/... folder)",
     )
     p.set_defaults(func=_eval)
 
@@ -57,7 +61,8 @@ def _eval(args: argparse.Namespace) -> int:
         out_dir=args.out,
         checkpoint=args.checkpoint,
         log=lambda m: print(m, file=sys.stderr, flush=True),
+        progress=True,
     )
     print(format_table(report))
-    print(f"wrote {(args.out or args.run_dir) / 'metrics.json'}")
+    print(f"wrote {Path(report['folder']) / 'metrics.json'}")
     return 0

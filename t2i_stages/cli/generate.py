@@ -30,9 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument(
         "--provider",
-        choices=("cuda", "tensorrt", "cpu"),
-        default="cuda",
-        help="where to run (default cuda; tensorrt is ONNX-only)",
+        choices=("auto", "cuda", "tensorrt", "cpu"),
+        default="auto",
+        help="where to run (default auto: CUDA when usable here, else the CPU; tensorrt is "
+        "ONNX-only)",
     )
     p.add_argument(
         "--allow-cpu-fallback",
@@ -43,18 +44,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     p.add_argument(
         "--precision",
-        choices=("fp32", "fp16"),
-        default="fp32",
-        help="ONNX graphs to use (fp16 needs an export made with --fp16)",
+        choices=("auto", "fp32", "fp16", "bf16"),
+        default="auto",
+        help="--onnx: the graphs (auto = fp32; fp16 needs an export made with --fp16); "
+        "--model: the autocast (auto = bf16 only where the device runs it natively)",
     )
     p.add_argument("--out", type=Path, required=True, help="PNG file for the grid")
     p.set_defaults(func=_generate)
 
 
 def _generate(args: argparse.Namespace) -> int:
+    import sys
+    import warnings
+
     from ..export.api import generate
 
-    res = generate(
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = _call(generate, args)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    shape = "x".join(str(d) for d in res.images[args.stage].shape)
+    used = sorted({p[0] for p in res.providers.values()})
+    print(f"{res.path} ({res.backend} on {', '.join(used)}; images {shape})")
+    return 0
+
+
+def _call(generate, args: argparse.Namespace):
+    return generate(
         args.text,
         args.out,
         model=args.model,
@@ -67,7 +84,3 @@ def _generate(args: argparse.Namespace) -> int:
         threads=args.threads,
         precision=args.precision,
     )
-    shape = "x".join(str(d) for d in res.images[args.stage].shape)
-    used = sorted({p[0] for p in res.providers.values()})
-    print(f"{res.path} ({res.backend} on {', '.join(used)}; images {shape})")
-    return 0

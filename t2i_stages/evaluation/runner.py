@@ -226,8 +226,11 @@ def evaluate_stream(
     out_dir: str | Path | None = None,
     header: dict[str, Any] | None = None,
     strict: bool = True,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Feed each batch of ``stream`` to every metric, then write metrics.json and metrics.md.
+
+    ``progress`` shows a progress bar over the generated images (on stderr).
 
     Streaming metrics (``start``/``update``/``finish``) keep only their own per-image features
     or sums, so no image outlives its batch. Metrics with only ``compute(ctx)`` get every image
@@ -239,6 +242,12 @@ def evaluate_stream(
     runs = [_Running(key, slot, metric) for key, slot, metric in metrics]
     legacy: list[EvalBatch] = []
     started = False
+    if progress:
+        from tqdm import tqdm
+
+        total = int(getattr(stream, "num_samples", 0) or 0)
+        bar = tqdm(total=total or None, desc="eval", unit="img", dynamic_ncols=True)
+        stream = _counted(stream, bar)
     for batch in stream:
         if not started:
             ctx.resolution = batch.resolution
@@ -293,6 +302,56 @@ def evaluate_stream(
     if out_dir is not None:
         write_report(report, out_dir)
     return report
+
+
+class _counted:
+    """A stream that advances a progress bar by each batch's images (and keeps its protocol)."""
+
+    def __init__(self, stream: Iterable[EvalBatch], bar: Any):
+        self._stream, self._bar = stream, bar
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def __iter__(self) -> Iterator[EvalBatch]:
+        try:
+            for batch in self._stream:
+                self._bar.update(len(batch.captions) if hasattr(batch, "captions") else 1)
+                yield batch
+        finally:
+            self._bar.close()
+
+
+def log_to_tensorboard(
+    report: dict[str, Any], tb_dir: Path, step: int, prefix: str = "eval"
+) -> bool:
+    """Every headline number of ``report`` as a TensorBoard scalar ``prefix/NAME`` at ``step``."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # noqa: BLE001 - tensorboard missing: the numbers are in metrics.json
+        return False
+    writer = SummaryWriter(str(tb_dir))
+    try:
+        for row in report.get("table", []):
+            value = row.get("value")
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                writer.add_scalar(f"{prefix}/{row['name']}", value, step)
+    finally:
+        writer.close()
+    return True
+
+
+def evaluation_folder(run_dir: Path, slots: list[MetricSlot], num_samples: int, seed: int) -> Path:
+    """Where ``t2i-stages eval`` writes: ``RUN/evals/<metrics>-n<N>-seed<S>-<time>/``, so that
+    the training-time ``metrics.json`` and earlier evaluations stay as they were."""
+    names = "+".join(dict.fromkeys(s.type for s in slots))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = run_dir / "evals" / f"{names}-n{num_samples}-seed{seed}-{stamp}"
+    out, k = base, 1
+    while out.exists():
+        k += 1
+        out = base.with_name(f"{base.name}-{k}")
+    return out
 
 
 def evaluate_samples(
@@ -362,8 +421,16 @@ def evaluate_run_dir(
     out_dir: str | Path | None = None,
     checkpoint: str | Path | None = None,
     log: Callable[[str], None] = print,
+    progress: bool = False,
+    tensorboard: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate a trained run folder (``t2i-stages eval``); writes metrics.json/.md there."""
+    """Evaluate a trained run folder (``t2i-stages eval``).
+
+    Writes metrics.json/.md into ``out_dir``, by default a new folder under ``RUN/evals/``
+    named by the metrics, sample count, seed and time (``report["folder"]``): the training-time
+    ``metrics.json`` and earlier evaluations are kept. The headline numbers also go to the
+    run's TensorBoard log under ``eval/<that folder>/``.
+    """
     from ..api import load_run
     from ..registry import load_registry
     from ..training.checkpoint import latest_good_checkpoint, load_checkpoint
@@ -398,11 +465,16 @@ def evaluate_run_dir(
         raise T2IError(f"{run_dir}: no metrics to compute (give --metrics or eval.metrics)")
     built = build_metrics(slots, registry, run.device)
 
+    from ..hardware import autocast, resolve_precision
+
+    choice = resolve_precision(cfg.precision, run.device, what="eval.precision")
+
     @torch.no_grad()
     def generate(batch: dict, z: torch.Tensor, eps: torch.Tensor | None):
         tokens, mask = batch["tokens"].to(run.device), batch["mask"].to(run.device)
-        text = run.text_encoder.encode_text(tokens, mask)
-        return G(z.to(run.device), eps.to(run.device) if eps is not None else None, text)
+        with autocast(choice.chosen, run.device):
+            text = run.text_encoder.encode_text(tokens, mask)
+            return G(z.to(run.device), eps.to(run.device) if eps is not None else None, text)
 
     n = num_samples or cfg.num_samples
     bs = batch_size or cfg.batch_size
@@ -428,9 +500,19 @@ def evaluate_run_dir(
         "protocol": {
             "generator": "ema (the raw generator when the checkpoint has no EMA copy)",
             "source": "t2i-stages eval",
+            "precision": choice.to_dict(),
         },
     }
-    return evaluate_stream(ctx, built, stream, out_dir or run_dir, header, strict=True)
+    folder = (
+        Path(out_dir)
+        if out_dir
+        else evaluation_folder(run_dir, slots, stream.num_samples, noise_seed)
+    )
+    report = evaluate_stream(ctx, built, stream, folder, header, strict=True, progress=progress)
+    report["folder"] = str(folder)
+    if tensorboard:
+        log_to_tensorboard(report, run_dir / "tb", int(run.step or 0), prefix=f"eval/{folder.name}")
+    return report
 
 
 def evaluate_trainer(trainer: Any, out_dir: str | Path, strict: bool = False) -> dict[str, Any]:
@@ -470,8 +552,17 @@ def evaluate_trainer(trainer: Any, out_dir: str | Path, strict: bool = False) ->
         return report
     built = build_metrics(slots, registry, trainer.rt.device)
     G = trainer.sampler_generator
+    from ..hardware import autocast, resolve_precision
+
+    choice = resolve_precision(cfg.precision, trainer.rt.device, what="eval.precision")
+    header["protocol"]["precision"] = choice.to_dict()
+
+    def generate(batch: dict, z: torch.Tensor, eps: torch.Tensor | None):
+        with autocast(choice.chosen, trainer.rt.device):
+            return trainer.generate(batch, z, eps)
+
     stream = stream_samples(
-        test, trainer.generate, G.z_dim, G.eps_dim, cfg.num_samples, cfg.batch_size, NOISE_SEED
+        test, generate, G.z_dim, G.eps_dim, cfg.num_samples, cfg.batch_size, NOISE_SEED
     )
     train = trainer.c.train_data
     ctx = EvalContext(
@@ -486,4 +577,6 @@ def evaluate_trainer(trainer: Any, out_dir: str | Path, strict: bool = False) ->
         log=trainer.log,
         num_samples=stream.num_samples,
     )
-    return evaluate_stream(ctx, built, stream, out_dir, header, strict=strict)
+    report = evaluate_stream(ctx, built, stream, out_dir, header, strict=strict)
+    log_to_tensorboard(report, Path(out_dir) / "tb", trainer.step)
+    return report

@@ -67,8 +67,19 @@ def resolve_slots(model: BaseModel, registry: Registry, loc: Loc = ()) -> list[t
     return problems
 
 
+ABLATION_KEYS = {"base", "variants"}  # what marks an ablation file (t2i_stages.ablation)
+
+
 def validate_recipe(rs: RecipeSources, registry: Registry) -> Recipe:
     """Validate merged recipe data in two phases; raise RecipeError with file:line per problem."""
+    if isinstance(rs.data, dict) and ABLATION_KEYS <= set(rs.data) and "generator" not in rs.data:
+        raise RecipeError(
+            [
+                f"{rs.path}: this is an ablation file (it has 'base:' and 'variants:'), not a "
+                f"recipe; check it with `t2i-stages ablate {rs.path} --plan` and run it with "
+                f"`t2i-stages ablate {rs.path}`"
+            ]
+        )
     try:
         recipe = Recipe.model_validate(rs.data)
     except ValidationError as exc:

@@ -105,3 +105,13 @@ def test_every_command_has_help(capsys):
             [sys.executable, "-m", "t2i_stages.cli.main", name, "--help"], capture_output=True
         )
         assert proc.returncode == 0, name
+
+
+def test_validate_on_an_ablation_file_points_to_ablate_plan(capsys):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "recipes" / "ablations" / "grgan-stages.yaml"
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1  # one line, not eight "unknown field" errors
+    assert "ablation file" in err and f"t2i-stages ablate {path} --plan" in err

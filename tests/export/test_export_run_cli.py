@@ -48,12 +48,23 @@ def _grid(path) -> np.ndarray:
 def test_generate_gives_the_same_grid_with_pytorch_and_onnx(micro_run, fused_export, tmp_path):
     common = ["--text", "a red circle", "--text", "", "--n", "3", "--seed", "5"]
     common += ["--provider", "cpu"]
+    fp32 = ["--precision", "fp32"]  # the PyTorch side in fp32, as the parity check
     assert (
         main(["generate", *common, "--onnx", str(fused_export), "--out", str(tmp_path / "o.png")])
         == 0
     )
     assert (
-        main(["generate", *common, "--model", str(micro_run), "--out", str(tmp_path / "t.png")])
+        main(
+            [
+                "generate",
+                *common,
+                *fp32,
+                "--model",
+                str(micro_run),
+                "--out",
+                str(tmp_path / "t.png"),
+            ]
+        )
         == 0
     )
     assert (
@@ -72,7 +83,8 @@ def test_generate_gives_the_same_grid_with_pytorch_and_onnx(micro_run, fused_exp
         == 0
     )
     onnx_grid, torch_grid, half = (_grid(tmp_path / f) for f in ("o.png", "t.png", "h.png"))
-    assert onnx_grid.shape == (2 * 34 + 2, 3 * 34 + 2, 3)  # 2 captions x 3 images of 32 px
+    # 2 captions x 3 images of 32 px, shown at 64 px, a caption line above each row
+    assert onnx_grid.shape == (2 * (12 + 64 + 2) + 2, 3 * 66 + 2, 3)
     assert np.abs(onnx_grid - torch_grid).max() <= 1  # uint8 rounding only
     assert np.abs(half - torch_grid).max() <= 4
     other = tmp_path / "seed6.png"
@@ -166,13 +178,62 @@ def test_cli_errors_exit_2_with_one_line(micro_run, fused_export, tmp_path, caps
         main([*gen, "--onnx", str(fused_export), "--model", str(micro_run)])
     assert exc.value.code == 2
     capsys.readouterr()
-    rc = main([*gen, "--onnx", str(fused_export)])  # default provider: cuda
+    rc = main([*gen, "--onnx", str(fused_export), "--provider", "cuda"])
     if rc != 0:  # no usable CUDA here
         assert rc == 2
         err = capsys.readouterr().err
         assert "provider 'cuda' was requested" in err.splitlines()[-1]
     if not torch.cuda.is_available():
-        assert main([*gen, "--model", str(micro_run)]) == 2
+        assert main([*gen, "--model", str(micro_run), "--provider", "cuda"]) == 2
         assert "torch sees no CUDA device" in capsys.readouterr().err
-        with pytest.warns(RuntimeWarning, match="continuing on the CPU"):
-            assert main([*gen, "--model", str(micro_run), "--allow-cpu-fallback"]) == 0
+        cuda = ["--provider", "cuda", "--allow-cpu-fallback"]
+        assert main([*gen, "--model", str(micro_run), *cuda]) == 0
+        err = capsys.readouterr().err
+        assert "warning: provider 'cuda' was requested" in err and "continuing on the CPU" in err
+
+
+def test_generate_runs_on_a_cpu_machine_with_default_flags(
+    micro_run, fused_export, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for backend in (["--onnx", str(fused_export)], ["--model", str(micro_run)]):
+        out = tmp_path / f"{backend[0][2:]}.png"
+        assert main(["generate", "--text", "a red circle", *backend, "--out", str(out)]) == 0
+        printed = capsys.readouterr()
+        assert "CPU" in printed.out or "cpu" in printed.out
+        assert "warning" not in printed.err  # known words, short caption: nothing to say
+
+
+def test_generate_warns_about_unknown_and_truncated_words(
+    micro_run, fused_export, tmp_path, capsys
+):
+    from t2i_stages.export.api import generate
+
+    long = " ".join(["a red circle"] * 20)  # 60 words, the micro model reads 40
+    for backend in (["--onnx", str(fused_export)], ["--model", str(micro_run)]):
+        args = ["generate", "--text", "a purple blorb", "--text", long, "--n", "2", *backend]
+        assert main([*args, "--provider", "cpu", "--out", str(tmp_path / "w.png")]) == 0
+        err = capsys.readouterr().err.splitlines()
+        unknown = [line for line in err if "not in the model's vocabulary" in line]
+        assert len(unknown) == 1 and "blorb" in unknown[0] and unknown[0].startswith("warning: ")
+        assert any("60 tokens, more than the model's 40; truncated" in line for line in err)
+    with pytest.warns(UserWarning, match="blorb"):
+        res = generate(["a blorb"], tmp_path / "api.png", onnx=fused_export, n=1, provider="cpu")
+    assert len(res.warnings) == 1
+
+
+def test_the_grid_writes_each_caption_above_its_row(fused_export, tmp_path):
+    from t2i_stages.export.api import generate
+
+    res = generate(
+        ["a red circle", "a big blue square"], tmp_path / "g.png", onnx=fused_export, n=2
+    )
+    grid = _grid(res.path)
+    plain = tmp_path / "plain.png"
+    from t2i_stages.export.runtime import save_grid
+
+    save_grid(res.images[-1], plain, ncol=2)
+    assert grid.shape[0] > _grid(plain).shape[0]  # room for two caption lines
+    assert grid.shape[1] == _grid(plain).shape[1]
+    label = grid[2:12]  # the first caption's line, above the first row of images
+    assert (label < 100).any()  # dark text on white

@@ -96,3 +96,27 @@ def test_missing_clip_folder_fails_before_generation(micro_run_dir, tmp_path):
         evaluate_run_dir(
             micro_run_dir, [f"clip_score:clip_folder={tmp_path}/nope"], num_samples=4, log=_quiet
         )
+
+
+def test_eval_keeps_the_training_metrics_and_earlier_evaluations(micro_run_dir, capsys):
+    before = (micro_run_dir / "metrics.json").read_text()
+    args = ["eval", str(micro_run_dir), "--metrics", "fid:extractor=random", "--num-samples", "8"]
+    assert main(args) == 0
+    assert main(args) == 0  # the same protocol twice: two folders
+    err = capsys.readouterr().err
+    assert "eval:" in err and "img" in err  # the progress bar
+    assert (micro_run_dir / "metrics.json").read_text() == before
+    folders = sorted((micro_run_dir / "evals").iterdir())
+    assert len(folders) >= 2
+    assert all(f.name.startswith("fid-n8-seed100-") for f in folders[-2:])
+    for f in folders[-2:]:
+        assert (
+            "FD[random]" in json.loads((f / "metrics.json").read_text())["results"]["fid"]["values"]
+        )
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(micro_run_dir / "tb"))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    assert any(t.startswith("eval/fid-n8-seed100-") and t.endswith("FD[random]") for t in tags)
+    assert any(t == "eval/R-precision[run]" for t in tags)  # the end-of-training evaluation
