@@ -34,8 +34,28 @@ class DownBlock(nn.Sequential):
         )
 
 
+# Which of a 4-tap transposed-conv kernel's taps each 3x3 tap lands on, per 1-D axis: a nearest
+# x2 upsample followed by a 3x3 conv (padding 1) gives output 2i from w0*x[i-1] + (w1+w2)*x[i]
+# and output 2i+1 from (w0+w1)*x[i] + w2*x[i+1], i.e. a stride-2 transposed conv with the kernel
+# [w2, w1+w2, w0+w1, w0] and padding 1.
+_UPSAMPLE_TAPS = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+
+
+def upsample_conv_weight(weight: torch.Tensor) -> torch.Tensor:
+    """(Cout, Cin, 3, 3) conv weight -> the (Cin, Cout, 4, 4) stride-2 transposed-conv weight
+    that computes ``conv(upsample_nearest_x2(x))`` from ``x`` directly (2.25x fewer FLOPs)."""
+    taps = _UPSAMPLE_TAPS.to(weight.device, weight.dtype)
+    return torch.einsum("ay,oiyx,bx->ioab", taps, weight, taps)
+
+
 class UpBlock(nn.Sequential):
-    """Nearest x2 upsample -> conv3x3(in -> 2*out) -> BatchNorm -> GLU: doubles the resolution."""
+    """Nearest x2 upsample -> conv3x3(in -> 2*out) -> BatchNorm -> GLU: doubles the resolution.
+
+    The upsample and the conv run as one stride-2 transposed convolution at the input's
+    resolution, with its kernel derived from the 3x3 weight on the fly: the same function (to
+    float rounding), the same parameters and state dict, 2.25x fewer FLOPs in the generators'
+    costliest layer (the ONNX export makes the same rewrite, export/optimize.py).
+    """
 
     def __init__(self, in_ch: int, out_ch: int):
         super().__init__(
@@ -44,6 +64,15 @@ class UpBlock(nn.Sequential):
             nn.BatchNorm2d(out_ch * 2),
             GLU(),
         )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting() or torch.onnx.is_in_onnx_export():
+            return super().forward(x)  # the plain graph: exporters rewrite it themselves
+        _, conv, norm, glu = self
+        y = nn.functional.conv_transpose2d(
+            x, upsample_conv_weight(conv.weight), stride=2, padding=1
+        )
+        return glu(norm(y))
 
 
 class ResBlock(nn.Module):

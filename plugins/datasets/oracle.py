@@ -469,8 +469,13 @@ def train_oracle(
     holdout_images: int = 400,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
+    precision: str = "fp32",
 ) -> ShapesOracle:
-    """Train an oracle on fresh renders and measure it on held-out renders (both real data)."""
+    """Train an oracle on fresh renders and measure it on held-out renders (both real data).
+
+    ``precision``: the resolved autocast of the training forward passes (fp32 or bf16)."""
+    from t2i_stages.hardware import autocast
+
     t0 = time.perf_counter()
     cell_px = cell_px or default_cell_px(resolution, p.grid)
     sizes = {
@@ -526,7 +531,9 @@ def train_oracle(
             dx, dy = (int(v) for v in torch.randint(0, 2 * slack + 1, (2,), generator=gen))
             x = crops[idx, :, dy : dy + size, dx : dx + size]
             x = _augment(x.clone(), gen)
-            logits = net(x)
+            with autocast(precision, "cpu"):
+                logits = net(x)
+            logits = {k: v.float() for k, v in logits.items()}
             loss = F.binary_cross_entropy_with_logits(logits["present"], targets["present"][idx])
             for a in ATTRS:
                 tgt = targets[a][idx]
@@ -547,6 +554,7 @@ def train_oracle(
         "holdout": {k: round(v, 5) for k, v in acc.items()},
         "train_images": train_images,
         "epochs": epochs,
+        "precision": precision,
         "seconds": {
             "render": round(t_render, 2),
             "train": round(t_train, 2),
@@ -561,14 +569,19 @@ def train_oracle(
 
 
 def oracle_path(
-    p: ShapesParams, resolution: int, cell_px: int, cache_dir: str | None = None
+    p: ShapesParams,
+    resolution: int,
+    cell_px: int,
+    cache_dir: str | None = None,
+    precision: str = "fp32",
 ) -> Path:
     root = cache_root(cache_dir if cache_dir is not None else p.cache_dir)
+    tag = "" if precision == "fp32" else f"-{precision}"  # trained in bf16: another oracle
     return (
         root
         / "shapes"
         / p.content_key()
-        / f"oracle-r{resolution}-c{cell_px}-v{ORACLE_VERSION}.safetensors"
+        / f"oracle-r{resolution}-c{cell_px}-v{ORACLE_VERSION}{tag}.safetensors"
     )
 
 
@@ -582,18 +595,24 @@ def load_oracle(
     epochs: int = 6,
     retrain: bool = False,
     log: Callable[[str], None] | None = None,
+    precision: str = "auto",
 ) -> ShapesOracle:
     """The oracle for a shapes dataset (or its params) at ``resolution`` (default: its highest).
 
     Loaded from the cache when present, else trained on fresh renders and saved (safetensors).
+    ``precision`` auto trains in bf16 where the CPU runs it natively (t2i_stages.hardware); the
+    cache keeps the two apart.
     """
     from safetensors.torch import load_file, save_file
+
+    from t2i_stages.hardware import resolve_precision
 
     p = _params_of(source)
     if resolution is None:
         resolution = max(getattr(source, "resolutions", None) or p.resolutions)
     cell_px = cell_px or default_cell_px(resolution, p.grid)
-    path = oracle_path(p, resolution, cell_px, cache_dir)
+    chosen = resolve_precision(precision, "cpu", what="oracle precision").chosen
+    path = oracle_path(p, resolution, cell_px, cache_dir, chosen)
     sizes = {
         "shape": len(p.shapes),
         "color": len(p.colors),
@@ -617,7 +636,13 @@ def load_oracle(
     logger = log or (lambda m: print(m, file=sys.stderr, flush=True))
     logger(f"shapes: training the oracle for {resolution}px images (cached at {path})")
     oracle = train_oracle(
-        p, resolution, cell_px=cell_px, train_images=train_images, epochs=epochs, log=log
+        p,
+        resolution,
+        cell_px=cell_px,
+        train_images=train_images,
+        epochs=epochs,
+        log=log,
+        precision=chosen,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

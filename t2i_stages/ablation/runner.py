@@ -133,6 +133,7 @@ def run_ablation(
         f"ablate: {len(plan.variants)} variants x {len(plan.seeds)} seeds = {total} runs "
         f"validated; {total - todo} finished, {todo} to train -> {plan.out}"
     )
+    started, trained_now = time.time(), 0
     for k, run in enumerate(plan.runs, 1):
         key = f"{run.variant.name}/seed-{run.seed}"
         if run.status == "done":
@@ -158,6 +159,16 @@ def run_ablation(
         _write_marker(run, summary)
         run.status = "done"
         result.trained.append(key)
+        trained_now += 1
+        left = sum(r.status != "done" for r in plan.runs)
+        if left:
+            per_run = (time.time() - started) / trained_now
+            log(
+                f"ablate: {trained_now} run(s) took {per_run / 60:.1f} min each (training and "
+                f"evaluation); the {left} left take about {left * per_run / 60:.0f} min"
+            )
+        if summary.get("stop", {}).get("advice"):
+            log(f"ablate: warning: {key} {summary['stop']['advice']}")
     _write_plan(plan)
     write_comparison(plan, result, log)
     log(f"ablate: table {result.table_md}, {result.table_csv}; chart {result.chart}")

@@ -138,3 +138,12 @@ def test_demo_setting_oracle_at_64px(tmp_path):
     assert oracle.info["holdout"]["shape"] >= 0.98
     blank = torch.zeros(4, 3, 64, 64) + (200 / 127.5 - 1)  # the plain background, no object
     assert (oracle.predict(blank)[:, :, 0] == 0).all()
+
+
+def test_an_oracle_trained_in_bf16_is_cached_apart_from_the_fp32_one(tmp_path):
+    from t2i_stages.plugins.datasets.oracle import ORACLE_VERSION, oracle_path
+
+    p = ShapesParams(cache_dir=str(tmp_path))
+    fp32 = oracle_path(p, 32, 8)
+    assert fp32.name == f"oracle-r32-c8-v{ORACLE_VERSION}.safetensors"  # earlier caches stay valid
+    assert oracle_path(p, 32, 8, precision="bf16") != fp32
