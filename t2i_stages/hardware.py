@@ -181,8 +181,8 @@ def resolve_precision(
     if requested == "bf16" and not native:
         warning = (
             f"{what} bf16 on a CPU without native bf16 ({why}): oneDNN emulates it, measured "
-            f"{EMULATED_BF16_SLOWDOWN}x slower than fp32 for the demo's GAN step; "
-            "use precision: auto (fp32 here)"
+            f"{EMULATED_BF16_SLOWDOWN}x slower than fp32 for the demo's GAN step, and some "
+            "kernels (oneDNN's LSTM) refuse it; use precision: auto (fp32 here)"
         )
         return PrecisionChoice("bf16", "bf16", "cpu", "set in the recipe (emulated)", warning)
     return PrecisionChoice(requested, requested, "cpu", "set in the recipe")
