@@ -110,6 +110,11 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
     overrides = paper_overrides(Path(recipe_path), args.batch) if paper else []
     if args.batch and not paper:
         overrides.append(f"data.batch_size={args.batch}")
+    from t2i_stages.recipe import read_recipe
+
+    has_matcher = bool(read_recipe(Path(recipe_path), []).data.get("matcher"))
+    if not paper and not args.pretrain and has_matcher:  # speed does not depend on its weights
+        overrides += ["matcher.params.pretrain.steps=0", "matcher.params.pretrain.eval_samples=100"]
     precision = args.precision or ("bf16" if args.device == "cuda" else None)
     train = {
         "threads": args.threads,
@@ -247,6 +252,8 @@ def _pass_through(args: argparse.Namespace) -> list[str]:
     out += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
     out += ["--repeats", str(args.repeats), "--workers", str(args.workers)]
     out += ["--finite-check", args.finite_check]
+    if args.pretrain:
+        out.append("--pretrain")
     if args.precision:
         out += ["--precision", args.precision]
     for flag in ("channels_last", "compile", "flops", "no_fused", "count_syncs"):
@@ -353,6 +360,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--finite-check", choices=("step", "deferred"), default="step")
     p.add_argument("--no-fused", action="store_true", help="foreach optimizers instead")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers")
+    p.add_argument(
+        "--pretrain",
+        action="store_true",
+        help="pretrain the demo recipes' matchers first (default: random matcher weights)",
+    )
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)

@@ -34,6 +34,8 @@ def _img(path: Path, width: str = "100%") -> str:
 
 
 def _fmt(v: Any) -> str:
+    if isinstance(v, float) and v != v:  # NaN: the metric had nothing to measure
+        return "n/a"
     if isinstance(v, float):
         return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.1f}"
     return "" if v is None else html.escape(str(v))

@@ -120,3 +120,16 @@ def test_validate_on_an_ablation_file_points_to_ablate_plan(capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1  # one line, not eight "unknown field" errors
     assert "ablation file" in err and f"t2i-stages ablate {path} --plan" in err
+
+
+def test_the_readme_usage_shows_every_command():
+    from pathlib import Path
+
+    from t2i_stages.cli.main import build_parser
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    usage = readme[readme.index("## Usage") :]
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    missing = [name for name in sub.choices if f"t2i-stages {name}" not in usage]
+    assert not missing, f"README Usage lacks: {missing}"
+    assert "save_grid" in usage or "generate(" in usage  # a grid from the Python API
