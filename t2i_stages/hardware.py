@@ -119,8 +119,15 @@ def cpu_info() -> CpuInfo:
     )
 
 
+class _Recorded:
+    """A decision as a run records it: its fields, without the empty ones."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
 @dataclass(frozen=True)
-class PrecisionChoice:
+class PrecisionChoice(_Recorded):
     """What a ``precision`` setting became on a device, and why."""
 
     requested: str
@@ -128,9 +135,6 @@ class PrecisionChoice:
     device: str
     reason: str
     warning: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
 
     def describe(self, what: str = "precision") -> str:
         arrow = (
@@ -233,7 +237,7 @@ def busy_cores(interval: float = 0.1) -> float:
 
 
 @dataclass(frozen=True)
-class ThreadChoice:
+class ThreadChoice(_Recorded):
     """How many torch threads a run uses, and why."""
 
     requested: int | None
@@ -244,9 +248,7 @@ class ThreadChoice:
     warning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if v is not None}
-        out["busy_cores"] = round(self.busy_cores, 2)
-        return out
+        return {**super().to_dict(), "busy_cores": round(self.busy_cores, 2)}
 
     def describe(self) -> str:
         return f"threads: {self.chosen} ({self.reason})"
