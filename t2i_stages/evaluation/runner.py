@@ -247,7 +247,7 @@ def evaluate_stream(
 
         total = int(getattr(stream, "num_samples", 0) or 0)
         bar = tqdm(total=total or None, desc="eval", unit="img", dynamic_ncols=True)
-        stream = _counted(stream, bar)
+        stream = _Counted(stream, bar)
     for batch in stream:
         if not started:
             ctx.resolution = batch.resolution
@@ -304,7 +304,7 @@ def evaluate_stream(
     return report
 
 
-class _counted:
+class _Counted:
     """A stream that advances a progress bar by each batch's images (and keeps its protocol)."""
 
     def __init__(self, stream: Iterable[EvalBatch], bar: Any):
