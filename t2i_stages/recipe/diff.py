@@ -29,13 +29,9 @@ def fmt(loc: Loc) -> str:
     return ".".join(map(str, loc)) or "<root>"
 
 
-def describe_changes(old: Any, new: Any, limit: int = 8) -> list[str]:
-    """``path: old -> new`` for each difference (the first ``limit``, then a count)."""
-    paths = diff_paths(old, new)
-    lines = [f"{fmt(p)}: {_at(old, p)!r} -> {_at(new, p)!r}" for p in paths[:limit]]
-    if len(paths) > limit:
-        lines.append(f"... and {len(paths) - limit} more")
-    return lines
+def changed_fields(old: Any, new: Any) -> list[tuple[str, str]]:
+    """``(path, "path: old -> new")`` for each difference between two plain-data recipes."""
+    return [(fmt(p), f"{fmt(p)}: {_at(old, p)!r} -> {_at(new, p)!r}") for p in diff_paths(old, new)]
 
 
 _MISSING = "<absent>"

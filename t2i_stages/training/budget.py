@@ -70,16 +70,13 @@ class StepClock:
         self.max_minutes, self.batch = max_minutes, batch
         self.marks: list[float] = []
         self.seconds_per_step: float | None = None
-        self.started = time.time()
 
     def tick(self, step: int) -> str | None:
         """Call after each step; returns the estimate line once, after the third step."""
         if self.seconds_per_step is not None:
             return None
         self.marks.append(time.perf_counter())
-        if len(self.marks) < 3 and step < self.max_steps:
-            return None
-        if len(self.marks) < 2:
+        if len(self.marks) < 3 and (step < self.max_steps or len(self.marks) < 2):
             return None
         self.seconds_per_step = (self.marks[-1] - self.marks[0]) / (len(self.marks) - 1)
         return self.estimate()

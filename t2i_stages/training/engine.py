@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from ..build import write_resolved_recipe
 from ..errors import T2IError
 from ..recipe import Recipe, resolved_recipe
-from ..recipe.diff import describe_changes, diff_paths, fmt
+from ..recipe.diff import changed_fields
 from ..recipe.validate import RECORD_FIELDS
 from ..registry import Registry
 from .budget import StepClock, StopReason, stop_banner
@@ -837,9 +837,9 @@ def prepare_run_folder(
     if resume and existing.exists():
         old = read_run_yaml(existing)
         strip = lambda d: {k: v for k, v in d.items() if k not in RECORD_FIELDS}  # noqa: E731
-        paths = [fmt(p) for p in diff_paths(strip(old), strip(new))]
-        changes = describe_changes(strip(old), strip(new), limit=len(paths) or 1)
-        guarded = [c for p, c in zip(paths, changes, strict=False) if p not in RESUME_FREE_FIELDS]
+        fields = changed_fields(strip(old), strip(new))
+        changes = [line for _, line in fields]
+        guarded = [line for path, line in fields if path not in RESUME_FREE_FIELDS]
         if guarded and not allow_changes:
             shown = "; ".join(guarded[:8]) + (
                 f"; ... {len(guarded) - 8} more" if len(guarded) > 8 else ""
