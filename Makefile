@@ -22,8 +22,12 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# One pytest-xdist worker per core, one torch thread each (tests/conftest.py); a test file stays
+# on one worker so that its module fixtures are built once.
+PYTEST_ARGS ?= -n auto --dist loadfile
+
 test: setup lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # A real end-to-end run on the built-in dataset: matcher pretraining, GAN training (a fixed
 # wall-clock budget), evaluation by the shapes oracle, report.html.

@@ -7,17 +7,28 @@ are cached there once per session), so tests never read or write the user's cach
 from __future__ import annotations
 
 import os
+import random
 
 import pytest
 import torch
 
 
 def pytest_configure(config):
-    threads = os.environ.get("T2I_TEST_THREADS", "2")
+    # one thread per pytest-xdist worker (``make test`` runs one per core), two otherwise
+    default = "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2"
+    threads = os.environ.get("T2I_TEST_THREADS", default)
     torch.set_num_threads(int(threads))
     # runs pick their threads from the cores left free (t2i_stages.hardware.choose_threads);
     # pin them so that two runs compared in one test never differ in their thread count
     os.environ.setdefault("T2I_STAGES_THREADS", threads)
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Every test starts from the same global RNG state, whatever ran before it (and on
+    whichever worker, under pytest-xdist): a randomly initialised network is the same one."""
+    random.seed(0)
+    torch.manual_seed(0)
 
 
 @pytest.fixture(scope="session", autouse=True)

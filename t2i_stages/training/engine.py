@@ -48,7 +48,8 @@ def _workers_ignore_stop_signals(worker_id: int) -> None:
 
     A scheduler's SIGTERM (or Ctrl-C) reaches the whole process group; a worker it killed would
     make the main process raise mid-step instead of finishing the step and checkpointing. The
-    main process shuts its workers down itself, and they exit if it dies.
+    main process shuts its workers down itself at the end of ``fit`` (it cannot rely on
+    multiprocessing's SIGTERM at exit), and they exit if it dies.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -719,6 +720,9 @@ class Trainer:
                 self.check_deferred()
                 self.save()
         finally:
+            # shut the DataLoader workers down now: at interpreter exit multiprocessing would
+            # SIGTERM them, which they ignore, and then wait for them forever
+            batches.close()
             if progress is not None:
                 progress.close()
             for sig, h in old_handlers.items():

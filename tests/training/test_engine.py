@@ -160,3 +160,19 @@ def test_speed_switches_train_the_same_model(micro, registry, tmp_path, switch):
         for k, v in base[comp].items():
             if v.is_floating_point():
                 torch.testing.assert_close(other[comp][k], v, rtol=1e-3, atol=1e-3, msg=comp + k)
+
+
+def test_data_loader_workers_are_shut_down_when_fit_returns(micro, registry, tmp_path):
+    # The loader's iterator sits in a reference cycle, so garbage collection may free it late
+    # or never; a worker still alive at interpreter exit is SIGTERMed by multiprocessing, which
+    # it ignores (it leaves stop signals to the main process), and the exit then waits forever.
+    import gc
+    import multiprocessing
+
+    t = _trainer(micro("train.max_steps=3", "data.num_workers=1"), registry, tmp_path)
+    gc.disable()
+    try:
+        t.fit()
+        assert multiprocessing.active_children() == []
+    finally:
+        gc.enable()
