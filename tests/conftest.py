@@ -19,8 +19,9 @@ def pytest_configure(config):
     threads = os.environ.get("T2I_TEST_THREADS", default)
     torch.set_num_threads(int(threads))
     # runs pick their threads from the cores left free (t2i_stages.hardware.choose_threads);
-    # pin them so that two runs compared in one test never differ in their thread count
-    os.environ.setdefault("T2I_STAGES_THREADS", threads)
+    # pin them so that two runs compared in one test never differ in their thread count. Set,
+    # not defaulted: xdist workers inherit the controller's environment, with its two threads.
+    os.environ["T2I_STAGES_THREADS"] = threads
 
 
 @pytest.fixture(autouse=True)
