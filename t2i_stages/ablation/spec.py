@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import T2IError
-from ..recipe.sources import MAX_RECIPE_BYTES, parse_override
+from ..recipe.sources import MAX_RECIPE_BYTES, duplicate_keys, parse_override
 
 _VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -200,7 +200,11 @@ def read_ablation(path: str | Path) -> tuple[Ablation, Path]:
         raw = path.read_bytes()
         if len(raw) > MAX_RECIPE_BYTES:
             raise AblationError(f"{path}: larger than {MAX_RECIPE_BYTES} bytes")
-        data = yaml.safe_load(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        duplicates = duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
+        if duplicates:
+            raise AblationError("\n".join(f"{path}:{d}" for d in duplicates))
+        data = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise AblationError(f"{path}: cannot read: {exc}") from None
     except yaml.YAMLError as exc:

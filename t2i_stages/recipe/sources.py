@@ -114,9 +114,46 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+def duplicate_keys(node: yaml.Node | None) -> list[str]:
+    """``LINE: duplicate key 'K' (first at line L)`` for every mapping key given twice.
+
+    PyYAML keeps the last of two equal keys without a word, so a recipe with two ``train:``
+    blocks would silently lose the first; the composed node tree still holds both.
+    """
+    found: list[tuple[int, str]] = []
+    stack, seen = [node], set()
+    while stack:
+        item = stack.pop()
+        if item is None or id(item) in seen:  # aliases share nodes (and may form cycles)
+            continue
+        seen.add(id(item))
+        if isinstance(item, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key, value in item.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    line = key.start_mark.line + 1
+                    if key.value in first:
+                        found.append(
+                            (
+                                line,
+                                f"{line}: duplicate key '{key.value}' (first at line "
+                                f"{first[key.value]}); YAML would keep only the last",
+                            )
+                        )
+                    else:
+                        first[key.value] = line
+                stack.extend((key, value))
+        elif isinstance(item, yaml.SequenceNode):
+            stack.extend(item.value)
+    return [message for _, message in sorted(found)]
+
+
 def _load_yaml_text(text: str, label: str) -> tuple[Any, yaml.Node | None]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        duplicates = duplicate_keys(node)
+        if duplicates:
+            raise RecipeError([f"{label}:{d}" for d in duplicates])
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -179,3 +179,34 @@ def test_recipes_are_read_with_the_safe_loader(toy, write):
     with pytest.raises(RecipeError, match="invalid YAML"):
         read_recipe(path)
     assert yaml.safe_load("a: 1") == {"a": 1}
+
+
+def test_a_key_given_twice_is_refused_with_both_lines(toy, write):
+    # PyYAML alone keeps the last `train:` block and loses the first without a word
+    text = "name: x\ntrain:\n  max_steps: 5\nseed: 1\ntrain:\n  lr: 0.1\n"
+    path = write("r.yaml", text)
+    with pytest.raises(RecipeError) as info:
+        read_recipe(path)
+    assert str(info.value) == (
+        f"{path}:5: duplicate key 'train' (first at line 2); YAML would keep only the last"
+    )
+    # nested, in a file it extends, and through the CLI: one located line, exit 2
+    write("base.yaml", "train:\n  params:\n    a: 1\n    b: 2\n    a: 3\n")
+    child = write("child.yaml", "extends: base.yaml\nname: y\n")
+    with pytest.raises(RecipeError, match=r"base\.yaml:5: duplicate key 'a' \(first at line 3\)"):
+        read_recipe(child)
+    from t2i_stages.cli.main import main
+
+    assert main(["validate", str(path)]) == 2
+    # merge keys and aliases are YAML's own and stay allowed
+    ok = write("ok.yaml", "a: &x {k: 1}\nb:\n  <<: *x\n  m: 2\nc: *x\n")
+    assert read_recipe(ok) is not None
+
+
+def test_an_ablation_file_with_a_key_given_twice_is_refused(write):
+    from t2i_stages.ablation import read_ablation
+    from t2i_stages.ablation.spec import AblationError
+
+    path = write("a.yaml", "base: r.yaml\nvariants: []\nbase: s.yaml\n")
+    with pytest.raises(AblationError, match=r"a\.yaml:3: duplicate key 'base' \(first at line 1\)"):
+        read_ablation(path)
