@@ -217,6 +217,7 @@ class RealDataset(CaptionedDataset):
         res = check_resolutions(resolutions, params.resolutions)
         self.name = name
         self.params = params
+        indexing_problems = len(bad)  # samples the loader already dropped while indexing
         kept = []
         for rec in records:
             caps = (
@@ -236,7 +237,7 @@ class RealDataset(CaptionedDataset):
                 continue
             rec.captions = caps
             kept.append(rec)
-        bad.report(total=len(records))
+        bad.report(total=len(records) + indexing_problems)
         if not kept:
             raise T2IError(f"{name}: no usable images in the {split} split under {params.root}")
         self.records = kept

@@ -204,7 +204,7 @@ def test_folder_skips_every_bad_case_with_one_warning(tmp_path):
     data_warnings = [w for w in caught if issubclass(w.category, DataWarning)]
     assert len(data_warnings) == 1
     msg = str(data_warnings[0].message)
-    assert "skipped 6 of" in msg and "(and 1 more)" in msg
+    assert "skipped 6 of 8 samples" in msg and "(and 1 more)" in msg  # 2 good ones kept
     assert "nocaps.txt: caption file missing" in msg and "not UTF-8" in msg
     assert sorted(ds.key(i) for i in range(len(ds))) == ["good1", "good2"]
     check_sample(ds)
@@ -252,7 +252,7 @@ def test_folder_jsonl_manifest_and_bad_lines(tmp_path):
         [json.dumps({"image": "imgs/x.jpg", "captions": ["testonly word"]})],
     )
     with pytest.warns(
-        DataWarning, match=r"skipped 3 of .*train.jsonl:2: manifest line is not JSON"
+        DataWarning, match=r"skipped 3 of 5 samples .*train.jsonl:2: manifest line is not JSON"
     ):
         ds = folder_factory(
             FolderParams(root=str(tmp_path), train="train.jsonl", test="test.jsonl"), "train", RES
