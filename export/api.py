@@ -39,13 +39,9 @@ from .runtime import (
 
 def _run_export_slot(run_dir: Path) -> dict[str, Any]:
     """The ``export:`` slot of a run's resolved recipe, or ``{}``."""
-    import yaml
+    from t2i_stages.api import read_run_recipe
 
-    path = run_dir / "recipe.resolved.yaml"
-    if not path.is_file():
-        raise T2IError(f"{run_dir}: not a run folder (no recipe.resolved.yaml)")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    slot = data.get("export") if isinstance(data, dict) else None
+    slot = read_run_recipe(run_dir).data.get("export")
     return slot if isinstance(slot, dict) else {}
 
 

@@ -13,24 +13,30 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from .errors import T2IError
 from .recipe import Recipe
-from .recipe.sources import RecipeSources, Source
+from .recipe.sources import RecipeSources, read_recipe_file
 from .recipe.validate import validate_recipe
 from .registry import Registry, load_registry
 from .training.checkpoint import latest_good_checkpoint
 from .types import GeneratorOutput, TextFeatures
 
 
-def load_run_recipe(run_dir: Path, registry: Registry) -> Recipe:
-    path = run_dir / "recipe.resolved.yaml"
+def read_run_recipe(run_dir: Path) -> RecipeSources:
+    """A run folder's ``recipe.resolved.yaml``, read as any recipe is (damage is a located
+    one-line error naming the file), without its record of plugin versions."""
+    path = Path(run_dir) / "recipe.resolved.yaml"
     if not path.is_file():
         raise T2IError(f"{run_dir}: not a run folder (no recipe.resolved.yaml)")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    data.pop("plugins", None)
-    return validate_recipe(RecipeSources(data, [Source(str(path))], path), registry)
+    sources = read_recipe_file(path)
+    sources.data.pop("plugins", None)
+    return sources
+
+
+def load_run_recipe(run_dir: Path, registry: Registry) -> Recipe:
+    """A run folder's recipe, validated against the installed plugins."""
+    return validate_recipe(read_run_recipe(run_dir), registry)
 
 
 @dataclass

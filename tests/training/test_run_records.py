@@ -144,3 +144,32 @@ def test_a_damaged_resolved_recipe_is_a_one_line_error(micro, registry, tmp_path
     assert main(["run", "--resume", str(tmp_path), "--no-eval"]) == 2
     err = capsys.readouterr().err.strip()
     assert "recipe.resolved.yaml" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "damage, says",
+    [
+        (b"train: [unclosed\n", ":2: invalid YAML"),
+        (b"- a\n- list\n", ":1: the recipe must be a mapping, not list"),
+        (bytes(range(128, 256)), ": cannot read recipe: 'utf-8' codec can't decode"),
+    ],
+    ids=["invalid-yaml", "a-list", "binary"],
+)
+def test_every_command_reading_a_damaged_run_recipe_says_so_in_one_line(
+    micro, registry, tmp_path_factory, capsys, damage, says
+):
+    run = tmp_path_factory.mktemp("damaged")
+    train(micro("train.max_steps=1"), registry, run, evaluate=False, **QUIET)
+    (run / "recipe.resolved.yaml").write_bytes(damage)
+    commands = [
+        ["eval", str(run)],
+        ["export", str(run), "--out", str(run / "deploy")],
+        ["generate", "--model", str(run), "--text", "a red circle", "--out", str(run / "g.png")],
+        ["run", "--resume", str(run), "--no-eval"],
+    ]
+    for argv in commands:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, (argv, err)
+        assert f"{run / 'recipe.resolved.yaml'}{says}" in err, (argv, err)
