@@ -188,7 +188,9 @@ class Registry:
         self._check_kind(kind)
         entry = self.components[kind].get(name)
         if entry is None:
-            raise UnknownComponentError(unknown_name_message(kind, name, self.names(kind)))
+            raise UnknownComponentError(
+                unknown_name_message(kind, name, self.names(kind), self.load_errors)
+            )
         return entry
 
     def validate_params(
@@ -221,11 +223,19 @@ class Registry:
             ) from exc
 
 
-def unknown_name_message(kind: str, name: str, known: list[str]) -> str:
+def unknown_name_message(
+    kind: str, name: str, known: list[str], broken: Iterable[PluginLoadError] = ()
+) -> str:
+    """``unknown KIND 'NAME'; did you mean ...; known ...``, and the plugins that failed to
+    load: the name may be theirs, and a typo hint alone would hide why it is missing."""
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
     hint = f"did you mean '{close[0]}'? " if close else ""
     listing = ", ".join(known) if known else "(none installed)"
-    return f"unknown {kind} '{name}'; {hint}known {kind} plugins: {listing}"
+    message = f"unknown {kind} '{name}'; {hint}known {kind} plugins: {listing}"
+    failed = "; ".join(str(err) for err in broken)
+    if failed:
+        message += f" (not loaded, and it may provide it: {failed})"
+    return message
 
 
 def load_registry(

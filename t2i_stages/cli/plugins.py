@@ -36,6 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="List every component that installed plugins provide.",
     )
     p.add_argument("--kind", choices=list(KIND_HOOKS), help="only this kind of component")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 2 when a plugin failed to load (for a plugin package's CI)",
+    )
     p.set_defaults(func=_plugins)
 
 
@@ -50,5 +55,5 @@ def _plugins(args: argparse.Namespace) -> int:
         r = {**r, "package": pkg}
         print("  ".join(r[c].ljust(widths.get(c, 0)) for c in cols).rstrip())
     for err in registry.load_errors:
-        print(f"warning: {err}", file=sys.stderr)
-    return 0
+        print(f"{'error' if args.check else 'warning'}: {err}", file=sys.stderr)
+    return 2 if args.check and registry.load_errors else 0

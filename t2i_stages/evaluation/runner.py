@@ -71,7 +71,9 @@ def make_slot(name: str, params: dict[str, Any], registry: Any, where: str = "")
 
     where = where or f"metric '{name}'"
     if name not in registry.components.get("metric", {}):
-        raise T2IError(f"{where}: {unknown_name_message('metric', name, registry.names('metric'))}")
+        raise T2IError(
+            f"{where}: {unknown_name_message('metric', name, registry.names('metric'), registry.load_errors)}"
+        )
     try:
         slot = MetricSlot(type=name, params=params)
         resolved = registry.validate_params("metric", name, params)

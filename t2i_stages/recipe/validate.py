@@ -53,7 +53,12 @@ def resolve_slots(model: BaseModel, registry: Registry, loc: Loc = ()) -> list[t
         kind = slot.kind
         if slot.type not in registry.components.get(kind, {}):
             problems.append(
-                ((*slot_loc, "type"), unknown_name_message(kind, slot.type, registry.names(kind)))
+                (
+                    (*slot_loc, "type"),
+                    unknown_name_message(
+                        kind, slot.type, registry.names(kind), registry.load_errors
+                    ),
+                )
             )
             continue
         try:

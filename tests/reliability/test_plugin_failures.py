@@ -24,6 +24,29 @@ def test_plugin_raising_during_registration_is_reported_and_the_rest_works(
     assert "bce_mismatch" in registry.names("loss")  # built-ins still load
     assert main(["plugins"]) == 0
     assert "plugin 'raising' (t2i_rel_raising) failed" in capsys.readouterr().err
+    # a plugin package's CI can catch it
+    assert main(["plugins", "--check"]) == 2
+    assert "error: plugin 'raising' (t2i_rel_raising) failed" in capsys.readouterr().err
+
+
+def test_a_name_missing_because_its_plugin_failed_says_so(tmp_path, monkeypatch, capsys):
+    # not only "did you mean 'refine'?": the recipe may name what the broken plugin provides
+    write_dist(tmp_path, "rel-raising", {"raising": "t2i_rel_raising"})
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("T2I_STAGES_LOAD_PLUGINS", raising=False)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(MICRO.read_text().replace("type: bce_mismatch", "type: bce_mismatch_v2"))
+    assert main(["validate", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown loss 'bce_mismatch_v2'; did you mean 'bce_mismatch'?" in err
+    assert "(not loaded, and it may provide it: plugin 'raising' (t2i_rel_raising) failed: " in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_plugins_check_passes_when_every_plugin_loads(capsys):
+    assert main(["plugins", "--check"]) == 0
+    assert "error" not in capsys.readouterr().err
 
 
 def test_plugin_raising_during_construction_is_named(fault_registry):
