@@ -217,9 +217,11 @@ class Registry:
         except Exception as exc:
             if isinstance(exc, UnknownComponentError):
                 raise
+            # one line: a C++ error (a huge allocation, say) carries its stack frames after it
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise PluginError(
                 f"{kind} '{slot.type}' (plugin '{entry.plugin.name}') failed to build: "
-                f"{type(exc).__name__}: {exc}"
+                f"{type(exc).__name__}: {first}"
             ) from exc
 
 

@@ -8,6 +8,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+# Upper bounds for the sizes a params model accepts: far above any published configuration,
+# low enough that a typo (``1e30``) is a validation error with its line, not a hang or an
+# allocator's crash minutes later.
+MAX_CHANNELS = 16_384
+"""Channels, widths and feature sizes."""
+MAX_LAYERS = 256
+"""Blocks, layers, heads and up-samplings of one component."""
+MAX_RESOLUTION = 4_096
+"""Image sides in pixels."""
+MAX_TOKENS = 4_096
+"""Words or tokens of one caption."""
+MAX_VOCAB = 10_000_000
+"""Entries of a vocabulary."""
+
 
 class Params(BaseModel):
     """Base class for plugin parameter models: unknown keys are errors, never silently ignored."""

@@ -15,7 +15,7 @@ from pydantic import Field
 from torch import nn
 
 from t2i_stages.plugins.common import GLU, Condition
-from t2i_stages.spec import Params
+from t2i_stages.spec import MAX_CHANNELS, Params
 from t2i_stages.types import TextFeatures
 
 
@@ -25,7 +25,9 @@ class CAParams(Params):
     Parameters: ``nef * 4 * c_dim + 4 * c_dim`` (Linear with bias), e.g. 102,800 at nef 256.
     """
 
-    c_dim: int = Field(100, gt=0, description="Size of the condition c (GAN.CONDITION_DIM, 100).")
+    c_dim: int = Field(
+        100, gt=0, le=MAX_CHANNELS, description="Size of the condition c (GAN.CONDITION_DIM, 100)."
+    )
 
 
 class ConditioningAugmentation(nn.Module):

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from t2i_stages.errors import PluginError
 from t2i_stages.recipe.slots import ConditioningSlot
-from t2i_stages.spec import Params
+from t2i_stages.spec import MAX_CHANNELS, MAX_RESOLUTION, Params
 
 from ._api import DiscriminatorBase, resolve_resolution
 
@@ -38,10 +38,14 @@ class DFGANDiscriminatorParams(Params):
     Weight init is torch's default, as in the reference.
     """
 
-    nf: int = Field(32, gt=0, description="Base channel width (ndf).")
-    text_dim: int = Field(256, gt=0, description="Sentence size the NetC head concatenates.")
+    nf: int = Field(32, gt=0, le=MAX_CHANNELS, description="Base channel width (ndf).")
+    text_dim: int = Field(
+        256, gt=0, le=MAX_CHANNELS, description="Sentence size the NetC head concatenates."
+    )
     resolution: int | None = Field(
-        None, description="Input image size; null takes the resolution the engine passes."
+        None,
+        le=MAX_RESOLUTION,
+        description="Input image size; null takes the resolution the engine passes.",
     )
     cond_head: bool = Field(True, description="Build NetC, the conditional (one-way) head.")
     conditioning: ConditioningSlot = Field(

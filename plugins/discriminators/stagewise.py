@@ -28,7 +28,7 @@ from t2i_stages.errors import PluginError
 from t2i_stages.plugins.common import apply_init
 from t2i_stages.plugins.common.init import InitName
 from t2i_stages.recipe.slots import ConditioningSlot
-from t2i_stages.spec import Params
+from t2i_stages.spec import MAX_CHANNELS, MAX_RESOLUTION, Params
 
 from ._api import DiscriminatorBase, resolve_resolution
 
@@ -47,10 +47,16 @@ class StagewiseDiscriminatorParams(Params):
     their Ds; GR-GAN leaves its Ds at torch's default init, so its recipe sets "pytorch".
     """
 
-    df: int = Field(64, gt=0, description="Discriminator base channels (GAN.DF_DIM).")
-    text_dim: int = Field(256, gt=0, description="Text feature size nef the condition comes from.")
+    df: int = Field(
+        64, gt=0, le=MAX_CHANNELS, description="Discriminator base channels (GAN.DF_DIM)."
+    )
+    text_dim: int = Field(
+        256, gt=0, le=MAX_CHANNELS, description="Text feature size nef the condition comes from."
+    )
     resolution: int | None = Field(
-        None, description="Input image size; null takes the resolution the engine passes."
+        None,
+        le=MAX_RESOLUTION,
+        description="Input image size; null takes the resolution the engine passes.",
     )
     norm: Literal["batch", "spectral"] = Field("batch", description="batch (AttnGAN) or spectral.")
     uncond_head: bool = Field(True, description="Build the unconditional head.")

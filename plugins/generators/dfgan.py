@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from t2i_stages.errors import PluginError
 from t2i_stages.plugins.common import Condition
 from t2i_stages.recipe.slots import ConditioningSlot, FusionSlot
-from t2i_stages.spec import Params
+from t2i_stages.spec import MAX_CHANNELS, MAX_RESOLUTION, Params
 from t2i_stages.types import GeneratorOutput, TextFeatures
 
 
@@ -34,10 +34,10 @@ class DFGANGeneratorParams(Params):
     is ``affine``); ``conditioning`` gives the vector concatenated after z.
     """
 
-    nf: int = Field(32, gt=0, description="Base channel width (ngf).")
-    z_dim: int = Field(100, gt=0, description="Noise size.")
-    text_dim: int = Field(256, gt=0, description="Sentence size (DAMSM nef, 256).")
-    resolution: int = Field(256, description="Output size, a power of two >= 8.")
+    nf: int = Field(32, gt=0, le=MAX_CHANNELS, description="Base channel width (ngf).")
+    z_dim: int = Field(100, gt=0, le=MAX_CHANNELS, description="Noise size.")
+    text_dim: int = Field(256, gt=0, le=MAX_CHANNELS, description="Sentence size (DAMSM nef, 256).")
+    resolution: int = Field(256, le=MAX_RESOLUTION, description="Output size, a power of two >= 8.")
     conditioning: ConditioningSlot = Field(
         default_factory=lambda: ConditioningSlot(type="sentence"),
         description="The text vector concatenated with z to form the fusion condition.",

@@ -24,7 +24,7 @@ from t2i_stages.errors import PluginError
 from t2i_stages.plugins.common import apply_init
 from t2i_stages.plugins.common.init import InitName
 from t2i_stages.recipe.slots import StageSlot
-from t2i_stages.spec import Params
+from t2i_stages.spec import MAX_CHANNELS, Params
 from t2i_stages.types import GeneratorOutput, TextFeatures
 
 
@@ -44,9 +44,13 @@ class StagewiseGeneratorParams(Params):
     keeps torch's defaults.
     """
 
-    text_dim: int = Field(256, gt=0, description="Text feature size nef (words and sentence).")
-    z_dim: int = Field(100, gt=0, description="Noise size (GAN.Z_DIM).")
-    gf: int = Field(32, gt=0, description="Generator feature channels (GAN.GF_DIM).")
+    text_dim: int = Field(
+        256, gt=0, le=MAX_CHANNELS, description="Text feature size nef (words and sentence)."
+    )
+    z_dim: int = Field(100, gt=0, le=MAX_CHANNELS, description="Noise size (GAN.Z_DIM).")
+    gf: int = Field(
+        32, gt=0, le=MAX_CHANNELS, description="Generator feature channels (GAN.GF_DIM)."
+    )
     stages: list[StageSlot] = Field(
         default_factory=_default_stages,
         description="The stages in order; the first one starts from noise (type initial).",

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from t2i_stages.plugins.text_encoders.damsm_rnn import DamsmRnnEncoder, DamsmRnnParams
 from t2i_stages.pretrain import PretrainParams
-from t2i_stages.spec import Params
+from t2i_stages.spec import MAX_CHANNELS, MAX_VOCAB, Params
 from t2i_stages.types import ImageFeatures, TextFeatures
 
 from .base import Matcher
@@ -19,8 +19,10 @@ from .image_cnn import InceptionImageEncoder, SmallCnnImageEncoder, SmallCnnPara
 class DamsmParams(Params):
     """DAMSM: bidirectional RNN over words + image CNN with region features."""
 
-    text_dim: int = Field(256, gt=0, description="Shared feature size D (nef).")
-    embedding_dim: int = Field(300, gt=0, description="Word-embedding size of the RNN.")
+    text_dim: int = Field(256, gt=0, le=MAX_CHANNELS, description="Shared feature size D (nef).")
+    embedding_dim: int = Field(
+        300, gt=0, le=MAX_CHANNELS, description="Word-embedding size of the RNN."
+    )
     rnn_type: Literal["lstm", "gru"] = Field("lstm", description="Recurrent cell type.")
     dropout: float = Field(0.5, ge=0, lt=1, description="Dropout on word embeddings.")
     sentence: Literal["last", "mean"] = Field(
@@ -41,7 +43,10 @@ class DamsmParams(Params):
         "default place under $T2I_STAGES_HOME.",
     )
     vocab_size: int | None = Field(
-        None, gt=1, description="Vocabulary size; null takes the dataset's (vocab_size in ctx)."
+        None,
+        gt=1,
+        le=MAX_VOCAB,
+        description="Vocabulary size; null takes the dataset's (vocab_size in ctx).",
     )
     pretrain: PretrainParams = Field(
         default_factory=PretrainParams, description="How this matcher is pretrained."

@@ -14,7 +14,7 @@ from torch import nn
 
 from t2i_stages.assets import require_asset
 from t2i_stages.plugins.common import DownBlock
-from t2i_stages.spec import Params
+from t2i_stages.spec import MAX_CHANNELS, MAX_RESOLUTION, Params
 from t2i_stages.types import ImageFeatures
 
 from .base import resize_images
@@ -24,9 +24,14 @@ class SmallCnnParams(Params):
     """A small from-scratch image CNN for small datasets (regions = (image_size / 8)^2)."""
 
     image_size: int = Field(
-        64, ge=16, description="Images are resized to this size (multiple of 16)."
+        64,
+        ge=16,
+        le=MAX_RESOLUTION,
+        description="Images are resized to this size (multiple of 16).",
     )
-    width: int = Field(32, gt=0, description="Channels of the first layer; doubled at each step.")
+    width: int = Field(
+        32, gt=0, le=MAX_CHANNELS, description="Channels of the first layer; doubled at each step."
+    )
     arch: Literal["strided", "pooled"] = Field(
         "strided",
         description="strided: 4x4 stride-2 convs with LeakyReLU (the first design); pooled: "

@@ -32,7 +32,7 @@ from t2i_stages.plugins.text_encoders.clip_common import (
     make_text_side,
 )
 from t2i_stages.pretrain import PretrainParams
-from t2i_stages.spec import Params
+from t2i_stages.spec import MAX_CHANNELS, MAX_LAYERS, MAX_TOKENS, Params
 from t2i_stages.types import ImageFeatures, TextFeatures
 
 from .base import Matcher, resize_images
@@ -54,10 +54,16 @@ class ItmParams(Params):
         default_factory=TinyClipConfig, description="Size of the from-scratch CLIP (path null)."
     )
     text_dim: int | None = Field(
-        None, gt=0, description="Output feature size D of the head; null = CLIP projection_dim."
+        None,
+        gt=0,
+        le=MAX_CHANNELS,
+        description="Output feature size D of the head; null = CLIP projection_dim.",
     )
     region_layer: int = Field(
-        -1, description="Vision hidden-state index whose patch tokens are the regions."
+        -1,
+        ge=-MAX_LAYERS,
+        le=MAX_LAYERS,
+        description="Vision hidden-state index whose patch tokens are the regions.",
     )
     pixel_norm: Literal["clip", "none"] = Field(
         "clip",
@@ -68,7 +74,7 @@ class ItmParams(Params):
         "auto",
         description="How dataset tokens reach CLIP (word_level, model, retokenize; auto picks).",
     )
-    max_length: int = Field(77, gt=2, description="Token limit when re-tokenizing.")
+    max_length: int = Field(77, gt=2, le=MAX_TOKENS, description="Token limit when re-tokenizing.")
     region_grad: bool = Field(
         True,
         description="False: the region projection reads the patch tokens through a "

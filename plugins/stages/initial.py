@@ -16,7 +16,7 @@ from torch import nn
 from t2i_stages.errors import PluginError
 from t2i_stages.plugins.common import GLU, StageOutput, UpBlock
 from t2i_stages.recipe.slots import ConditioningSlot
-from t2i_stages.spec import Params
+from t2i_stages.spec import MAX_LAYERS, MAX_RESOLUTION, Params
 from t2i_stages.types import TextFeatures
 
 
@@ -35,11 +35,16 @@ class InitialStageParams(Params):
     multiplier: int | None = Field(
         None,
         gt=0,
+        le=MAX_LAYERS,
         description="ngf0 = multiplier * gf channels at the start; null: 2**upsamples (16), "
         "so the stage ends at gf channels.",
     )
-    base_size: int = Field(4, gt=0, description="Spatial size right after the Linear layer.")
-    upsamples: int = Field(4, ge=0, description="Number of x2 upBlocks (4 gives 64 from 4).")
+    base_size: int = Field(
+        4, gt=0, le=MAX_RESOLUTION, description="Spatial size right after the Linear layer."
+    )
+    upsamples: int = Field(
+        4, ge=0, le=10, description="Number of x2 upBlocks (4 gives 64 from 4; 10 gives 4096)."
+    )
 
 
 class InitialStage(nn.Module):

@@ -15,7 +15,7 @@ from torch import nn
 
 from t2i_stages.plugins.common import ResBlock, StageOutput, UpBlock
 from t2i_stages.recipe.slots import ConditioningSlot, FusionSlot
-from t2i_stages.spec import Params
+from t2i_stages.spec import MAX_CHANNELS, MAX_LAYERS, Params
 from t2i_stages.types import TextFeatures
 
 from ._build import check_fit
@@ -38,10 +38,10 @@ class RefineStageParams(Params):
         description="How text is mixed into the image features.",
     )
     residual_blocks: int = Field(
-        2, ge=0, description="ResBlocks after fusion (R_NUM: 2 CUB, 3 COCO)."
+        2, ge=0, le=MAX_LAYERS, description="ResBlocks after fusion (R_NUM: 2 CUB, 3 COCO)."
     )
     channels: int | None = Field(
-        None, gt=0, description="Output channels; null keeps the generator's gf."
+        None, gt=0, le=MAX_CHANNELS, description="Output channels; null keeps the generator's gf."
     )
 
 

@@ -13,7 +13,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.spec import Params
+from t2i_stages.spec import MAX_TOKENS, Params
 from t2i_stages.types import TextFeatures
 
 from .clip_common import IdsMode, TinyClipConfig, build_clip, make_text_side
@@ -39,7 +39,7 @@ class ClipTextParams(Params):
     project: bool = Field(
         True, description="Apply CLIP's text_projection to words and sentence (D = projection_dim)."
     )
-    max_length: int = Field(77, gt=2, description="Token limit when re-tokenizing.")
+    max_length: int = Field(77, gt=2, le=MAX_TOKENS, description="Token limit when re-tokenizing.")
     trainable: bool | None = Field(
         None, description="Train the tower; null = frozen when pretrained, trainable from scratch."
     )

@@ -18,7 +18,7 @@ from pydantic import Field
 from torch import nn
 
 from t2i_stages.plugins.common import masked_mean
-from t2i_stages.spec import Params
+from t2i_stages.spec import MAX_CHANNELS, MAX_VOCAB, Params
 from t2i_stages.types import TextFeatures
 
 
@@ -26,9 +26,12 @@ class DamsmRnnParams(Params):
     """DAMSM text encoder: word embedding -> dropout -> 1-layer bidirectional LSTM/GRU (§5.1)."""
 
     text_dim: int = Field(
-        256, gt=0, description="Output size D (nef); each direction has D/2 hidden units."
+        256,
+        gt=0,
+        le=MAX_CHANNELS,
+        description="Output size D (nef); each direction has D/2 hidden units.",
     )
-    embedding_dim: int = Field(300, gt=0, description="Word-embedding size.")
+    embedding_dim: int = Field(300, gt=0, le=MAX_CHANNELS, description="Word-embedding size.")
     rnn_type: Literal["lstm", "gru"] = Field("lstm", description="Recurrent cell type.")
     dropout: float = Field(0.5, ge=0, lt=1, description="Dropout on word embeddings (training).")
     sentence: Literal["last", "mean"] = Field(
@@ -39,6 +42,7 @@ class DamsmRnnParams(Params):
     vocab_size: int | None = Field(
         None,
         gt=1,
+        le=MAX_VOCAB,
         description="Vocabulary size; null takes the dataset's (passed as vocab_size by the caller).",
     )
     trainable: bool = Field(

@@ -18,7 +18,7 @@ from torch import nn
 
 from t2i_stages.assets import MissingAssetError, require_hf_folder
 from t2i_stages.errors import T2IError
-from t2i_stages.spec import Params
+from t2i_stages.spec import MAX_CHANNELS, MAX_TOKENS, Params
 from t2i_stages.types import TextFeatures
 
 from .clip_common import decode_captions, load_hf_tokenizer
@@ -45,9 +45,12 @@ class HfTextParams(Params):
         "dataset vocab and tokenize again; auto: retokenize for a word-level vocabulary.",
     )
     text_dim: int | None = Field(
-        None, gt=0, description="Add a trainable linear projection to this size (null: none)."
+        None,
+        gt=0,
+        le=MAX_CHANNELS,
+        description="Add a trainable linear projection to this size (null: none).",
     )
-    max_length: int = Field(64, gt=2, description="Token limit when re-tokenizing.")
+    max_length: int = Field(64, gt=2, le=MAX_TOKENS, description="Token limit when re-tokenizing.")
     trainable: bool = Field(False, description="Fine-tune the pretrained encoder's weights.")
 
 

@@ -6,7 +6,7 @@ Component slots hold ``{type, params}``; the plugin-specific params are checked 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,10 +37,15 @@ class DataConfig(Strict):
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
 
 
+Beta = Annotated[float, Field(ge=0, lt=1)]
+
+
 class OptimizerConfig(Strict):
     type: Literal["adam", "adamax", "adamw"] = "adam"
     lr: float = Field(2e-4, gt=0)
-    betas: tuple[float, float] = (0.5, 0.999)
+    betas: tuple[Beta, Beta] = Field(
+        (0.5, 0.999), description="Adam's decay rates, each in [0, 1)."
+    )
     weight_decay: float = Field(0.0, ge=0)
 
 

@@ -2,7 +2,8 @@
 
 Nothing in the package can inject faults: these losses exist only when a test puts this module
 and its dist-info on the path. ``nan_loss`` turns NaN (in its value, or only in its gradient)
-from its ``at``-th call on; ``boom_loss`` raises while it is being built.
+from its ``at``-th call on; ``boom_loss`` raises while it is being built (``cxx_loss`` too, with a C++-style message of
+many lines, as torch gives for a huge allocation).
 """
 
 from __future__ import annotations
@@ -70,9 +71,15 @@ def _boom(params, **ctx):
     raise RuntimeError("boom while building")
 
 
+def _cxx(params, **ctx):
+    frames = "".join(f"\nframe #{i}: c10::Error at 0x{i:04x}" for i in range(20))
+    raise RuntimeError(f"[enforce fail at alloc_cpu.cpp:117] out of memory{frames}")
+
+
 @hookimpl
 def t2i_stages_losses() -> dict[str, ComponentSpec]:
     return {
         "nan_loss": ComponentSpec(lambda p, **ctx: NaNLoss(p), NaNLossParams, "test only"),
         "boom_loss": ComponentSpec(_boom, BoomParams, "test only: fails to build"),
+        "cxx_loss": ComponentSpec(_cxx, BoomParams, "test only: fails with C++ frames"),
     }

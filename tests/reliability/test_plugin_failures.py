@@ -74,3 +74,14 @@ def test_cli_reports_a_construction_failure_in_one_line(fault_registry, tmp_path
         "building"
     ]
     assert "Traceback" not in captured
+
+
+def test_a_build_error_with_cxx_frames_is_one_line(fault_registry, tmp_path, capsys):
+    args = ["run", str(MICRO), "--out", str(tmp_path), "--no-eval", "--device", "cpu"]
+    args += ["--set", "train.max_steps=1", "--set", "losses.4={type: cxx_loss}"]
+    assert main(args) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert errors == [
+        "error: loss 'cxx_loss' (plugin 'faults') failed to build: RuntimeError: [enforce fail "
+        "at alloc_cpu.cpp:117] out of memory"
+    ]
