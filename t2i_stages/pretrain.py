@@ -18,12 +18,14 @@ read again from their local files when the matcher is rebuilt.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -405,6 +407,41 @@ def _default_context(train_data: Any) -> dict[str, Any]:
     return ctx
 
 
+class PretrainingStopped(Exception):
+    """SIGTERM or SIGINT stopped a matcher's pretraining at a step boundary; what it reached is
+    cached as incomplete (weights and optimizer), and the next run continues it."""
+
+    def __init__(self, signal_name: str, step: int, steps: int, folder: Path):
+        self.signal_name, self.step, self.steps, self.folder = signal_name, step, steps, folder
+        super().__init__(
+            f"stopped by {signal_name} during matcher pretraining at step {step} of {steps}; "
+            f"the progress is cached in {folder}"
+        )
+
+
+@contextlib.contextmanager
+def _stop_requests(state: dict[str, Any]):
+    """While pretraining, SIGTERM / SIGINT only set ``state["signal"]`` (a second SIGINT stops
+    at once); the loop checks it after each step. Handlers are restored afterwards."""
+
+    def handler(signum, frame):
+        if state.get("signal") and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        state["signal"] = signal.Signals(signum).name
+
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            old[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread: signals stay the caller's business
+            pass
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
 def lr_factor(params: PretrainParams, step: int, seconds: float, budget: float) -> float:
     """Learning-rate multiplier for optimizer step ``step`` (0-based) after ``seconds``."""
     warm = max(params.warmup_steps, 0)
@@ -436,9 +473,6 @@ def train_matcher(
     """
     from torch.utils.data import DataLoader
 
-    from .hardware import autocast
-    from .plugins.losses.matching import sentence_loss, word_region_loss
-
     say = log or log_.info
     start = int(resume["step"]) if resume else 0
     torch.manual_seed(seed + start)
@@ -463,11 +497,32 @@ def train_matcher(
     budget = params.max_minutes * 60 if params.max_minutes else math.inf
     history: list[dict[str, float]] = list(resume.get("history", [])) if resume else []
     matcher.to(device).train()
-    step, epoch, trained_s = start, 0, 0.0
+    step, trained_s = start, 0.0
     before_s = float(resume["seconds"]) if resume else 0.0
     schedule_budget = math.inf if resume else budget
-    running = 0.0
-    while step < params.steps and trained_s < budget:
+    stop: dict[str, Any] = {}
+    with _stop_requests(stop):
+        step, trained_s = _pretrain_loop(
+            matcher, train_data, loader, params, device, say, evaluate, precision, opt,
+            trainable, history, step, trained_s, before_s, budget, schedule_budget, stop,
+        )  # fmt: skip
+    matcher.eval()
+    if state is not None:
+        state["optimizer"] = opt.state_dict()
+        state["signal"] = stop.get("signal")
+    return step, before_s + trained_s, history
+
+
+def _pretrain_loop(
+    matcher, train_data, loader, params, device, say, evaluate, precision, opt,
+    trainable, history, step, trained_s, before_s, budget, schedule_budget, stop,
+) -> tuple[int, float]:  # fmt: skip
+    """The steps of :func:`train_matcher` until its steps, its time cap or a stop request."""
+    from .hardware import autocast
+    from .plugins.losses.matching import sentence_loss, word_region_loss
+
+    epoch, running = 0, 0.0
+    while step < params.steps and trained_s < budget and not stop.get("signal"):
         if hasattr(train_data, "set_epoch"):
             train_data.set_epoch(epoch)
         last = time.perf_counter()  # the clock counts data loading too, not evaluation
@@ -528,13 +583,10 @@ def train_matcher(
                 )
                 say(f"matcher pretrain step {step}: R-precision {rp.mean:.3f} ({trained_s:.0f}s)")
                 last = time.perf_counter()
-            if step >= params.steps or trained_s >= budget:
+            if step >= params.steps or trained_s >= budget or stop.get("signal"):
                 break
         epoch += 1
-    matcher.eval()
-    if state is not None:
-        state["optimizer"] = opt.state_dict()
-    return step, before_s + trained_s, history
+    return step, trained_s
 
 
 def _to_float(features: Any) -> Any:
@@ -634,8 +686,9 @@ def pretrain_matcher(
         rp_old = (config.get("r_precision") or {}).get("mean")
         if resume is not None:
             say(
-                f"matcher cache {folder}: an earlier pretraining stopped at its max_minutes cap "
-                f"after {resume['step']} of {p.steps} steps (R-precision {rp_old}); continuing it"
+                f"matcher cache {folder}: an earlier pretraining stopped "
+                f"({_stopped_by_text(config)}) after {resume['step']} of {p.steps} steps "
+                f"(R-precision {rp_old}); continuing it"
             )
         else:
             if config.get("key") == key:
@@ -667,13 +720,16 @@ def pretrain_matcher(
     steps, seconds, history = train_matcher(
         model, train_data, p, run_seed, device, say, evaluate, choice.chosen, resume, state
     )
-    rp = evaluate(model)
+    stopped_by_signal = state.get("signal") if steps < p.steps else None
     model.trained = True
     complete = steps >= p.steps
-    say(
-        f"matcher '{mtype}' R-precision {rp.mean:.3f} ± {rp.std:.3f} after {steps} of {p.steps} steps ({seconds:.0f}s)"
-    )
-    if not complete:
+    rp = None
+    if stopped_by_signal is None:  # a stop request gets its checkpoint now, not an evaluation
+        rp = evaluate(model)
+        say(
+            f"matcher '{mtype}' R-precision {rp.mean:.3f} ± {rp.std:.3f} after {steps} of {p.steps} steps ({seconds:.0f}s)"
+        )
+    if not complete and stopped_by_signal is None:
         say(
             f"warning: matcher pretraining stopped at its max_minutes cap ({p.max_minutes:g}) after "
             f"{steps} of {p.steps} steps; it is cached as incomplete and the next run continues it "
@@ -690,21 +746,28 @@ def pretrain_matcher(
         "steps": steps,
         "target_steps": p.steps,
         "complete": complete,
-        "stopped_by": "steps" if complete else "max_minutes",
+        "stopped_by": "steps" if complete else stopped_by_signal or "max_minutes",
         "continued_from": resume["step"] if resume else None,
         "seconds": seconds,
         "precision": choice.to_dict(),
-        "r_precision": rp.__dict__,
+        "r_precision": rp.__dict__ if rp is not None else None,
         "history": history,
         "torch": torch.__version__,
     }
     extra_files = {} if complete else {OPTIMIZER_FILE: state.get("optimizer")}
     save_matcher(model, folder, config, extra_files)
+    if stopped_by_signal is not None:
+        raise PretrainingStopped(stopped_by_signal, steps, p.steps, folder)
     how = "continued" if resume else "trained"
     return PretrainResult(model, rp, key, folder, False, steps, seconds, history, p.steps, how)
 
 
 OPTIMIZER_FILE = "optimizer.pt"
+
+
+def _stopped_by_text(config: dict[str, Any]) -> str:
+    by = config.get("stopped_by") or "max_minutes"
+    return "at its max_minutes cap" if by == "max_minutes" else f"by {by}"
 
 
 def _resumable(folder: Path, config: dict[str, Any], key: str) -> dict[str, Any] | None:

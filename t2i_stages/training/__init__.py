@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..pretrain import PretrainingStopped
 from ..recipe import Recipe
 from ..registry import Registry, load_registry
 from .engine import Trainer, prepare_run_folder
@@ -46,7 +47,13 @@ def train(
                 log(f"warning: {warning}")
             prepare_run_folder(recipe, registry, out, resume, runtime.choices(), allow_changes, log)
         runtime.barrier()
-        trainer = Trainer(recipe, registry, out, runtime, log=log)
+        try:
+            trainer = Trainer(recipe, registry, out, runtime, log=log)
+        except PretrainingStopped as stopped:
+            command = resume_command or f"t2i-stages run RECIPE --resume {out}"
+            log(f"{stopped}. Resume with: {command}")
+            return {"out": str(out), "step": 0, "signal": stopped.signal_name,
+                    "stopped_in": "matcher pretraining", "resume_command": command}  # fmt: skip
         trainer.resume_command = resume_command
         vocab = getattr(trainer.c.train_data, "vocab", None)
         if runtime.is_main and vocab is not None and hasattr(vocab, "save"):

@@ -209,3 +209,45 @@ def test_a_second_sigint_stops_at_once(micro, registry, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         t.fit()
     assert list_checkpoints(tmp_path / "checkpoints") == []
+
+
+def test_sigterm_during_matcher_pretraining_caches_it_and_says_how_to_resume(
+    tmp_path, monkeypatch, capsys
+):
+    import json as _json
+
+    import t2i_stages.pretrain as pretrain
+    from t2i_stages.cli.main import main
+
+    monkeypatch.setenv("T2I_STAGES_HOME", str(tmp_path / "home"))  # a matcher nobody cached
+    real = pretrain.lr_factor
+
+    def sigterm_at_step_2(params, step, seconds, budget):
+        if step == 1:  # during the second step: it finishes, then pretraining stops
+            signal.raise_signal(signal.SIGTERM)
+        return real(params, step, seconds, budget)
+
+    monkeypatch.setattr(pretrain, "lr_factor", sigterm_at_step_2)
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "run"
+    assert main(_args(out)) == 0  # a requested stop is not a failure
+    assert signal.getsignal(signal.SIGTERM) == before
+    log = capsys.readouterr().out
+    (line,) = [x for x in log.splitlines() if x.startswith("stopped by SIGTERM")]
+    assert line.startswith("stopped by SIGTERM during matcher pretraining at step 2 of 5; ")
+    assert f"; the progress is cached in {tmp_path / 'home'}" in line
+    assert line.endswith(f" --no-eval --device cpu --resume {out}"), line
+    assert line.split("Resume with: ")[1].startswith(f"t2i-stages run {MICRO} --set ")
+    (config,) = (tmp_path / "home").rglob("matchers/*/config.json")
+    cached = _json.loads(config.read_text())
+    assert (cached["steps"], cached["complete"], cached["stopped_by"]) == (2, False, "SIGTERM")
+    assert list(out.glob("checkpoints/step_*")) == []
+    # the printed command continues the pretraining, then trains
+    monkeypatch.setattr(pretrain, "lr_factor", real)
+    command = shlex.split(line.split("Resume with: ")[1])
+    assert main(command[1:]) == 0
+    log = capsys.readouterr().out
+    assert "stopped (by SIGTERM) after 2 of 5 steps" in log and "continuing it" in log
+    cached = _json.loads(config.read_text())
+    assert (cached["steps"], cached["complete"], cached["continued_from"]) == (5, True, 2)
+    assert latest_good_checkpoint(out / "checkpoints").state["step"] == STEPS
