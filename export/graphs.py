@@ -186,6 +186,23 @@ def _restore_inputs(model: Any, spec: GraphSpec, example: Sequence[torch.Tensor]
     model.graph.input.extend(ordered)
 
 
+def check_dynamic_inputs(model: Any, spec: GraphSpec, name: str) -> None:
+    """Every axis the spec calls dynamic must be symbolic in the graph's inputs.
+
+    An exporter that specialises an axis writes a graph that runs only at the example's size;
+    say so now, by name, instead of an ONNX Runtime shape error at the first other caption
+    length."""
+    for graph_input in model.graph.input:
+        dims = graph_input.type.tensor_type.shape.dim
+        for axis, label in spec.dynamic.get(graph_input.name, {}).items():
+            if axis < len(dims) and dims[axis].HasField("dim_value"):
+                raise ExportError(
+                    f"{name}: input '{graph_input.name}' axis {axis} ('{label}') came out fixed "
+                    f"at {dims[axis].dim_value}; the graph would accept only that size (try "
+                    "exporter: torchscript, and please report the model)"
+                )
+
+
 def onnx_type(name: str) -> int:
     import onnx
 
@@ -277,6 +294,7 @@ def export_module(
     got = [i.name for i in model.graph.input]
     if got != spec.inputs:
         raise ExportError(f"{path.name}: graph inputs {got}, expected {spec.inputs}")
+    check_dynamic_inputs(model, spec, path.name)
     _name_output_axes(model, spec)
     if optimize:
         from .optimize import upsample_conv_to_conv_transpose

@@ -129,3 +129,24 @@ def test_upsample_conv_rewrite_is_exact_and_only_for_its_pattern(
     with torch.no_grad():
         want = module(x3).numpy()
     np.testing.assert_allclose(sess.run(None, {"x": x3.numpy()})[0], want, rtol=1e-4, atol=1e-5)
+
+
+def test_an_input_axis_the_exporter_fixed_is_a_named_error():
+    # as when torch.export falls back to a static capture: the graph would take one length only
+    from onnx import TensorProto, helper
+
+    from t2i_stages.errors import T2IError
+    from t2i_stages.export.graphs import check_dynamic_inputs, graph_spec
+
+    spec = graph_spec("text_encoder", has_eps=True, n_stages=2)
+    ids = helper.make_tensor_value_info("token_ids", TensorProto.INT64, ["batch", 7])
+    mask = helper.make_tensor_value_info("token_mask", TensorProto.BOOL, ["batch", "T"])
+    graph = helper.make_graph([], "g", [ids, mask], [])
+    with pytest.raises(T2IError) as info:
+        check_dynamic_inputs(helper.make_model(graph), spec, "text_encoder.onnx")
+    assert str(info.value).startswith(
+        "text_encoder.onnx: input 'token_ids' axis 1 ('T') came out fixed at 7; "
+    )
+    ids_ok = helper.make_tensor_value_info("token_ids", TensorProto.INT64, ["batch", "T"])
+    ok = helper.make_graph([], "g", [ids_ok, mask], [])
+    check_dynamic_inputs(helper.make_model(ok), spec, "text_encoder.onnx")  # no error

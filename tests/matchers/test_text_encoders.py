@@ -9,7 +9,6 @@ from matcher_data import COLORS, PLACES, word_level_tokenizer
 
 from t2i_stages.assets import MissingAssetError
 from t2i_stages.plugins.text_encoders.damsm_rnn import DamsmRnnEncoder, DamsmRnnParams
-from t2i_stages.plugins.text_encoders.onnx_export import export_text_encoder_onnx
 from t2i_stages.recipe.slots import TextEncoderSlot
 from t2i_stages.registry import load_registry
 from t2i_stages.text import WordVocab
@@ -69,12 +68,36 @@ def test_damsm_loads_reference_state_dict_names():
     torch.testing.assert_close(enc.rnn.bwd.weight_hh_l0, ref.weight_hh_l0_reverse)
 
 
+# Exported in a child process: after this export in a process, a later dynamo export of a
+# DAMSM encoder there came out with its caption length fixed (tests/export/test_export_run_cli.py
+# after this test, in one process; export.graphs.check_dynamic_inputs now names it). Not yet
+# understood; the child keeps a pytest-xdist worker's later exports clean.
+_EXPORT_IN_CHILD = """
+import sys, torch
+from t2i_stages.plugins.text_encoders.damsm_rnn import DamsmRnnEncoder, DamsmRnnParams
+from t2i_stages.plugins.text_encoders.onnx_export import export_text_encoder_onnx
+enc = DamsmRnnEncoder(DamsmRnnParams(text_dim=16, embedding_dim=12), 40)
+enc.load_state_dict(torch.load(sys.argv[1], weights_only=True))
+export_text_encoder_onnx(enc, sys.argv[2])
+assert enc.training  # mode restored
+"""
+
+
 def test_damsm_onnx_export_matches_pytorch(tmp_path):
+    import subprocess
+    import sys
+
     ort = pytest.importorskip("onnxruntime")
     torch.manual_seed(2)
     enc = DamsmRnnEncoder(DamsmRnnParams(text_dim=16, embedding_dim=12), 40)
-    path = export_text_encoder_onnx(enc, tmp_path / "text.onnx")
-    assert enc.training  # mode restored
+    torch.save(enc.state_dict(), tmp_path / "state.pt")
+    path = tmp_path / "text.onnx"
+    done = subprocess.run(
+        [sys.executable, "-c", _EXPORT_IN_CHILD, str(tmp_path / "state.pt"), str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
     enc.eval()
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     rng = torch.Generator().manual_seed(0)
