@@ -18,14 +18,12 @@ read again from their local files when the matcher is rebuilt.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import math
 import os
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -40,6 +38,7 @@ from pydantic import BaseModel, Field
 from .assets import cache_dir
 from .errors import T2IError
 from .recipe.slots import MatcherSlot
+from .signals import StopRequests
 from .spec import Params
 
 FORMAT_VERSION = 1
@@ -419,29 +418,6 @@ class PretrainingStopped(Exception):
         )
 
 
-@contextlib.contextmanager
-def _stop_requests(state: dict[str, Any]):
-    """While pretraining, SIGTERM / SIGINT only set ``state["signal"]`` (a second SIGINT stops
-    at once); the loop checks it after each step. Handlers are restored afterwards."""
-
-    def handler(signum, frame):
-        if state.get("signal") and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        state["signal"] = signal.Signals(signum).name
-
-    old = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            old[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread: signals stay the caller's business
-            pass
-    try:
-        yield
-    finally:
-        for sig, previous in old.items():
-            signal.signal(sig, previous)
-
-
 def lr_factor(params: PretrainParams, step: int, seconds: float, budget: float) -> float:
     """Learning-rate multiplier for optimizer step ``step`` (0-based) after ``seconds``."""
     warm = max(params.warmup_steps, 0)
@@ -473,6 +449,9 @@ def train_matcher(
     """
     from torch.utils.data import DataLoader
 
+    from .hardware import autocast
+    from .plugins.losses.matching import sentence_loss, word_region_loss
+
     say = log or log_.info
     start = int(resume["step"]) if resume else 0
     torch.manual_seed(seed + start)
@@ -500,93 +479,79 @@ def train_matcher(
     step, trained_s = start, 0.0
     before_s = float(resume["seconds"]) if resume else 0.0
     schedule_budget = math.inf if resume else budget
-    stop: dict[str, Any] = {}
-    with _stop_requests(stop):
-        step, trained_s = _pretrain_loop(
-            matcher, train_data, loader, params, device, say, evaluate, precision, opt,
-            trainable, history, step, trained_s, before_s, budget, schedule_budget, stop,
-        )  # fmt: skip
+    epoch, running = 0, 0.0
+    with StopRequests() as stops:
+        while step < params.steps and trained_s < budget and not stops.signal:
+            if hasattr(train_data, "set_epoch"):
+                train_data.set_epoch(epoch)
+            last = time.perf_counter()  # the clock counts data loading too, not evaluation
+            for batch in loader:
+                images = _batch_images(batch, params.resolution).to(device)
+                tokens, mask = _trim(batch["tokens"].to(device), batch["mask"].to(device))
+                ids = batch.get("class_id") if params.class_masking else None
+                ids = None if ids is None else torch.as_tensor(ids).to(device)
+                with autocast(precision, device):
+                    img = matcher.encode_image(images)
+                    txt = matcher.encode_text(tokens, mask)
+                if precision != "fp32":  # the losses (softmaxes over the batch) in fp32
+                    img, txt = _to_float(img), _to_float(txt)
+                loss = images.new_zeros(())
+                if params.word_weight:
+                    k = params.word_batch or images.shape[0]
+                    w0, w1 = word_region_loss(
+                        img.regions[:k],
+                        txt.words[:k] if params.word_grad else txt.words[:k].detach(),
+                        txt.mask[:k],
+                        None if ids is None else ids[:k],
+                        params.gamma1,
+                        params.gamma2,
+                        params.gamma3,
+                    )
+                    loss = loss + params.word_weight * (w0 + w1)
+                if params.sentence_weight:
+                    s0, s1 = sentence_loss(img.code, txt.sentence, ids, params.gamma3)
+                    loss = loss + params.sentence_weight * (s0 + s1)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if params.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(trainable, params.grad_clip)
+                lr = params.lr * lr_factor(params, step, trained_s, schedule_budget)
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                opt.step()
+                step += 1
+                now = time.perf_counter()
+                trained_s += now - last
+                last = now
+                running += float(loss.detach())
+                if step % params.log_every == 0:
+                    say(
+                        f"matcher pretrain step {step}: loss {running / params.log_every:.4f} ({before_s + trained_s:.0f}s)"
+                    )
+                    running = 0.0
+                if evaluate is not None and params.eval_every and step % params.eval_every == 0:
+                    rp = evaluate(matcher)
+                    matcher.train()
+                    history.append(
+                        {
+                            "step": step,
+                            "seconds": before_s + trained_s,
+                            "loss": float(loss.detach()),
+                            "r_precision": rp.mean,
+                        }
+                    )
+                    say(
+                        f"matcher pretrain step {step}: R-precision {rp.mean:.3f} ({trained_s:.0f}s)"
+                    )
+                    last = time.perf_counter()
+                if step >= params.steps or trained_s >= budget or stops.signal:
+                    break
+            epoch += 1
     matcher.eval()
     if state is not None:
         state["optimizer"] = opt.state_dict()
-        state["signal"] = stop.get("signal")
+        state["signal"] = stops.signal
     return step, before_s + trained_s, history
-
-
-def _pretrain_loop(
-    matcher, train_data, loader, params, device, say, evaluate, precision, opt,
-    trainable, history, step, trained_s, before_s, budget, schedule_budget, stop,
-) -> tuple[int, float]:  # fmt: skip
-    """The steps of :func:`train_matcher` until its steps, its time cap or a stop request."""
-    from .hardware import autocast
-    from .plugins.losses.matching import sentence_loss, word_region_loss
-
-    epoch, running = 0, 0.0
-    while step < params.steps and trained_s < budget and not stop.get("signal"):
-        if hasattr(train_data, "set_epoch"):
-            train_data.set_epoch(epoch)
-        last = time.perf_counter()  # the clock counts data loading too, not evaluation
-        for batch in loader:
-            images = _batch_images(batch, params.resolution).to(device)
-            tokens, mask = _trim(batch["tokens"].to(device), batch["mask"].to(device))
-            ids = batch.get("class_id") if params.class_masking else None
-            ids = None if ids is None else torch.as_tensor(ids).to(device)
-            with autocast(precision, device):
-                img = matcher.encode_image(images)
-                txt = matcher.encode_text(tokens, mask)
-            if precision != "fp32":  # the losses (softmaxes over the batch) in fp32
-                img, txt = _to_float(img), _to_float(txt)
-            loss = images.new_zeros(())
-            if params.word_weight:
-                k = params.word_batch or images.shape[0]
-                w0, w1 = word_region_loss(
-                    img.regions[:k],
-                    txt.words[:k] if params.word_grad else txt.words[:k].detach(),
-                    txt.mask[:k],
-                    None if ids is None else ids[:k],
-                    params.gamma1,
-                    params.gamma2,
-                    params.gamma3,
-                )
-                loss = loss + params.word_weight * (w0 + w1)
-            if params.sentence_weight:
-                s0, s1 = sentence_loss(img.code, txt.sentence, ids, params.gamma3)
-                loss = loss + params.sentence_weight * (s0 + s1)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if params.grad_clip:
-                torch.nn.utils.clip_grad_norm_(trainable, params.grad_clip)
-            lr = params.lr * lr_factor(params, step, trained_s, schedule_budget)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            opt.step()
-            step += 1
-            now = time.perf_counter()
-            trained_s += now - last
-            last = now
-            running += float(loss.detach())
-            if step % params.log_every == 0:
-                say(
-                    f"matcher pretrain step {step}: loss {running / params.log_every:.4f} ({before_s + trained_s:.0f}s)"
-                )
-                running = 0.0
-            if evaluate is not None and params.eval_every and step % params.eval_every == 0:
-                rp = evaluate(matcher)
-                matcher.train()
-                history.append(
-                    {
-                        "step": step,
-                        "seconds": before_s + trained_s,
-                        "loss": float(loss.detach()),
-                        "r_precision": rp.mean,
-                    }
-                )
-                say(f"matcher pretrain step {step}: R-precision {rp.mean:.3f} ({trained_s:.0f}s)")
-                last = time.perf_counter()
-            if step >= params.steps or trained_s >= budget or stop.get("signal"):
-                break
-        epoch += 1
-    return step, trained_s
 
 
 def _to_float(features: Any) -> Any:

@@ -25,6 +25,7 @@ from ..recipe import Recipe, resolved_recipe
 from ..recipe.diff import changed_fields
 from ..recipe.validate import RECORD_FIELDS
 from ..registry import Registry
+from ..signals import StopRequests
 from .budget import StepClock, StopReason, stop_banner
 from .checkpoint import (
     CheckpointError,
@@ -224,7 +225,7 @@ class Trainer:
         self.epoch = 0
         self.batch_in_epoch = 0
         self.history: dict[str, list[tuple[int, float]]] = {}
-        self._stop_signal: str | None = None
+        self._stops = StopRequests()  # SIGINT/SIGTERM while fit runs
         self.stop: StopReason | None = None  # why fit() ended, once it has
         self.skipped_nonfinite = 0  # updates dropped for a NaN/inf loss or gradient
         self.resume_command: str | None = None  # the exact command to print after a signal
@@ -637,21 +638,6 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
 
-    def _install_signal_handlers(self):
-        def handler(signum, frame):
-            name = signal.Signals(signum).name
-            if self._stop_signal is not None and signum == signal.SIGINT:
-                raise KeyboardInterrupt  # a second Ctrl-C: stop now (the last checkpoint stays)
-            self._stop_signal = name  # only a flag: printing here could re-enter stdout
-
-        old = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                old[sig] = signal.signal(sig, handler)
-            except ValueError:  # not the main thread
-                pass
-        return old
-
     def fit(self) -> dict:
         """Train until ``max_steps`` (or the time budget, or a signal); returns a summary."""
         from .outputs import RunOutputs
@@ -660,7 +646,7 @@ class Trainer:
         if self.rt.is_main:
             self.check_output_space()
         outputs = RunOutputs(self) if self.rt.is_main else None
-        old_handlers = self._install_signal_handlers()
+        self._stops.install()
         start = time.time()
         batches = self._batches()
         progress = None
@@ -714,7 +700,7 @@ class Trainer:
                 over_time = (
                     cfg.max_minutes is not None and (time.time() - start) > 60 * cfg.max_minutes
                 )
-                if self._agree(over_time or self._stop_signal is not None):
+                if self._agree(over_time or self._stops.signal is not None):
                     break
             if saved != self.step:  # handlers stay in place until this checkpoint is on disk
                 self.check_deferred()
@@ -725,13 +711,12 @@ class Trainer:
             batches.close()
             if progress is not None:
                 progress.close()
-            for sig, h in old_handlers.items():
-                signal.signal(sig, h)
+            self._stops.restore()
         seconds = time.time() - start
-        by = "signal" if self._stop_signal else "max_minutes" if over_time else "max_steps"
+        by = "signal" if self._stops.signal else "max_minutes" if over_time else "max_steps"
         speed = clock.batch / clock.seconds_per_step if clock.seconds_per_step else None
         self.stop = StopReason(
-            by, self.step, cfg.max_steps, seconds / 60, speed, cfg.max_minutes, self._stop_signal
+            by, self.step, cfg.max_steps, seconds / 60, speed, cfg.max_minutes, self._stops.signal
         )
         if outputs is not None:
             outputs.samples()
@@ -739,18 +724,18 @@ class Trainer:
         summary = {
             "step": self.step,
             "seconds": seconds,
-            "signal": self._stop_signal,
+            "signal": self._stops.signal,
             "skipped_nonfinite": self.skipped_nonfinite,
             "stopped_by": self.stop.text(),
             "stop": self.stop.to_dict(),
         }
         if self.stop.advice():
             self.log(stop_banner(self.stop))
-        if self._stop_signal:
+        if self._stops.signal:
             command = self.resume_command or f"t2i-stages run RECIPE --resume {self.out}"
             summary["resume_command"] = command
             self.log(
-                f"stopped by {self._stop_signal} at step {self.step}; checkpoint written. "
+                f"stopped by {self._stops.signal} at step {self.step}; checkpoint written. "
                 f"Resume with: {command}"
             )
         return summary
