@@ -136,6 +136,12 @@ def require_hf_folder(
     )
 
 
-def cache_dir(*parts: str) -> Path:
-    """A folder under the assets home for caches this project writes (e.g. pretrained matchers)."""
-    return assets_home().joinpath("cache", *parts)
+def cache_dir(*parts: str, root: str | os.PathLike[str] | None = None) -> Path:
+    """The one rule for where caches this project writes live (matchers, shapes data, oracles).
+
+    ``$T2I_STAGES_HOME/cache/<parts>`` by default; ``root`` (a user's override, e.g. the shapes
+    dataset's ``cache_dir`` param) replaces ``$T2I_STAGES_HOME/cache``, so every cache kind sits
+    in the same place relative to whichever root is in force.
+    """
+    base = Path(root).expanduser() if root else assets_home() / "cache"
+    return base.joinpath(*parts)
