@@ -313,7 +313,7 @@ def warm_up(args: argparse.Namespace, registry: Any, overrides: list[str]) -> di
     import torch
 
     from t2i_stages.evaluation.context import EvalContext
-    from t2i_stages.plugins.datasets.oracle import load_oracle
+    from t2i_stages.plugins.datasets.shapes.oracle import load_oracle
     from t2i_stages.plugins.metrics.common import held_out_matcher
     from t2i_stages.recipe import load_recipe
 

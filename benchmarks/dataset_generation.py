@@ -23,9 +23,8 @@ from pathlib import Path
 
 import torch
 
-from t2i_stages.plugins.datasets.oracle import load_oracle
-from t2i_stages.plugins.datasets.shapes import ShapesDataset
-from t2i_stages.plugins.datasets.shapes_params import ShapesParams
+from t2i_stages.plugins.datasets.shapes import ShapesDataset, ShapesParams
+from t2i_stages.plugins.datasets.shapes.oracle import load_oracle
 
 
 def main() -> None:

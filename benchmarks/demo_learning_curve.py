@@ -242,7 +242,7 @@ def train_curve(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
 
     from t2i_stages import load_registry
     from t2i_stages.evaluation.runner import evaluate_trainer
-    from t2i_stages.plugins.datasets.oracle import load_oracle
+    from t2i_stages.plugins.datasets.shapes.oracle import load_oracle
     from t2i_stages.recipe import load_recipe
     from t2i_stages.training import Runtime, Trainer
     from t2i_stages.training.engine import prepare_run_folder

@@ -78,8 +78,7 @@ def build_shapes(registry: Any, resolution: int) -> tuple[Any, Any, dict[str, An
         train = registry.build("dataset", slot, split="train", resolutions=[resolution])
         test = registry.build("dataset", slot, split="test", resolutions=[resolution])
     else:  # the dataset plugin is not registered yet: use its module directly
-        from t2i_stages.plugins.datasets.shapes import shapes_factory
-        from t2i_stages.plugins.datasets.shapes_params import ShapesParams
+        from t2i_stages.plugins.datasets.shapes import ShapesParams, shapes_factory
 
         params = ShapesParams()
         train = shapes_factory(params, "train", resolutions=[resolution])

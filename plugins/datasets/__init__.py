@@ -12,8 +12,9 @@ Every dataset returns samples ``{"images": [float32 (3, r, r) in [-1, 1] per res
 and exposes ``.vocab`` (``encode(text, max_words) -> (ids, mask)``, ``vocab_size``, ``save``),
 ``.resolutions``, ``.max_words``, ``.captions(i)`` (all captions of image i), ``.collate``
 (adds ``lengths``) and ``set_epoch(epoch)``: the caption drawn, the words kept and the crop are a
-function of (seed, epoch, index), also inside DataLoader workers. Details: ``base``, ``shapes``,
-``shapes_scene`` (attribute layout), ``oracle``, ``real``; user docs in docs/datasets.md.
+function of (seed, epoch, index), also inside DataLoader workers. Details: ``base``, the
+``shapes`` package (``shapes.scene``: attribute layout; ``shapes.oracle``), ``real``; user docs
+in docs/datasets.md.
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ from t2i_stages.spec import ComponentSpec
 from .coco import CocoParams, coco_factory
 from .cub import CubParams, cub_factory
 from .folder import FolderParams, folder_factory
-from .shapes import shapes_factory
-from .shapes_params import ShapesParams
+from .shapes import ShapesParams, shapes_factory
 
 
 @hookimpl

@@ -20,7 +20,6 @@ sees exactly the data an uninterrupted one would.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,6 @@ from torch.utils.data import Dataset, default_collate
 from t2i_stages.errors import T2IError
 from t2i_stages.text import HFTokenizer, WordVocab, load_tokenizer
 
-ENV_HOME = "T2I_STAGES_HOME"
 SPLITS = ("train", "test")
 _SPLIT_IDS = {"train": 0, "test": 1}
 
@@ -67,19 +65,6 @@ def check_resolutions(resolutions: Sequence[int] | None, default: Sequence[int])
 
 def split_id(split: str) -> int:
     return _SPLIT_IDS[split]
-
-
-def cache_root(override: str | None = None) -> Path:
-    """Where generated data, vocabularies and oracles are cached.
-
-    ``override`` (a params field) wins, then ``$T2I_STAGES_HOME``, then ``~/.cache/t2i-stages``.
-    """
-    if override:
-        return Path(override).expanduser()
-    env = os.environ.get(ENV_HOME)
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "t2i-stages"
 
 
 @dataclass

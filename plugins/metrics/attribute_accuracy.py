@@ -49,7 +49,7 @@ def predict_images(oracle: Any, images_uint8: torch.Tensor) -> torch.Tensor:
 
 def score_rows(oracle: Any, pred: torch.Tensor, attributes: Any, mentioned_only: bool) -> dict:
     """Per-attribute accuracies plus the combined shape+colour+position share."""
-    from t2i_stages.plugins.datasets.oracle import objects_right, score_predictions
+    from t2i_stages.plugins.datasets.shapes.oracle import objects_right, score_predictions
 
     out = score_predictions(pred, attributes, oracle.grid, mentioned_only)
     right = objects_right(pred, attributes, oracle.grid, ("shape", "color"), position=True)

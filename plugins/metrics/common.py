@@ -75,8 +75,8 @@ def held_out_matcher(ctx: EvalContext, seed: int, slot: MatcherSlot | None = Non
 
 def shapes_oracle(ctx: EvalContext) -> Any:
     """The shapes oracle at the samples' resolution (T2IError for other datasets)."""
-    from t2i_stages.plugins.datasets.oracle import load_oracle
     from t2i_stages.plugins.datasets.shapes import ShapesDataset
+    from t2i_stages.plugins.datasets.shapes.oracle import load_oracle
 
     if not isinstance(ctx.test_data, ShapesDataset):
         raise T2IError("the shapes oracle only reads the built-in 'shapes' dataset")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from t2i_stages.plugins.datasets.shapes import ShapesDataset
-from t2i_stages.plugins.datasets.shapes_params import ShapesParams
+from t2i_stages.plugins.datasets.shapes import ShapesDataset, ShapesParams
 
 
 @pytest.fixture(scope="session")

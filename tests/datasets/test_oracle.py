@@ -8,14 +8,13 @@ import time
 import pytest
 import torch
 
-from t2i_stages.plugins.datasets.oracle import (
+from t2i_stages.plugins.datasets.shapes import ShapesDataset, ShapesParams
+from t2i_stages.plugins.datasets.shapes.oracle import (
     ORACLE_HOLDOUT_SPLIT,
     load_oracle,
     render_set,
     score_predictions,
 )
-from t2i_stages.plugins.datasets.shapes import ShapesDataset
-from t2i_stages.plugins.datasets.shapes_params import ShapesParams
 
 ATTRS = ("shape", "color", "size", "fine", "position")
 
@@ -141,9 +140,11 @@ def test_demo_setting_oracle_at_64px(tmp_path):
 
 
 def test_an_oracle_trained_in_bf16_is_cached_apart_from_the_fp32_one(tmp_path):
-    from t2i_stages.plugins.datasets.oracle import ORACLE_VERSION, oracle_path
+    from t2i_stages.plugins.datasets.shapes.oracle import oracle_artefact
 
     p = ShapesParams(cache_dir=str(tmp_path))
-    fp32 = oracle_path(p, 32, 8)
-    assert fp32.name == f"oracle-r32-c8-v{ORACLE_VERSION}.safetensors"  # earlier caches stay valid
-    assert oracle_path(p, 32, 8, precision="bf16") != fp32
+    fp32 = oracle_artefact(p, 32, 8)
+    # cache_dir replaces $T2I_STAGES_HOME/cache
+    assert fp32.path.parent == tmp_path / "shapes-oracle"
+    assert oracle_artefact(p, 32, 8, precision="bf16").path != fp32.path
+    assert oracle_artefact(p, 32, 8).path == fp32.path

@@ -10,9 +10,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from t2i_stages.errors import T2IError
-from t2i_stages.plugins.datasets.shapes import ShapesDataset, shapes_factory
-from t2i_stages.plugins.datasets.shapes_cache import verify_split
-from t2i_stages.plugins.datasets.shapes_captions import (
+from t2i_stages.plugins.datasets.shapes import ShapesDataset, shapes_factory, verify_split
+from t2i_stages.plugins.datasets.shapes.captions import (
     COLOR_WORDS,
     FINE_ADJ,
     FINE_PP,
@@ -20,8 +19,8 @@ from t2i_stages.plugins.datasets.shapes_captions import (
     SHAPE_WORDS,
     SIZE_WORDS,
 )
-from t2i_stages.plugins.datasets.shapes_params import FINES, SHAPES, SIZES, ShapesParams
-from t2i_stages.plugins.datasets.shapes_scene import COLOR_NAMES, relation
+from t2i_stages.plugins.datasets.shapes.params import FINES, SHAPES, SIZES, ShapesParams
+from t2i_stages.plugins.datasets.shapes.scene import COLOR_NAMES, relation
 from t2i_stages.recipe import DatasetSlot
 from t2i_stages.registry import load_registry
 from t2i_stages.text import tokenize
@@ -183,7 +182,7 @@ def test_cache_is_reused_extended_and_regenerated_only_on_content_change(tmp_pat
     )
     # a content field changes the key
     d4 = ShapesDataset(p.model_copy(update={"p_fine": 0.0}), "train", quiet=True)
-    assert d4.cache_path.parent != d1.cache_path.parent
+    assert d4.cache_path != d1.cache_path
     manifest = json.loads((d4.cache_path / "manifest.json").read_text())
     assert manifest["params"]["p_fine"] == 0.0 and all(
         len(f["sha256"]) == 64 for f in manifest["files"].values()
@@ -256,8 +255,7 @@ def test_bad_params_are_clear_errors(tiny_params):
 
 @pytest.mark.parametrize("grid,max_objects", [(3, 3), (2, 2), (1, 1)])
 def test_captions_agree_over_many_scenes(grid, max_objects):
-    from t2i_stages.plugins.datasets.shapes_captions import scene_captions
-    from t2i_stages.plugins.datasets.shapes_scene import sample_scene
+    from t2i_stages.plugins.datasets.shapes import sample_scene, scene_captions
 
     p = ShapesParams(
         grid=grid, max_objects=max_objects, p_size=0.8, p_fine=0.8, p_position=0.9, p_relation=0.7

@@ -67,7 +67,7 @@ def _objects(*rows: tuple[int, ...]) -> list[list[int]]:
 
 def test_shape_color_position_on_a_hand_built_case():
     """Four images of two objects; the answer is known: 2 of 4 right."""
-    from t2i_stages.plugins.datasets.oracle import objects_right
+    from t2i_stages.plugins.datasets.shapes.oracle import objects_right
     from t2i_stages.plugins.metrics.attribute_accuracy import score_rows
 
     class Oracle:
@@ -104,7 +104,7 @@ def test_shape_color_position_on_a_hand_built_case():
 
 
 def test_on_a_one_cell_grid_the_position_is_that_cell():
-    from t2i_stages.plugins.datasets.oracle import objects_right
+    from t2i_stages.plugins.datasets.shapes.oracle import objects_right
 
     gt = torch.tensor([_objects((1, 0, 1, 2, 0, 0, 0)), _objects((1, 0, 1, 2, 0, 0, 0))])
     pred = torch.tensor([[(1, 0, 1, 0, 0, 0, 3)], [(1, 0, 2, 2, 0, 0, 0)]])

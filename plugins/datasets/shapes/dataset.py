@@ -1,13 +1,13 @@
-"""The ``shapes`` dataset plugin: procedural captioned shapes, generated once into the cache.
+"""The ``shapes`` dataset: procedural captioned shapes, generated once into the cache.
 
 ``shapes_factory(params, split="train", resolutions=None, registry=..., **ctx)`` returns a
 :class:`ShapesDataset` (a ``torch.utils.data.Dataset`` following the contract in ``base``).
 Per sample:
 
-- ``attributes``: int64 ``(max_objects, 14)``, the layout documented in ``shapes_scene``:
+- ``attributes``: int64 ``(max_objects, 14)``, the layout documented in ``scene``:
   per object its shape, colour, size, grid cell and fine detail, plus what the drawn caption
   mentions (``decode_attributes`` turns it into names);
-- ``class_id``: the id of the image's multiset of (shape, colour) pairs (``shapes_scene.class_id``),
+- ``class_id``: the id of the image's multiset of (shape, colour) pairs (``scene.class_id``),
   so the matching losses never use an image showing the same coloured shapes as a negative.
 
 The word vocabulary is the fixed set of words the caption generator can produce, so it does
@@ -25,7 +25,7 @@ import torch
 
 from t2i_stages.text import WordVocab
 
-from .base import (
+from ..base import (
     CaptionedDataset,
     check_resolutions,
     check_split,
@@ -33,10 +33,10 @@ from .base import (
     split_id,
     to_tensor_image,
 )
-from .shapes_cache import prepare_split
-from .shapes_captions import caption_words
-from .shapes_params import ShapesParams
-from .shapes_scene import class_id, decode_attributes, describe
+from .cache import prepare_split
+from .captions import caption_words
+from .params import ShapesParams
+from .scene import class_id, decode_attributes, describe
 
 
 def shapes_vocab() -> WordVocab:

@@ -14,8 +14,8 @@ import math
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
-from .shapes_params import COLORS, FINES, SHAPES, SIZE_RADIUS, SIZES
-from .shapes_scene import (
+from .params import COLORS, FINES, SHAPES, SIZE_RADIUS, SIZES
+from .scene import (
     COLOR_NAMES,
     F_COL,
     F_COLOR,

@@ -12,8 +12,9 @@ import numpy as np
 from t2i_stages.errors import T2IError
 from t2i_stages.text import tokenize
 
-from .shapes_params import FINES, SHAPES, SIZES, ShapesParams
-from .shapes_scene import (
+from .params import FINES, SHAPES, SIZES, ShapesParams
+from .scene import (
+    COL_NAMES,
     COLOR_NAMES,
     F_COL,
     F_COLOR,
@@ -26,7 +27,9 @@ from .shapes_scene import (
     M_REL,
     M_REL_TARGET,
     M_SHAPE,
+    ROW_NAMES,
     Scene,
+    cell_name,
     relation,
     scene_rng,
 )
@@ -80,8 +83,6 @@ REL_WORDS = {
     2: ("to the left of", "left of"),
     3: ("to the right of", "right of"),
 }
-ROW_NAMES = {1: ("",), 2: ("top", "bottom"), 3: ("top", "middle", "bottom")}
-COL_NAMES = {1: ("",), 2: ("left", "right"), 3: ("left", "center", "right")}
 ROW_SYN = {"top": ("top", "upper"), "bottom": ("bottom", "lower")}
 PREFIX_ONE = (
     "",
@@ -94,20 +95,6 @@ PREFIX_ONE = (
 )
 PREFIX_MANY = ("", "", "an image of ", "a picture showing ", "this image shows ", "we can see ")
 FILLER = ("and", "it", "with", "next", "to", "one", "an", "a", "the", "on", "at", "in", "corner")
-
-
-def cell_name(row: int, col: int, grid: int) -> str:
-    """``top left``, ``top``, ``left``, ``center`` ... for a grid cell."""
-    if grid == 1:
-        return "center"
-    r, c = ROW_NAMES[grid][row], COL_NAMES[grid][col]
-    if r == "middle" and c == "center":
-        return "center"
-    if r == "middle":
-        return c
-    if c == "center":
-        return r
-    return f"{r} {c}"
 
 
 def _pick(rng: np.random.Generator, options) -> str:

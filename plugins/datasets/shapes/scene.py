@@ -1,11 +1,12 @@
-"""Scenes of the shapes dataset: sampling, the attribute tensor layout, and its decoder.
+"""Scenes of the shapes dataset: sampling, the attribute tensor layout, grid cell names, and the
+decoder of attribute tensors.
 
 The attribute tensor of a sample is int64 ``(max_objects, 14)``; row k describes object k, objects
 in canonical order (by grid cell, row-major). Columns:
 
 ====  ==================  =====================================================================
  0    present             1 for an object, 0 for an unused row (every other column is -1 then)
- 1    shape               index into ``shapes_params.SHAPES`` (global ids, not the params list)
+ 1    shape               index into ``params.SHAPES`` (global ids, not the params list)
  2    color               index into ``COLORS`` (insertion order)
  3    size                index into ``SIZES``
  4    row                 grid row (0 = top)
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .shapes_params import COLORS, FINES, SHAPES, SIZE_RADIUS, SIZES, ShapesParams
+from .params import COLORS, FINES, SHAPES, SIZE_RADIUS, SIZES, ShapesParams
 
 COLOR_NAMES = tuple(COLORS)
 OBJ_FIELDS = ("present", "shape", "color", "size", "row", "col", "fine")
@@ -58,6 +59,10 @@ BG_TONES = (
     (206, 220, 204),
 )
 PLAIN_BG = (200, 200, 200)
+
+# Names of grid rows and columns by grid size (also caption words: ``captions`` uses them).
+ROW_NAMES = {1: ("",), 2: ("top", "bottom"), 3: ("top", "middle", "bottom")}
+COL_NAMES = {1: ("",), 2: ("left", "right"), 3: ("left", "center", "right")}
 
 
 @dataclass
@@ -127,6 +132,20 @@ def relation(a: np.ndarray, b: np.ndarray) -> list[int]:
     return out
 
 
+def cell_name(row: int, col: int, grid: int) -> str:
+    """``top left``, ``top``, ``left``, ``center`` ... for a grid cell."""
+    if grid == 1:
+        return "center"
+    r, c = ROW_NAMES[grid][row], COL_NAMES[grid][col]
+    if r == "middle" and c == "center":
+        return "center"
+    if r == "middle":
+        return c
+    if c == "center":
+        return r
+    return f"{r} {c}"
+
+
 def class_id(objects: np.ndarray) -> int:
     """Id of the image's multiset of (shape, colour) pairs, for the matching losses' class masks.
 
@@ -151,8 +170,6 @@ def decode_attributes(attributes, grid: int = 3) -> list[dict]:
     Returns one dict per present object: ``{"shape": "star", "color": "red", "size": "small",
     "position": "top left", "row": 0, "col": 0, "fine": "dot", "mentions": {...}}``.
     """
-    from .shapes_captions import cell_name
-
     arr = np.asarray(attributes.cpu() if hasattr(attributes, "cpu") else attributes)
     out = []
     for row in arr:

@@ -208,7 +208,8 @@ class ShapesParams(Params):
         None, description="A saved vocabulary / tokenizer to use instead of building one."
     )
     cache_dir: str | None = Field(
-        None, description="Cache folder (default $T2I_STAGES_HOME or ~/.cache/t2i-stages)."
+        None,
+        description="Cache root, in place of $T2I_STAGES_HOME/cache (default ~/.cache/t2i-stages/cache).",
     )
     workers: int = Field(
         0, ge=0, description="Processes used to render on first use; 0 = automatic."
