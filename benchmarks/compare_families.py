@@ -241,10 +241,7 @@ def run_one(
     import torch
 
     from t2i_stages.recipe import load_recipe
-    from t2i_stages.training import Runtime, Trainer
-    from t2i_stages.training.engine import prepare_run_folder
-    from t2i_stages.training.evaluate import evaluate_run
-    from t2i_stages.training.report import write_report
+    from t2i_stages.training import train
 
     recipe = load_recipe(bc.REPO / "recipes" / f"{family}.yaml", overrides, registry)
     run_dir = args.out / "runs" / f"{family}-seed{seed}"
@@ -256,23 +253,14 @@ def run_one(
         run_dir.rename(aside)
         print(f"[{family} seed {seed}] moved the unfinished run folder to {aside}")
     print(f"[{family} seed {seed}] training {args.steps} generator steps in {run_dir}")
-    runtime = Runtime.create(device=args.device, precision=recipe.train.precision)
     start_load = bc.machine_info()["load_average_1_5_15"]
-    prepare_run_folder(recipe, registry, run_dir, resume=False)
-    t0 = time.perf_counter()
-    trainer = Trainer(recipe, registry, run_dir, runtime)
-    setup_s = time.perf_counter() - t0
-    vocab = getattr(trainer.c.train_data, "vocab", None)
-    if vocab is not None and hasattr(vocab, "save"):
-        vocab.save(run_dir / "vocab.json")  # load_run (the sample grid) needs it
-    summary = trainer.fit()
+    title = f"{recipe.name} seed {seed}: compare_families run"
+    summary = train(recipe, registry, run_dir, device=args.device, title=title)
     if summary.get("signal"):
         print(f"[{family} seed {seed}] stopped by {summary['signal']}; no result written")
         return None
-    t1 = time.perf_counter()
-    report = evaluate_run(trainer, run_dir)
-    eval_s = time.perf_counter() - t1
-    write_report(run_dir, f"{recipe.name} seed {seed}: compare_families run")
+    trainer, report = summary["trainer"], summary["metrics"]
+    setup_s, eval_s = summary["setup_seconds"], summary["eval_seconds"]
     metrics, errors = flatten_results(report["results"])
     for key, err in errors.items():
         print(f"[{family} seed {seed}] warning: metric '{key}' failed: {err}")
@@ -285,7 +273,7 @@ def run_one(
         "skipped_nonfinite": summary.get("skipped_nonfinite", 0),
         "metrics": metrics,
         "errors": errors,
-        "matcher": trainer.c.matcher_report,
+        "matcher": trainer.assembly.matcher_report,
         "held_out_encoder_sha256": encoder_hashes(report["results"]),
         "timing": {
             "setup_seconds": setup_s,

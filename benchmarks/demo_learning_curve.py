@@ -15,9 +15,9 @@ mark) the EMA generator is scored on the first ``--eval-samples`` held-out (test
 - ``fid`` with extractor ``oracle``: the Fréchet distance in the shapes oracle's feature space.
 
 The global RNG state is saved before and restored after each evaluation, so evaluating does not
-change the training trajectory. The steps are the Trainer's own (``Trainer.train_step`` on its
-resumable batch stream) driven by this script's loop, since ``Trainer.fit`` has no way to pause
-its clock. Writes ``<out>/curve.json`` after every point, then ``curve.md`` and
+change the training trajectory. The steps are ``Trainer.fit``'s own; a callback stops the clock for
+each evaluation and ends the run at the budget (sample grids and checkpoints during the run are
+off, so that the clock holds only batches and steps). Writes ``<out>/curve.json`` after every point, then ``curve.md`` and
 ``demo_learning_curve.png`` (accuracy curves with the 0.80 target for shape+colour+position, and
 FD, against training minutes); ``--write-docs`` copies the figure to docs/img/ and rewrites the
 section between ``<!-- demo_learning_curve:start -->`` and ``<!-- demo_learning_curve:end -->``
@@ -58,6 +58,8 @@ def overrides(args: argparse.Namespace) -> list[str]:
         f"seed={args.seed}",
         f"train.max_steps={NO_STEP_LIMIT}",
         "train.max_minutes=null",
+        f"train.sample_every={NO_STEP_LIMIT}",  # the clock runs through the loop's own writing
+        f"train.ckpt_every={NO_STEP_LIMIT}",
         f"train.threads={args.threads}",
         f"eval.num_samples={args.eval_samples}",
         "eval.metrics=" + json.dumps(METRICS),
@@ -244,9 +246,8 @@ def train_curve(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     from t2i_stages.evaluation.runner import evaluate_trainer
     from t2i_stages.plugins.datasets.shapes.oracle import load_oracle
     from t2i_stages.recipe import load_recipe
-    from t2i_stages.training import Runtime, Trainer
-    from t2i_stages.training.engine import prepare_run_folder
-    from t2i_stages.training.runtime import rng_state, set_rng_state
+    from t2i_stages.seeding import rng_state, set_rng_state
+    from t2i_stages.training import Callback, Runtime, Trainer, prepare_run_folder
 
     wall0 = time.perf_counter()
     torch.set_num_threads(args.threads)
@@ -258,10 +259,10 @@ def train_curve(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     t0 = time.perf_counter()
     trainer = Trainer(recipe, registry, out, runtime)
     setup_s = time.perf_counter() - t0
-    vocab = getattr(trainer.c.train_data, "vocab", None)
+    vocab = getattr(trainer.assembly.train_data, "vocab", None)
     if vocab is not None and hasattr(vocab, "save"):
         vocab.save(out / "vocab.json")
-    test = trainer.c.test_data
+    test = trainer.assembly.test_data
     t0 = time.perf_counter()
     load_oracle(test, resolution=max(trainer.G.resolutions))  # trained once, outside the points
     oracle_s = time.perf_counter() - t0
@@ -278,12 +279,8 @@ def train_curve(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     sync = torch.cuda.synchronize if runtime.device.type == "cuda" else (lambda: None)
     state = {"train_s": 0.0, "cpu_s": 0.0, "logs": {}}
 
-    # fit() reads the engine's deferred non-finite tally at logging and checkpoint steps; this loop
-    # reads it at each point and before the final checkpoint (when the engine has one)
-    check_deferred = getattr(trainer, "check_deferred", lambda: None)
-
     def evaluate() -> None:
-        check_deferred()
+        trainer.check_deferred()  # a point never scores past an unreported divergence
         rng = rng_state()
         t = time.perf_counter()
         folder = out / "evals" / f"step_{trainer.step:08d}"
@@ -315,32 +312,32 @@ def train_curve(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
 
     budget = args.minutes * 60
     every = args.every_minutes * 60
-    next_mark = every
-    batches = trainer._batches()
-    try:
-        if not args.skip_start_eval:
-            evaluate()
-        while state["train_s"] < budget:
-            t = time.perf_counter()
-            c = time.process_time()
-            group = [trainer._to_device(next(batches)) for _ in range(trainer.cfg.grad_accum)]
-            trainer.G_train.train()
-            for d in trainer.Ds_train:
-                d.train()
-            state["logs"] = trainer.train_step(group)
-            trainer.step += 1
+
+    class Marks(Callback):
+        """Stops the clock for each evaluation; asks the loop to stop at the budget."""
+
+        def __init__(self) -> None:
+            self.next_mark = every
+            self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+        def on_step(self, trainer: Any, logs: dict[str, Any]) -> bool:
             sync()
-            state["train_s"] += time.perf_counter() - t
-            state["cpu_s"] += time.process_time() - c
-            if state["train_s"] >= next_mark or state["train_s"] >= budget:
+            state["train_s"] += time.perf_counter() - self.wall
+            state["cpu_s"] += time.process_time() - self.cpu
+            state["logs"] = logs
+            if state["train_s"] >= self.next_mark or state["train_s"] >= budget:
                 evaluate()
-                while next_mark <= state["train_s"]:
-                    next_mark += every
-    except KeyboardInterrupt:
-        print(f"interrupted at step {trainer.step}; the points so far are in {out / 'curve.json'}")
-        raise
-    check_deferred()
-    trainer.save()  # outside the clock: the final weights, for load_run / t2i-stages eval
+                while self.next_mark <= state["train_s"]:
+                    self.next_mark += every
+            self.wall, self.cpu = time.perf_counter(), time.process_time()
+            return state["train_s"] >= budget
+
+    if not args.skip_start_eval:
+        evaluate()
+    summary = trainer.fit([Marks()])  # its last checkpoint falls outside the clock
+    if summary.get("signal"):
+        print(f"stopped at step {trainer.step}; the points so far are in {out / 'curve.json'}")
+        return curve
     curve["complete"] = True
     curve["wall_seconds"] = time.perf_counter() - wall0
     bc.write_json(out / "curve.json", curve)

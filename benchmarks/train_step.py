@@ -101,7 +101,7 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
 
     from t2i_stages.recipe import load_recipe
     from t2i_stages.registry import load_registry
-    from t2i_stages.training.engine import Trainer, prepare_run_folder
+    from t2i_stages.training import Trainer, prepare_run_folder
     from t2i_stages.training.runtime import Runtime
 
     torch.set_num_threads(args.threads)
@@ -134,13 +134,13 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
     prepare_run_folder(recipe, reg, out, resume=False)
     quiet = lambda *a, **k: None  # noqa: E731
     t = Trainer(recipe, reg, out, Runtime.create(args.device, recipe.train.precision), log=quiet)
-    dev = t.rt.device
-    batches = t._batches()
+    dev = t.runtime.device
+    batches = t.batches()
     batch = recipe.data.batch_size
 
     def iteration() -> float:
         t0 = time.perf_counter()
-        group = [t._to_device(next(batches)) for _ in range(recipe.train.grad_accum)]
+        group = [t.to_device(next(batches)) for _ in range(recipe.train.grad_accum)]
         waited = time.perf_counter() - t0
         t.G_train.train()
         for d in t.Ds_train:
@@ -171,7 +171,7 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
         "batch": batch,
         "recipe_batch": None,
         "resolutions": list(t.G.resolutions),
-        "precision": t.rt.precision,
+        "precision": t.runtime.precision,
         "precision_requested": recipe.train.precision,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "channels_last": recipe.train.channels_last,

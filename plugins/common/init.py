@@ -40,7 +40,13 @@ def reference_init(module: nn.Module) -> None:
 
 
 def apply_init(module: nn.Module, name: InitName) -> nn.Module:
-    """Apply the named initialisation ('pytorch' keeps torch's defaults) and return the module."""
+    """Apply the named initialisation ('pytorch' keeps torch's defaults) and return the module.
+
+    A module built on the meta device (shapes only: validation, summaries) is left as it is;
+    initialising it would compute nothing, and load torch's reference kernels for seconds.
+    """
+    if any(p.is_meta for p in module.parameters()):
+        return module
     if name == "orthogonal":
         reference_init(module)
     elif name != "pytorch":

@@ -8,21 +8,14 @@ the mismatched pairs reuse the real images' features (one trunk pass per image s
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from t2i_stages.contracts import Critic
 from t2i_stages.spec import Params
-
-
-class Critic(Protocol):
-    def features(self, images: torch.Tensor) -> torch.Tensor: ...
-    def uncond(self, features: torch.Tensor) -> torch.Tensor | None: ...
-    def cond(
-        self, features: torch.Tensor, condition: torch.Tensor | None
-    ) -> torch.Tensor | None: ...
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:

@@ -150,6 +150,8 @@ def word_region_loss(
 class _MatchingLoss(nn.Module):
     """``loss(image_features, text, class_ids) -> scalar``: the sum of the chosen directions."""
 
+    role = "matching"
+
     def __init__(self, params: SentenceMatchingParams | WordRegionMatchingParams):
         super().__init__()
         self.params = params

@@ -302,7 +302,7 @@ def evaluate_stream(
     report["table"] = table_rows(results)
     report["protocol"] = protocol
     if out_dir is not None:
-        write_report(report, out_dir)
+        write_metrics(report, out_dir)
     return report
 
 
@@ -383,7 +383,7 @@ def _params_of(slot: MetricSlot) -> dict[str, Any]:
     return json.loads(resolved.model_dump_json()) if resolved is not None else dict(slot.params)
 
 
-def write_report(report: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
+def write_metrics(report: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     js, md = out / "metrics.json", out / "metrics.md"
@@ -521,8 +521,10 @@ def evaluate_trainer(trainer: Any, out_dir: str | Path, strict: bool = False) ->
     """End-of-training evaluation of a live ``Trainer`` through the same path."""
     recipe, registry = trainer.recipe, trainer.registry
     cfg = recipe.eval
-    test = trainer.c.test_data
-    slots = choose_slots(recipe, registry, None, trainer.c.matcher is not None, _is_shapes(test))
+    test = trainer.assembly.test_data
+    slots = choose_slots(
+        recipe, registry, None, trainer.assembly.matcher is not None, _is_shapes(test)
+    )
     header: dict[str, Any] = {
         "run": str(out_dir),
         "step": trainer.step,
@@ -531,9 +533,9 @@ def evaluate_trainer(trainer: Any, out_dir: str | Path, strict: bool = False) ->
             "source": "end of training",
         },
     }
-    if trainer.c.matcher_report:
-        header["matcher"] = trainer.c.matcher_report
-    header["runtime"] = trainer.rt.choices()
+    if trainer.assembly.matcher_report:
+        header["matcher"] = trainer.assembly.matcher_report
+    header["runtime"] = trainer.runtime.choices()
     if getattr(trainer, "stop", None) is not None:
         header["stopped_by"] = trainer.stop.text()
         header["training"] = trainer.stop.to_dict()
@@ -547,32 +549,32 @@ def evaluate_trainer(trainer: Any, out_dir: str | Path, strict: bool = False) ->
             **header["protocol"],
             "versions": versions(),
         }
-        write_report(
+        write_metrics(
             report | {"protocol": report["protocol"] | {"resolution": "-", "images": "none"}},
             out_dir,
         )
         return report
-    built = build_metrics(slots, registry, trainer.rt.device)
+    built = build_metrics(slots, registry, trainer.runtime.device)
     G = trainer.sampler_generator
     from ..hardware import autocast, resolve_precision
 
-    choice = resolve_precision(cfg.precision, trainer.rt.device, what="eval.precision")
+    choice = resolve_precision(cfg.precision, trainer.runtime.device, what="eval.precision")
     header["protocol"]["precision"] = choice.to_dict()
 
     def generate(batch: dict, z: torch.Tensor, eps: torch.Tensor | None):
-        with autocast(choice.chosen, trainer.rt.device):
+        with autocast(choice.chosen, trainer.runtime.device):
             return trainer.generate(batch, z, eps)
 
     stream = stream_samples(
         test, generate, G.z_dim, G.eps_dim, cfg.num_samples, cfg.batch_size, NOISE_SEED
     )
-    train = trainer.c.train_data
+    train = trainer.assembly.train_data
     ctx = EvalContext(
         registry=registry,
-        device=trainer.rt.device,
+        device=trainer.runtime.device,
         recipe=recipe,
         test_data=test,
-        matcher=trainer.c.matcher,
+        matcher=trainer.assembly.matcher,
         vocab=getattr(train, "vocab", None),
         train_data_fn=lambda: train,
         batch_size=cfg.batch_size,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import RecipeError, UnknownComponentError
 from ..registry import Registry, unknown_name_message
 from .schema import Recipe
+from .semantic import check_components
 from .slots import Slot
 from .sources import Loc, RecipeSources, read_recipe
 
@@ -75,8 +76,12 @@ def resolve_slots(model: BaseModel, registry: Registry, loc: Loc = ()) -> list[t
 ABLATION_KEYS = {"base", "variants"}  # what marks an ablation file (t2i_stages.ablation)
 
 
-def validate_recipe(rs: RecipeSources, registry: Registry) -> Recipe:
-    """Validate merged recipe data in two phases; raise RecipeError with file:line per problem."""
+def validate_recipe(rs: RecipeSources, registry: Registry, components: bool = True) -> Recipe:
+    """Validate merged recipe data; raise RecipeError with file:line per problem.
+
+    Phase 1 is the schema, phase 2 every slot's params, phase 3 (``components``) the checks
+    across components (``semantic.py``: losses, discriminators per stage, text features).
+    """
     if isinstance(rs.data, dict) and ABLATION_KEYS <= set(rs.data) and "generator" not in rs.data:
         raise RecipeError(
             [
@@ -91,6 +96,8 @@ def validate_recipe(rs: RecipeSources, registry: Registry) -> Recipe:
         lines = [f"{rs.where(e['loc'])}: {_fmt_loc(e['loc'])}: {_message(e)}" for e in exc.errors()]
         raise RecipeError(lines) from None
     problems = resolve_slots(recipe, registry)
+    if not problems and components:
+        problems = check_components(recipe, registry)
     if problems:
         raise RecipeError([f"{rs.where(loc)}: {_fmt_loc(loc)}: {msg}" for loc, msg in problems])
     return recipe

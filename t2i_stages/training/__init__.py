@@ -3,14 +3,18 @@ evaluates it and leaves a run folder (samples, checkpoints, metrics.json, report
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..pretrain import PretrainingStopped
 from ..recipe import Recipe
 from ..registry import Registry, load_registry
-from .engine import Trainer, prepare_run_folder
+from .loop import Callback
+from .run_folder import prepare_run_folder
 from .runtime import Runtime
+from .trainer import Trainer
 
 
 def train(
@@ -23,6 +27,8 @@ def train(
     log=print,
     resume_command: str | None = None,
     allow_changes: bool = False,
+    callbacks: Sequence[Callback] = (),
+    title: str | None = None,
 ) -> dict[str, Any]:
     """Run a validated recipe end to end; returns ``{"out", "step", "metrics", ...}``.
 
@@ -31,9 +37,11 @@ def train(
 
     ``resume_command`` is what to print if a signal stops the run (the CLI passes the exact
     command line); a stopped run returns ``summary["signal"]`` and skips the evaluation.
+    ``callbacks`` join the loop (``t2i_stages.training.Callback``); ``title`` heads report.html.
+    The summary holds ``setup_seconds`` (assembly: datasets, matcher) and ``eval_seconds``.
     """
     from .evaluate import evaluate_run
-    from .report import write_report
+    from .report import write_run_report
 
     registry = registry or load_registry()
     out = Path(out_dir) if out_dir is not None else Path("runs") / recipe.name
@@ -47,6 +55,7 @@ def train(
                 log(f"warning: {warning}")
             prepare_run_folder(recipe, registry, out, resume, runtime.choices(), allow_changes, log)
         runtime.barrier()
+        start = time.perf_counter()
         try:
             trainer = Trainer(recipe, registry, out, runtime, log=log)
         except PretrainingStopped as stopped:
@@ -55,16 +64,19 @@ def train(
             return {"out": str(out), "step": 0, "signal": stopped.signal_name,
                     "stopped_in": "matcher pretraining", "resume_command": command}  # fmt: skip
         trainer.resume_command = resume_command
-        vocab = getattr(trainer.c.train_data, "vocab", None)
+        vocab = getattr(trainer.assembly.train_data, "vocab", None)
         if runtime.is_main and vocab is not None and hasattr(vocab, "save"):
             vocab.save(out / "vocab.json")  # what load_run / export tokenise captions with
         if resume:
             trainer.resume()
-        summary = trainer.fit()
-        summary["out"] = str(out)
+        setup_seconds = time.perf_counter() - start
+        summary = trainer.fit(callbacks)
+        summary["out"], summary["setup_seconds"] = str(out), setup_seconds
         if evaluate and runtime.is_main and summary.get("signal") is None:
+            start = time.perf_counter()
             summary["metrics"] = evaluate_run(trainer, out)
-            summary["report"] = str(write_report(out, f"{recipe.name}: training run"))
+            summary["eval_seconds"] = time.perf_counter() - start
+            summary["report"] = str(write_run_report(out, title or f"{recipe.name}: training run"))
         runtime.barrier()
         summary["trainer"] = trainer
         return summary
@@ -72,4 +84,4 @@ def train(
         runtime.close()
 
 
-__all__ = ["Runtime", "Trainer", "train"]
+__all__ = ["Callback", "Runtime", "Trainer", "prepare_run_folder", "train"]

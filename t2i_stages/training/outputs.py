@@ -1,16 +1,19 @@
 """What rank 0 writes into the run folder while training: TensorBoard scalars and images,
-sample grids for fixed test captions, attention overlays, loss curves and the HTML report."""
+sample grids for fixed test captions, attention overlays, loss curves and the HTML report.
+
+``RunOutputs`` is a training-loop callback; ``Trainer.fit`` puts it first."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from .report import write_report
+from .loop import Callback
+from .report import write_run_report
 from .visuals import attention_figure, caption_grid, loss_curves
 
 
-class RunOutputs:
+class RunOutputs(Callback):
     def __init__(self, trainer):
         self.t = trainer
         self.out: Path = trainer.out
@@ -28,14 +31,14 @@ class RunOutputs:
             "\n".join(f"{i}: {c}" for i, c in enumerate(captions)) + "\n"
         )
 
-    def scalars(self, values: dict[str, float]) -> None:
+    def on_log(self, trainer, values: dict[str, float]) -> None:
         with open(self.out / "history.jsonl", "a") as f:
             f.write(json.dumps({"step": self.t.step, **values}) + "\n")
         if self.tb is not None:
             for k, v in values.items():
                 self.tb.add_scalar(f"train/{k}", v, self.t.step)
 
-    def samples(self) -> None:
+    def on_sample(self, trainer) -> None:
         t = self.t
         fixed = t.fixed
         out = t.generate(fixed["batch"], fixed["z"], fixed["eps"])
@@ -47,7 +50,7 @@ class RunOutputs:
             import numpy as np
 
             self.tb.add_image("samples", np.asarray(grid), t.step, dataformats="HWC")
-        vocab = getattr(t.c.test_data, "vocab", None)
+        vocab = getattr(t.assembly.test_data, "vocab", None)
         tokens, mask = fixed["batch"]["tokens"], fixed["batch"]["mask"]
         for stage, attn in enumerate(out.attention):
             if attn is None:
@@ -67,15 +70,16 @@ class RunOutputs:
             fig = attention_figure(img, attn[:n, :real_len].float(), words)
             fig.save(self.out / "attention" / f"step_{t.step:08d}_stage{stage + 1}.png")
 
-    def finish_training(self) -> None:
+    def on_end(self, trainer, summary: dict) -> None:
+        self.on_sample(trainer)
         if self.t.history:
             loss_curves(self.t.history, self.out / "loss_curves.png")
         if self.tb is not None:
             self.tb.flush()
             self.tb.close()
-        record = {"runtime": self.t.rt.choices()}
+        record = {"runtime": self.t.runtime.choices()}
         if self.t.stop is not None:
             record["stopped_by"] = self.t.stop.text()
             record["training"] = self.t.stop.to_dict()
         (self.out / "training.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
-        write_report(self.out, f"{self.t.recipe.name}: training run")
+        write_run_report(self.out, f"{self.t.recipe.name}: training run")

@@ -144,7 +144,7 @@ def _grids(run_dir: Path) -> list[str]:
     ]
 
 
-def write_report(run_dir: Path, title: str) -> Path:
+def write_run_report(run_dir: Path, title: str) -> Path:
     """Collect what the run folder holds into one HTML file with the images embedded."""
     run_dir = Path(run_dir)
     metrics_path = run_dir / "metrics.json"

@@ -20,7 +20,10 @@ generator:
             type: toy_fusion
             params:
               heads: 2
+text_encoder:
+  type: toy_text
 discriminators:
+  - type: toy_disc
   - type: toy_disc
 losses:
   - type: toy_loss

@@ -33,11 +33,27 @@ class Built:
         self.kind, self.params, self.ctx = kind, params, ctx
 
 
+class ToyAdversarial(Built):
+    """Enough of an adversarial loss for the role check of validation's phase 3."""
+
+    role = "adversarial"
+
+    def d_loss(self, critic, real, fake, cond):
+        return 0.0
+
+    def g_loss(self, critic, fake, cond):
+        return 0.0
+
+
 def _factory(kind):
     def build(params, registry=None, **ctx):
         if kind == "generator":
             inner = [registry.build("stage", s) for s in params.stages]
-            return Built(kind, params, {"stages": inner, **ctx})
+            g = Built(kind, params, {"stages": inner, **ctx})
+            g.resolutions = [8 * 2**i for i in range(len(inner))]
+            return g
+        if kind == "loss":
+            return ToyAdversarial(kind, params, ctx)
         return Built(kind, params, ctx)
 
     return build
@@ -69,6 +85,11 @@ def t2i_stages_fusion():
 @hookimpl
 def t2i_stages_discriminators():
     return {"toy_disc": ComponentSpec(_factory("discriminator"), summary="toy discriminator")}
+
+
+@hookimpl
+def t2i_stages_text_encoders():
+    return {"toy_text": ComponentSpec(_factory("text_encoder"), summary="toy text encoder")}
 
 
 @hookimpl

@@ -64,17 +64,17 @@ def test_schema_describes_installed_plugins(toy, capsys):
 
 
 def test_components_build_and_the_resolved_recipe_is_written(toy, write, tmp_path):
-    from t2i_stages.build import build_components, write_resolved_recipe
+    from t2i_stages.build import assemble
     from t2i_stages.recipe import load_recipe
     from t2i_stages.registry import load_registry
+    from t2i_stages.training.run_folder import write_resolved_recipe
 
     registry = load_registry()
     path = write("r.yaml", TOY_RECIPE)
     recipe = load_recipe(path, ["generator.params.width=3"], registry)
-    built = build_components(recipe, registry)
-    assert built["generator"].params.width == 3
-    assert [s.params.channels for s in built["generator"].ctx["stages"]] == [4, 16]
-    assert built["losses.0"].kind == "loss"
+    built = assemble(recipe, registry, parts=["generator"])
+    assert built.generator.params.width == 3
+    assert [s.params.channels for s in built.generator.ctx["stages"]] == [4, 16]
     write_resolved_recipe(recipe, registry, tmp_path / "run")
     resolved = yaml.safe_load((tmp_path / "run" / "recipe.resolved.yaml").read_text())
     assert resolved["generator"]["params"]["width"] == 3

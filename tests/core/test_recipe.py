@@ -48,14 +48,15 @@ def test_extends_deep_merges_and_replaces_lists(toy, write):
         generator:
           params:
             width: 32
-        losses: []
+        losses:
+          - type: toy_loss
         """,
     )
     recipe = load_recipe(child, registry=load_registry())
     assert recipe.name == "child"
     assert recipe.generator.resolved.width == 32
     assert len(recipe.generator.resolved.stages) == 2  # inherited
-    assert recipe.losses == []  # lists replace, never concatenate
+    assert [x.weight for x in recipe.losses] == [1.0]  # lists replace, never concatenate
 
 
 def test_set_overrides_any_field_with_yaml_values(toy, write):
@@ -130,7 +131,7 @@ def test_error_from_an_override_names_the_override(toy, write):
 
 
 def test_plugin_name_cannot_be_an_import_path(toy, write):
-    path = write("r.yaml", TOY_RECIPE.replace("type: toy_disc", "type: os.system"))
+    path = write("r.yaml", TOY_RECIPE.replace("type: toy_disc", "type: os.system", 1))
     (msg,) = errors_of(path)
     assert "discriminators.0.type" in msg and "never import paths" in msg
 

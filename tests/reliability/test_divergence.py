@@ -11,9 +11,9 @@ import torch
 from rel_helpers import MICRO, QUIET
 
 from t2i_stages.cli.main import main
-from t2i_stages.training import Trainer, train
+from t2i_stages.training import Trainer, prepare_run_folder, train
 from t2i_stages.training.checkpoint import list_checkpoints, load_checkpoint
-from t2i_stages.training.engine import DivergenceError, prepare_run_folder
+from t2i_stages.training.finite import DivergenceError
 from t2i_stages.training.runtime import Runtime
 
 BASE = ("train.ckpt_every=2", "train.sample_every=100", "train.log_every=1", "train.threads=1")
@@ -69,13 +69,13 @@ def test_a_skipped_update_leaves_the_weights_untouched(micro, fault_registry, tm
     prepare_run_folder(recipe, fault_registry, tmp_path, resume=False)
     messages: list[str] = []
     t = Trainer(recipe, fault_registry, tmp_path, Runtime.create("cpu"), log=messages.append)
-    batches = t._batches()
-    t.train_step([t._to_device(next(batches))])  # call 1: fine
+    batches = t.batches()
+    t.train_step([t.to_device(next(batches))])  # call 1: fine
     t.step += 1
     g_before = {k: v.clone() for k, v in t.G.named_parameters()}
     d_before = {k: v.clone() for k, v in t.Ds[0].named_parameters()}
     adam_steps = [s["step"].clone() for s in t.opt_g.state.values()]
-    logs = t.train_step([t._to_device(next(batches))])  # call 2: NaN in G's loss -> skipped
+    logs = t.train_step([t.to_device(next(batches))])  # call 2: NaN in G's loss -> skipped
     t.step += 1
     assert t.skipped_nonfinite == 1 and float(logs["nonfinite_skipped"]) == 1.0
     assert all(math.isfinite(float(v)) for v in logs.values())
@@ -87,7 +87,7 @@ def test_a_skipped_update_leaves_the_weights_untouched(micro, fault_registry, tm
     (warning,) = [m for m in messages if m.startswith("warning:")]
     assert "step 2: generator loss 'nan_loss' at stage 1 is nan; update skipped (1 of 1" in warning
     with pytest.raises(DivergenceError, match=r"^step 3: .*after skipping 1 update\(s\)"):
-        t.train_step([t._to_device(next(batches))])  # call 3: over the limit
+        t.train_step([t.to_device(next(batches))])  # call 3: over the limit
 
 
 def test_a_run_with_skipped_updates_finishes_and_remembers_them(micro, fault_registry, tmp_path):
@@ -131,21 +131,21 @@ def test_deferred_check_drops_a_bad_update_on_the_device_without_naming(
     prepare_run_folder(recipe, fault_registry, tmp_path, resume=False)
     messages: list[str] = []
     t = Trainer(recipe, fault_registry, tmp_path, Runtime.create("cpu"), log=messages.append)
-    batches = t._batches()
-    t.train_step([t._to_device(next(batches))])
+    batches = t.batches()
+    t.train_step([t.to_device(next(batches))])
     t.step += 1
     t.check_deferred()
     g_before = {k: v.clone() for k, v in t.G.named_parameters()}
-    t.train_step([t._to_device(next(batches))])  # NaN in G's loss: dropped on the device
+    t.train_step([t.to_device(next(batches))])  # NaN in G's loss: dropped on the device
     t.step += 1
     for k, v in t.G.named_parameters():
         assert torch.equal(v, g_before[k]), f"G.{k} changed by a dropped update"
-    assert float(t.nonfinite_count) == 1.0 and t.skipped_nonfinite == 0  # not read yet
+    assert float(t.guard.tally) == 1.0 and t.skipped_nonfinite == 0  # not read yet
     t.check_deferred()
     assert t.skipped_nonfinite == 1
     (warning,) = [m for m in messages if m.startswith("warning:")]
     assert warning.startswith("warning: steps 2..2: 1 update(s) had a non-finite loss")
-    t.train_step([t._to_device(next(batches))])
+    t.train_step([t.to_device(next(batches))])
     t.step += 1
     with pytest.raises(DivergenceError, match=r"^steps 3\.\.3: 1 update\(s\) .* more than"):
         t.check_deferred()

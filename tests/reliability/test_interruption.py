@@ -19,13 +19,12 @@ import torch
 from rel_helpers import MICRO, QUIET, REPO, cli_env, run_cli
 from safetensors.torch import load_file
 
-from t2i_stages.training import Trainer, train
+from t2i_stages.training import Trainer, prepare_run_folder, train
 from t2i_stages.training.checkpoint import (
     latest_good_checkpoint,
     list_checkpoints,
     load_checkpoint,
 )
-from t2i_stages.training.engine import prepare_run_folder
 from t2i_stages.training.runtime import Runtime
 
 STEPS = 6

@@ -8,8 +8,7 @@ import pytest
 import torch
 import yaml
 
-from t2i_stages.training import Trainer, train
-from t2i_stages.training.engine import prepare_run_folder
+from t2i_stages.training import Trainer, prepare_run_folder, train
 from t2i_stages.training.runtime import Runtime
 
 
@@ -26,7 +25,7 @@ def test_one_step_changes_every_trainable_parameter(micro, registry, tmp_path):
     t = _trainer(micro(), registry, tmp_path)
     before_g = _snapshot(t.G)
     before_d = [_snapshot(d) for d in t.Ds]
-    batch = t._to_device(next(t._batches()))
+    batch = t.to_device(next(t.batches()))
     logs = t.train_step([batch])
     for name, value in logs.items():
         assert torch.isfinite(value).all(), name
@@ -141,9 +140,9 @@ def test_speed_switches_train_the_same_model(micro, registry, tmp_path, switch):
     results = []
     for name, extra in (("base", []), ("switch", [switch])):
         t = _trainer(micro(*extra), registry, tmp_path / name)
-        batches = t._batches()
+        batches = t.batches()
         for _ in range(2):
-            t.train_step([t._to_device(next(batches))])
+            t.train_step([t.to_device(next(batches))])
             t.step += 1
         results.append(_weights(t))
     if switch == "train.channels_last=true":

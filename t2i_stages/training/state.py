@@ -1,0 +1,101 @@
+"""What a checkpoint holds of a trainer, and how a resumed trainer takes it back.
+
+Weights (G, its EMA copy, every D, the trained part of the matcher or the text encoder), the
+optimizers, every RNG including the noise generator, and the loop's position (epoch, batch,
+history, dropped updates), so that a resumed run continues bit for bit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..seeding import rng_state, set_rng_state
+from .checkpoint import CheckpointError, latest_good_checkpoint, list_checkpoints, save_checkpoint
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+
+def component_states(t: Trainer) -> dict[str, dict[str, torch.Tensor]]:
+    """Every saved component's state dict, by checkpoint file name."""
+    comps = {"generator": t.G.state_dict()}
+    if t.ema is not None:
+        comps["generator_ema"] = t.ema.model.state_dict()
+    for i, d in enumerate(t.Ds):
+        comps[f"discriminator_{i}"] = d.state_dict()
+    a = t.assembly
+    if a.matcher is not None and a.matcher_keys:
+        sd = a.matcher.state_dict()
+        comps["matcher"] = {k: sd[k] for k in a.matcher_keys if k in sd}
+    elif t.recipe.text_encoder is not None:
+        comps["text_encoder"] = a.text_encoder.state_dict()
+    return comps
+
+
+def save(t: Trainer) -> Path:
+    opt = {"generator": t.opt_g.state_dict()}
+    opt.update({f"discriminator_{i}": o.state_dict() for i, o in enumerate(t.opt_ds)})
+    rng = rng_state()
+    rng["generators"] = {"noise": t.noise.get_state()}
+    loop = {
+        "epoch": t.epoch,
+        "batch_in_epoch": t.batch_in_epoch,
+        "history": dict(t.history),
+        "skipped_nonfinite": t.guard.skipped,
+    }
+    recipe_text = (t.out / "recipe.resolved.yaml").read_text()
+    return save_checkpoint(
+        t.out / "checkpoints",
+        t.step,
+        component_states(t),
+        opt,
+        rng,
+        loop,
+        recipe_text,
+        keep=t.cfg.keep_checkpoints,
+    )
+
+
+def resume(t: Trainer) -> bool:
+    root = t.out / "checkpoints"
+    ckpt = latest_good_checkpoint(root, warn=t.log)
+    if ckpt is None:
+        found = list_checkpoints(root)
+        if found:  # never silently start over beside checkpoints that exist but fail
+            raise CheckpointError(
+                f"{root}: none of the {len(found)} checkpoints verifies (see the warnings "
+                "above); move them away or run without --resume"
+            )
+        t.log(f"no checkpoint in {root}; starting from step 0")
+        return False
+    comps = ckpt.components
+    targets = [("generator", t.G)]
+    if t.ema is not None and "generator_ema" in comps:
+        targets.append(("generator_ema", t.ema.model))
+    targets += [(f"discriminator_{i}", d) for i, d in enumerate(t.Ds)]
+    try:
+        for name, module in targets:
+            what = ckpt.path / f"{name}.safetensors"
+            module.load_state_dict(comps[name])
+        what = ckpt.path / "optimizers.pt"
+        t.opt_g.load_state_dict(ckpt.optimizers["generator"])
+        for i, o in enumerate(t.opt_ds):
+            o.load_state_dict(ckpt.optimizers[f"discriminator_{i}"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CheckpointError(
+            f"{what}: does not fit this recipe's model ({type(exc).__name__}: {first})"
+        ) from None
+    set_rng_state(ckpt.rng)
+    if "noise" in ckpt.rng.get("generators", {}):
+        t.noise.set_state(ckpt.rng["generators"]["noise"])
+    t.step = int(ckpt.state["step"])
+    t.epoch = int(ckpt.state["epoch"])
+    t.batch_in_epoch = int(ckpt.state["batch_in_epoch"])
+    t.history = {k: [tuple(x) for x in v] for k, v in ckpt.state.get("history", {}).items()}
+    t.guard.restore(int(ckpt.state.get("skipped_nonfinite", 0)), t.step)
+    t.log(f"resumed from {ckpt.path} (step {t.step})")
+    return True
