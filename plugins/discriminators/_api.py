@@ -41,19 +41,6 @@ class DiscriminatorBase(nn.Module):
     def cond_logits(self, features: torch.Tensor, condition: torch.Tensor) -> torch.Tensor | None:
         return None
 
-    # The same API under the names of the losses' ``Critic`` protocol: a D is a critic as is.
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        """Alias of ``D(images)``."""
-        return self(images)
-
-    def uncond(self, features: torch.Tensor) -> torch.Tensor | None:
-        """Alias of ``uncond_logits``."""
-        return self.uncond_logits(features)
-
-    def cond(self, features: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor | None:
-        """Alias of ``cond_logits``."""
-        return self.cond_logits(features, condition)
-
 
 def resolve_resolution(name: str, params_res: int | None, ctx: dict[str, Any]) -> int:
     """The resolution from params, else from the builder's context; a clear error otherwise."""
