@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from t2i_stages.pretrain import PretrainParams, pretrain_matcher
+from t2i_stages.plugins.matchers.pretrain import PretrainParams, pretrain_matcher
 from t2i_stages.registry import load_registry
 
 # From-scratch matchers, each with the settings that train fastest on this CPU (found with the

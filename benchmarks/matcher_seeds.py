@@ -23,7 +23,7 @@ from bench_common import machine_info, summarize, write_json  # noqa: E402
 
 
 def pretrain_seed(recipe_path: str, seed: int, overrides: list[str], cache: Path) -> dict:
-    from t2i_stages.pretrain import pretrain_matcher
+    from t2i_stages.plugins.matchers.pretrain import pretrain_matcher
     from t2i_stages.recipe import load_recipe, resolved_recipe
     from t2i_stages.registry import load_registry
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import torch
 
+from .checkpoint import latest_good_checkpoint
 from .errors import T2IError
 from .recipe import Recipe
 from .recipe.sources import RecipeSources, read_recipe_file
 from .recipe.validate import validate_recipe
 from .registry import Registry, load_registry
-from .training.checkpoint import latest_good_checkpoint
 from .types import GeneratorOutput, TextFeatures
 
 
@@ -102,7 +102,7 @@ def load_run(
     registry = registry or load_registry()
     recipe = load_run_recipe(run_dir, registry)
     if checkpoint is not None:
-        from .training.checkpoint import load_checkpoint
+        from .checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(Path(checkpoint))
     else:

@@ -17,6 +17,7 @@ import torch
 
 from .contracts import loss_role
 from .errors import T2IError
+from .lifecycle import PrepareContext
 from .recipe import LossSlot, Recipe, resolved_recipe
 from .recipe.semantic import component_problems, raise_first
 from .registry import Registry
@@ -73,6 +74,7 @@ def assemble(
     parts: Iterable[str] = PARTS,
     splits: Iterable[str] = ("train", "test"),
     *,
+    resolutions: list[int] | None = None,
     vocab: Any = None,
     device: torch.device | str = "cpu",
     runtime: Any = None,
@@ -80,6 +82,7 @@ def assemble(
 ) -> Assembly:
     """Build the ``parts`` of ``recipe`` (see ``PARTS``), with datasets for ``splits``.
 
+    ``resolutions`` sizes the datasets when no generator is built (else G's stages do);
     ``vocab`` stands in for the dataset's when no data is built (a trained run's vocab.json).
     ``runtime`` (a training ``Runtime``) makes rank 0 build the caches before the other ranks
     read them. The global RNGs come out as they went in, whatever was cached.
@@ -88,8 +91,8 @@ def assemble(
     unknown = parts - set(PARTS)
     if unknown:
         raise ValueError(f"assemble: unknown parts {sorted(unknown)}; choose from {PARTS}")
-    a = Assembly(recipe, vocab=vocab)
-    if parts & {"generator", "data", "discriminators", "losses"}:
+    a = Assembly(recipe, resolutions=list(resolutions or []), vocab=vocab)
+    if parts & {"generator", "discriminators", "losses"}:
         a.generator = registry.build("generator", recipe.generator)
         a.resolutions = [int(r) for r in getattr(a.generator, "resolutions", []) or []]
     if "losses" in parts:  # cheap, and checked before any dataset is rendered
@@ -132,38 +135,31 @@ def _frozen(module: torch.nn.Module) -> torch.nn.Module:
 
 
 def _matcher(a: Assembly, registry: Registry, device: Any, log: Callable[[str], None]) -> None:
-    """The matcher, pretrained (or loaded from its cache) on the train split when there is one."""
+    """The matcher, prepared (its plugin's pretraining or cache) on the run's data; built
+    plainly when no train split was assembled."""
     recipe = a.recipe
-    if "train" not in a.datasets:
-        a.matcher = registry.build("matcher", recipe.matcher, **a.context)
-        return
-    from .pretrain import pretrain_matcher
 
-    result = pretrain_matcher(
-        recipe.matcher,
-        a.datasets["train"],
-        a.datasets.get("test"),
-        registry=registry,
+    def build() -> Any:
+        return registry.build("matcher", recipe.matcher, **a.context)
+
+    if "train" not in a.datasets:
+        a.matcher = build()
+        return
+    ctx = PrepareContext(
+        name=recipe.matcher.type,
+        build=build,
+        train_data=a.datasets["train"],
+        test_data=a.datasets.get("test"),
         dataset_key=resolved_recipe(recipe, registry)["data"]["dataset"],
         seed=recipe.seed,
         device=device,
-        context=a.context,
         log=log,
+        context=a.context,
+        registry=registry,
     )
-    matcher = result.matcher.to(device)
-    a.matcher_keys = sorted(matcher.trainable_state_dict())
-    a.matcher = _frozen(matcher)
-    if result.r_precision is not None:
-        rp = result.r_precision
-        a.matcher_report = {
-            "r_precision": rp.mean,
-            "r_precision_std": rp.std,
-            "cached": result.from_cache,
-            "how": result.how,
-            "steps": result.steps,
-            "target_steps": result.target_steps,
-            "complete": result.complete,
-        }
+    prepared = registry.prepare("matcher", recipe.matcher, ctx)
+    a.matcher = _frozen(prepared.component.to(device))
+    a.matcher_report, a.matcher_keys = prepared.report, list(prepared.keep)
 
 
 def _text_encoder(a: Assembly, registry: Registry, device: Any) -> None:

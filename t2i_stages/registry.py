@@ -224,6 +224,19 @@ class Registry:
                 f"{type(exc).__name__}: {first}"
             ) from exc
 
+    def prepare(self, kind: str, slot: Any, ctx: Any) -> Any:
+        """Run the component's ``prepare`` step (``ComponentSpec.prepare``), or build it
+        plainly (``ctx.build()``) when it has none; returns a ``lifecycle.Prepared``."""
+        from .lifecycle import Prepared
+
+        entry = self.get(kind, slot.type)
+        if entry.spec.prepare is None:
+            return Prepared(ctx.build())
+        params = slot.resolved if getattr(slot, "resolved", None) is not None else None
+        if params is None:
+            params = self.validate_params(kind, slot.type, slot.params)
+        return entry.spec.prepare(params, ctx)
+
 
 def unknown_name_message(
     kind: str, name: str, known: list[str], broken: Iterable[PluginLoadError] = ()

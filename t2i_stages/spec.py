@@ -45,3 +45,6 @@ class ComponentSpec:
     factory: Callable[..., Any]
     params: type[BaseModel] = NoParams
     summary: str = ""
+    prepare: Callable[..., Any] | None = None
+    """``prepare(params, ctx: PrepareContext) -> Prepared``: the work a run needs done before
+    it uses the component (a matcher's pretraining); see ``t2i_stages.lifecycle``."""

@@ -1,4 +1,5 @@
-"""Built-in image-text matchers: DAMSM and the CLIP-based ITM."""
+"""Built-in image-text matchers: DAMSM and the CLIP-based ITM, pretrained on the run's data by
+their ``prepare`` step (``pretrain/``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from t2i_stages.hookspecs import hookimpl
 from t2i_stages.spec import ComponentSpec
 
 from . import damsm, itm
+from .pretrain import prepare_matcher
 
 
 @hookimpl
@@ -15,10 +17,12 @@ def t2i_stages_matchers() -> dict[str, ComponentSpec]:
             damsm.build_damsm,
             damsm.DamsmParams,
             "DAMSM (AttnGAN/DM-GAN): bi-RNN text + small CNN or frozen Inception-v3 image side",
+            prepare=prepare_matcher,
         ),
         "itm": ComponentSpec(
             itm.build_itm,
             itm.ItmParams,
             "GR-GAN ITM on transformers.CLIPModel: frozen local CLIP + head, or tiny CLIP from scratch",
+            prepare=prepare_matcher,
         ),
     }

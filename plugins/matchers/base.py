@@ -22,7 +22,7 @@ class Matcher(nn.Module):
     ``encode_text(tokens (B,T) int64, mask (B,T) bool) -> TextFeatures`` and
     ``encode_image(images in [-1, 1], any size) -> ImageFeatures``; both in one space of size
     ``text_dim``. ``pretrain`` holds the matcher's pretraining settings (see
-    ``t2i_stages.pretrain``) and ``trained`` tells whether weights were loaded or trained.
+    ``pretrain/``) and ``trained`` tells whether weights were loaded or trained.
     """
 
     text_dim: int

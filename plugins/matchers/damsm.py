@@ -8,12 +8,12 @@ import torch
 from pydantic import Field
 
 from t2i_stages.plugins.text_encoders.damsm_rnn import DamsmRnnEncoder, DamsmRnnParams
-from t2i_stages.pretrain import PretrainParams
 from t2i_stages.spec import MAX_CHANNELS, MAX_VOCAB, Params
 from t2i_stages.types import ImageFeatures, TextFeatures
 
 from .base import Matcher
 from .image_cnn import InceptionImageEncoder, SmallCnnImageEncoder, SmallCnnParams
+from .pretrain.params import PretrainParams
 
 
 class DamsmParams(Params):

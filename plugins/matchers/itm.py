@@ -31,12 +31,12 @@ from t2i_stages.plugins.text_encoders.clip_common import (
     build_clip,
     make_text_side,
 )
-from t2i_stages.pretrain import PretrainParams
 from t2i_stages.spec import MAX_CHANNELS, MAX_LAYERS, MAX_TOKENS, Params
 from t2i_stages.types import ImageFeatures, TextFeatures
 
 from .base import Matcher, resize_images
 from .openai_rn101 import ModifiedResNet, read_torchscript_state_dict
+from .pretrain.params import PretrainParams
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

@@ -23,7 +23,7 @@ from t2i_stages.evaluation.context import EvalContext, MetricResult, StreamingMe
 from t2i_stages.evaluation.samples import EvalBatch, to_float
 from t2i_stages.spec import Params
 
-from .common import shapes_oracle
+from .common import dataset_oracle
 
 ATTRIBUTES = ("shape", "color", "size", "fine", "position", "count")
 COMBINED = "attr_acc[shape+color+position]"
@@ -72,7 +72,7 @@ class AttributeAccuracyMetric(StreamingMetric):
 
     def start(self, ctx: EvalContext) -> None:
         self.ctx = ctx
-        self.oracle = shapes_oracle(ctx)
+        self.oracle = dataset_oracle(ctx)
         self.truth: list[torch.Tensor] = []
         self.fake: list[torch.Tensor] = []
         self.real: list[torch.Tensor] = []

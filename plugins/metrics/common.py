@@ -39,7 +39,7 @@ class HeldOutParams(Params):
 
 def held_out_matcher(ctx: EvalContext, seed: int, slot: MatcherSlot | None = None) -> Any:
     """Pretrain (or load from the pretraining cache) a matcher the generator never saw."""
-    from t2i_stages.pretrain import pretrain_matcher
+    from t2i_stages.plugins.matchers.pretrain import pretrain_matcher
 
     base = slot or (ctx.recipe.matcher if ctx.recipe is not None else None)
     if base is None:
@@ -73,19 +73,17 @@ def held_out_matcher(ctx: EvalContext, seed: int, slot: MatcherSlot | None = Non
     return ctx.cached(key, build)
 
 
-def shapes_oracle(ctx: EvalContext) -> Any:
-    """The shapes oracle at the samples' resolution (T2IError for other datasets)."""
-    from t2i_stages.plugins.datasets.shapes import ShapesDataset
-    from t2i_stages.plugins.datasets.shapes.oracle import load_oracle
-
-    if not isinstance(ctx.test_data, ShapesDataset):
-        raise T2IError("the shapes oracle only reads the built-in 'shapes' dataset")
+def dataset_oracle(ctx: EvalContext) -> Any:
+    """The test dataset's own oracle (``dataset.oracle(resolution)``, the shapes dataset has
+    one) at the samples' resolution; a T2IError for a dataset without one."""
+    oracle = getattr(ctx.test_data, "oracle", None)
+    if not callable(oracle):
+        name = getattr(ctx.test_data, "name", type(ctx.test_data).__name__)
+        raise T2IError(f"dataset '{name}' has no oracle (the built-in 'shapes' dataset has one)")
     res = ctx.resolution
     if res is None:
-        raise T2IError("the shapes oracle needs the evaluated images' resolution (ctx.resolution)")
-    return ctx.cached(
-        f"oracle:{res}", lambda: load_oracle(ctx.test_data, resolution=res).to(ctx.device)
-    )
+        raise T2IError("the oracle needs the evaluated images' resolution (ctx.resolution)")
+    return ctx.cached(f"oracle:{res}", lambda: oracle(resolution=res).to(ctx.device))
 
 
 def build_extractor(
@@ -108,7 +106,7 @@ def build_extractor(
             m = held_out_matcher(ctx, h.held_out_seed, h.held_out_matcher)
             return matcher_extractor(m, f"held-out-matcher(seed={h.held_out_seed})", ctx.device)
         if name == "oracle":
-            return oracle_extractor(shapes_oracle(ctx), ctx.device)
+            return oracle_extractor(dataset_oracle(ctx), ctx.device)
         if name == "random":
             return random_extractor(random_dim, random_seed, ctx.device)
         raise T2IError(f"unknown feature extractor '{name}'")

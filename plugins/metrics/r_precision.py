@@ -15,8 +15,8 @@ from pydantic import Field
 from t2i_stages.assets import require_hf_folder
 from t2i_stages.evaluation.context import EvalContext, MetricResult, StreamingMetric
 from t2i_stages.evaluation.samples import EvalBatch
-from t2i_stages.pretrain import retrieval_r_precision
 
+from ..common.retrieval import retrieval_r_precision
 from .common import DEFAULT_CLIP, HeldOutParams, build_joint
 
 

@@ -177,7 +177,7 @@ def variant_sources(
 def _build_check(recipe: Recipe, registry: Registry) -> list[str]:
     """A forward pass of the models on the meta device (what validation's phase 3 cannot see:
     shapes that do not fit); list problems."""
-    from ..cli.summary import summarize
+    from ..summary import summarize
 
     table = summarize(recipe, registry)
     return [n for n in table.notes if "discriminators" in n]

@@ -1,6 +1,6 @@
 """`t2i-stages data preview|stats RECIPE`: look at a recipe's dataset before training on it.
 
-Thin layer over ``t2i_stages.plugins.datasets.tools`` (``dataset_from_recipe``, ``preview_grid``,
+Thin layer over ``t2i_stages.dataset_tools`` (``dataset_from_recipe``, ``preview_grid``,
 ``dataset_stats``).
 """
 
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    from t2i_stages.plugins.datasets.tools import dataset_from_recipe, preview_grid
+    from t2i_stages.dataset_tools import dataset_from_recipe, preview_grid
 
     ds = dataset_from_recipe(args.recipe, args.split, args.overrides, args.resolutions)
     out = preview_grid(ds, args.out, count=args.count, columns=args.columns, start=args.start)
@@ -66,7 +66,7 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from t2i_stages.plugins.datasets.tools import dataset_from_recipe, dataset_stats, format_stats
+    from t2i_stages.dataset_tools import dataset_from_recipe, dataset_stats, format_stats
 
     splits = ("train", "test") if args.split == "both" else (args.split,)
     results = {

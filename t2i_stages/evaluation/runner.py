@@ -66,7 +66,7 @@ def parse_metric_spec(text: str, registry: Any) -> MetricSlot:
 
 def make_slot(name: str, params: dict[str, Any], registry: Any, where: str = "") -> MetricSlot:
     """A metric slot validated against the plugin's params (T2IError with the field otherwise)."""
-    from ..recipe.validate import resolve_slots
+    from ..recipe.validate import error_message, format_loc, resolve_slots
     from ..registry import unknown_name_message
 
     where = where or f"metric '{name}'"
@@ -79,27 +79,35 @@ def make_slot(name: str, params: dict[str, Any], registry: Any, where: str = "")
         resolved = registry.validate_params("metric", name, params)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        raise T2IError(f"{where}: {loc}: {err['msg']}") from None
+        raise T2IError(f"{where}: {format_loc(err['loc'])}: {error_message(err)}") from None
     slot.resolve(resolved)
     problems = resolve_slots(resolved, registry, ("params",))
     if problems:
         loc, msg = problems[0]
-        raise T2IError(f"{where}: {'.'.join(map(str, loc))}: {msg}")
+        raise T2IError(f"{where}: {format_loc(loc)}: {msg}")
     return slot
 
 
+def dataset_metrics(dataset: Any, registry: Any) -> list[MetricSlot]:
+    """The metrics a dataset advertises as its own (``dataset.dataset_metrics``: the shapes
+    dataset's oracle reads its attributes back), validated like any metric slot."""
+    specs = getattr(dataset, "dataset_metrics", ()) or ()
+    name = getattr(dataset, "name", type(dataset).__name__)
+    return [
+        make_slot(s["type"], dict(s.get("params", {})), registry, where=f"dataset '{name}'")
+        for s in specs
+    ]
+
+
 def default_metric_slots(
-    registry: Any, has_matcher: bool, shapes: bool, attribute_accuracy: bool
+    registry: Any, has_matcher: bool, own: list[MetricSlot], with_own: bool
 ) -> list[MetricSlot]:
     """What runs when a recipe lists no metrics: only what needs no downloaded asset."""
     slots = []
     if has_matcher:
         slots.append(make_slot("fid", {"extractor": "matcher"}, registry))
         slots.append(make_slot("r_precision", {"encoder": "run"}, registry))
-    if shapes and attribute_accuracy:
-        slots.append(make_slot("attribute_accuracy", {}, registry))
-    return slots
+    return slots + (own if with_own else [])
 
 
 def choose_slots(
@@ -107,30 +115,23 @@ def choose_slots(
     registry: Any,
     names: Iterable[str] | None,
     has_matcher: bool,
-    shapes: bool,
+    dataset: Any = None,
 ) -> list[MetricSlot]:
     """``--metrics`` if given, else the recipe's ``eval.metrics``, else the defaults.
 
-    ``eval.attribute_accuracy: true`` adds the shapes oracle's metric on the shapes dataset
-    when the list does not already name it.
+    ``eval.attribute_accuracy: true`` adds the metrics the test ``dataset`` advertises as its
+    own (``dataset_metrics``) that the list does not already name.
     """
     cfg = recipe.eval if recipe is not None else None
     if names:
-        slots = [parse_metric_spec(n, registry) for n in names]
-    elif cfg is not None and cfg.metrics:
-        slots = list(cfg.metrics)
-    else:
-        return default_metric_slots(
-            registry, has_matcher, shapes, bool(cfg.attribute_accuracy) if cfg else True
-        )
-    if (
-        not names
-        and cfg is not None
-        and cfg.attribute_accuracy
-        and shapes
-        and not any(s.type == "attribute_accuracy" for s in slots)
-    ):
-        slots.append(make_slot("attribute_accuracy", {}, registry))
+        return [parse_metric_spec(n, registry) for n in names]
+    own = dataset_metrics(dataset, registry) if dataset is not None else []
+    with_own = bool(cfg.attribute_accuracy) if cfg is not None else True
+    if cfg is None or not cfg.metrics:
+        return default_metric_slots(registry, has_matcher, own, with_own)
+    slots = list(cfg.metrics)
+    if with_own:
+        slots += [s for s in own if not any(x.type == s.type for x in slots)]
     return slots
 
 
@@ -402,14 +403,6 @@ def _json_default(v: Any) -> Any:
     return str(v)
 
 
-def _is_shapes(ds: Any) -> bool:
-    try:
-        from ..plugins.datasets.shapes import ShapesDataset
-    except ImportError:  # pragma: no cover - built-in plugins always installed
-        return False
-    return isinstance(ds, ShapesDataset)
-
-
 # ---------------------------------------------------------------------------- entry points
 
 
@@ -434,8 +427,8 @@ def evaluate_run_dir(
     run's TensorBoard log under ``eval/<that folder>/``.
     """
     from ..api import load_run
+    from ..checkpoint import latest_good_checkpoint, load_checkpoint
     from ..registry import load_registry
-    from ..training.checkpoint import latest_good_checkpoint, load_checkpoint
 
     run_dir = Path(run_dir)
     registry = load_registry()
@@ -462,7 +455,7 @@ def evaluate_run_dir(
             if ckpt is not None and "matcher" in ckpt.components:
                 matcher.load_state_dict(ckpt.components["matcher"], strict=False)
             matcher = matcher.to(run.device).eval().requires_grad_(False)
-    slots = choose_slots(recipe, registry, metrics, matcher is not None, _is_shapes(test))
+    slots = choose_slots(recipe, registry, metrics, matcher is not None, test)
     if not slots:
         raise T2IError(f"{run_dir}: no metrics to compute (give --metrics or eval.metrics)")
     built = build_metrics(slots, registry, run.device)
@@ -522,9 +515,7 @@ def evaluate_trainer(trainer: Any, out_dir: str | Path, strict: bool = False) ->
     recipe, registry = trainer.recipe, trainer.registry
     cfg = recipe.eval
     test = trainer.assembly.test_data
-    slots = choose_slots(
-        recipe, registry, None, trainer.assembly.matcher is not None, _is_shapes(test)
-    )
+    slots = choose_slots(recipe, registry, None, trainer.assembly.matcher is not None, test)
     header: dict[str, Any] = {
         "run": str(out_dir),
         "step": trainer.step,

@@ -118,7 +118,9 @@ class EvalConfig(Strict):
     )
     metrics: list[MetricSlot] = Field(default_factory=list)
     attribute_accuracy: bool = Field(
-        True, description="Score generated images with the dataset's oracle (built-in shapes only)."
+        True,
+        description="Add the metrics the dataset advertises as its own (its dataset_metrics: "
+        "the shapes dataset's oracle reads each image's attributes back); named for that one.",
     )
 
 

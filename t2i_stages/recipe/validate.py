@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..errors import RecipeError, UnknownComponentError
 from ..registry import Registry, unknown_name_message
@@ -15,11 +16,13 @@ from .slots import Slot
 from .sources import Loc, RecipeSources, read_recipe
 
 
-def _fmt_loc(loc: Loc) -> str:
+def format_loc(loc: Loc) -> str:
+    """``a.b.0.c``: how every command prints where in a recipe a problem is."""
     return ".".join(str(p) for p in loc) or "<root>"
 
 
-def _message(err: dict[str, Any]) -> str:
+def error_message(err: dict[str, Any]) -> str:
+    """One pydantic error as every command prints it (no "Value error, " prefix)."""
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
         return "unknown field (not allowed here)"
@@ -66,7 +69,7 @@ def resolve_slots(model: BaseModel, registry: Registry, loc: Loc = ()) -> list[t
             params = registry.validate_params(kind, slot.type, slot.params)
         except ValidationError as exc:
             for err in exc.errors():
-                problems.append(((*slot_loc, "params", *err["loc"]), _message(err)))
+                problems.append(((*slot_loc, "params", *err["loc"]), error_message(err)))
             continue
         slot.resolve(params)
         problems.extend(resolve_slots(params, registry, (*slot_loc, "params")))
@@ -76,12 +79,21 @@ def resolve_slots(model: BaseModel, registry: Registry, loc: Loc = ()) -> list[t
 ABLATION_KEYS = {"base", "variants"}  # what marks an ablation file (t2i_stages.ablation)
 
 
-def validate_recipe(rs: RecipeSources, registry: Registry, components: bool = True) -> Recipe:
+def validate_recipe(
+    rs: RecipeSources,
+    registry: Registry,
+    components: bool = True,
+    only: Sequence[str] | None = None,
+) -> Recipe:
     """Validate merged recipe data; raise RecipeError with file:line per problem.
 
     Phase 1 is the schema, phase 2 every slot's params, phase 3 (``components``) the checks
     across components (``semantic.py``: losses, discriminators per stage, text features).
+    ``only`` validates just those top-level sections (phases 1 and 2; what ``summary`` and
+    ``data`` need): the returned recipe holds them and the defaults, nothing else checked.
     """
+    if only is not None:
+        return _validate_sections(rs, registry, only)
     if isinstance(rs.data, dict) and ABLATION_KEYS <= set(rs.data) and "generator" not in rs.data:
         raise RecipeError(
             [
@@ -93,27 +105,60 @@ def validate_recipe(rs: RecipeSources, registry: Registry, components: bool = Tr
     try:
         recipe = Recipe.model_validate(rs.data)
     except ValidationError as exc:
-        lines = [f"{rs.where(e['loc'])}: {_fmt_loc(e['loc'])}: {_message(e)}" for e in exc.errors()]
+        lines = [
+            f"{rs.where(e['loc'])}: {format_loc(e['loc'])}: {error_message(e)}"
+            for e in exc.errors()
+        ]
         raise RecipeError(lines) from None
     problems = resolve_slots(recipe, registry)
     if not problems and components:
         problems = check_components(recipe, registry)
     if problems:
-        raise RecipeError([f"{rs.where(loc)}: {_fmt_loc(loc)}: {msg}" for loc, msg in problems])
+        raise RecipeError([f"{rs.where(loc)}: {format_loc(loc)}: {msg}" for loc, msg in problems])
     return recipe
 
 
+def _validate_sections(rs: RecipeSources, registry: Registry, only: Sequence[str]) -> Recipe:
+    data = rs.data if isinstance(rs.data, dict) else {}
+    values: dict[str, Any] = {}
+    lines: list[str] = []
+    for name in only:
+        field = Recipe.model_fields[name]
+        if name not in data:
+            if field.is_required():
+                lines.append(f"{rs.where((name,))}: {name}: Field required")
+            else:
+                values[name] = field.get_default(call_default_factory=True)
+            continue
+        try:
+            values[name] = TypeAdapter(field.annotation).validate_python(data[name])
+        except ValidationError as exc:
+            for e in exc.errors():
+                loc = (name, *e["loc"])
+                lines.append(f"{rs.where(loc)}: {format_loc(loc)}: {error_message(e)}")
+    if lines:
+        raise RecipeError(lines)
+    problems = [p for name, v in values.items() for p in resolve_slots(v, registry, (name,))]
+    if problems:
+        raise RecipeError([f"{rs.where(loc)}: {format_loc(loc)}: {msg}" for loc, msg in problems])
+    if isinstance(data.get("name"), str):
+        values.setdefault("name", data["name"])
+    return Recipe.model_construct(**values)
+
+
 def load_recipe(
-    path: str | Path, overrides: list[str] | tuple[str, ...] = (), registry: Registry | None = None
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    registry: Registry | None = None,
+    only: Sequence[str] | None = None,
 ) -> Recipe:
-    """Read, merge, override and fully validate a recipe (the Python API of `validate`)."""
+    """Read, merge, override and validate a recipe (the Python API of `validate`); ``only``
+    validates just those sections (see ``validate_recipe``)."""
     if registry is None:
         from ..registry import load_registry
 
         registry = load_registry()
-    rs = read_recipe(path, overrides)
-    recipe = validate_recipe(rs, registry)
-    return recipe
+    return validate_recipe(read_recipe(path, overrides), registry, only=only)
 
 
 def resolved_dict(value: Any) -> Any:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..pretrain import PretrainingStopped
+from ..lifecycle import PrepareStopped
 from ..recipe import Recipe
 from ..registry import Registry, load_registry
 from .loop import Callback
@@ -58,11 +58,11 @@ def train(
         start = time.perf_counter()
         try:
             trainer = Trainer(recipe, registry, out, runtime, log=log)
-        except PretrainingStopped as stopped:
+        except PrepareStopped as stopped:
             command = resume_command or f"t2i-stages run RECIPE --resume {out}"
             log(f"{stopped}. Resume with: {command}")
             return {"out": str(out), "step": 0, "signal": stopped.signal_name,
-                    "stopped_in": "matcher pretraining", "resume_command": command}  # fmt: skip
+                    "stopped_in": stopped.what, "resume_command": command}  # fmt: skip
         trainer.resume_command = resume_command
         vocab = getattr(trainer.assembly.train_data, "vocab", None)
         if runtime.is_main and vocab is not None and hasattr(vocab, "save"):

@@ -12,8 +12,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..checkpoint import list_checkpoints
 from .budget import StepClock, StopReason, stop_banner
-from .checkpoint import list_checkpoints
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -15,12 +15,12 @@ from typing import Any
 
 import yaml
 
+from ..checkpoint import list_checkpoints
 from ..errors import T2IError
 from ..recipe import Recipe, resolved_recipe
 from ..recipe.diff import changed_fields
 from ..recipe.validate import RECORD_FIELDS
 from ..registry import Registry
-from .checkpoint import list_checkpoints
 
 # Run-length settings a resume may change without --allow-changes: they decide how long the
 # run goes on and how often it reports, not what it trains.

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..checkpoint import CheckpointError, latest_good_checkpoint, list_checkpoints, save_checkpoint
 from ..seeding import rng_state, set_rng_state
-from .checkpoint import CheckpointError, latest_good_checkpoint, list_checkpoints, save_checkpoint
 
 if TYPE_CHECKING:
     from .trainer import Trainer

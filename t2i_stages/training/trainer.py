@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..build import assemble
+from ..checkpoint import check_checkpoint_dir, estimate_checkpoint_bytes
 from ..errors import T2IError
 from ..recipe import OptimizerConfig, Recipe
 from ..registry import Registry
@@ -23,7 +24,6 @@ from ..seeding import seed_everything
 from ..signals import StopRequests
 from . import state
 from .budget import StopReason
-from .checkpoint import check_checkpoint_dir, estimate_checkpoint_bytes
 from .data import ResumableSampler
 from .ema import EMA
 from .finite import FiniteGuard

@@ -10,8 +10,8 @@ import pytest
 
 from t2i_stages.ablation import diff_paths
 from t2i_stages.cli.main import main
-from t2i_stages.cli.summary import summarize
 from t2i_stages.recipe import load_recipe, resolved_recipe
+from t2i_stages.summary import summarize
 
 ROOT = Path(__file__).parents[2]
 

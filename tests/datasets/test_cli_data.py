@@ -7,7 +7,7 @@ import json
 from PIL import Image
 
 from t2i_stages.cli.main import main
-from t2i_stages.plugins.datasets.tools import dataset_from_recipe, dataset_stats, preview_grid
+from t2i_stages.dataset_tools import dataset_from_recipe, dataset_stats, preview_grid
 
 
 def _recipe(tmp_path, dataset_type="shapes", extra=""):

@@ -9,14 +9,14 @@ import torch
 from matcher_data import TinyCaptioned
 
 from t2i_stages.errors import T2IError
-from t2i_stages.pretrain import (
+from t2i_stages.plugins.common.retrieval import retrieval_r_precision
+from t2i_stages.plugins.matchers.pretrain import (
     PretrainParams,
     dataset_fingerprint,
     load_matcher_weights,
     lr_factor,
     matcher_cache_key,
     pretrain_matcher,
-    retrieval_r_precision,
 )
 
 DAMSM = (
@@ -72,7 +72,11 @@ def test_pretraining_learns_and_caches(tmp_path, tiny_data):
     assert first.r_precision.mean >= 0.9  # 16 easy classes, 1 true among 8
     assert first.matcher.trained and not first.matcher.training
     files = sorted(p.name for p in first.path.iterdir())
-    assert files == ["config.json", "matcher.safetensors"]
+    assert files == [
+        "artefact.json",
+        "config.json",
+        "matcher.safetensors",
+    ]  # marker: published whole
     config = json.loads((first.path / "config.json").read_text())
     assert config["key"] == first.key and config["steps"] == 60 and config["seed"] == 0
     assert config["r_precision"]["mean"] == first.r_precision.mean

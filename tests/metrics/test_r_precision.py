@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2i_stages.pretrain import retrieval_r_precision
+from t2i_stages.plugins.common.retrieval import retrieval_r_precision
 
 
 def test_perfect_encoder_scores_one():

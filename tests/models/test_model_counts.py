@@ -9,7 +9,7 @@ import pytest
 import torch
 from model_helpers import recipe_from_file
 
-from t2i_stages.cli.summary import count_params
+from t2i_stages.summary import count_params
 
 TABLE = {  # millions, reference §11 (COCO settings)
     "attngan": (13.81, [13.30, 42.80, 160.77]),

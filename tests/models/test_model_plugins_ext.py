@@ -15,9 +15,9 @@ import torch
 from model_helpers import random_text
 
 from t2i_stages.cli.main import main
-from t2i_stages.cli.summary import load_model_recipe, summarize
 from t2i_stages.errors import RecipeError
 from t2i_stages.registry import load_registry
+from t2i_stages.summary import load_model_recipe, summarize
 
 SITE = Path(__file__).parent / "ext_site"
 

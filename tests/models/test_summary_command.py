@@ -8,7 +8,7 @@ import pytest
 from model_helpers import RECIPES, recipe_from_file, tiny_discriminators, tiny_generator
 
 from t2i_stages.cli.main import main
-from t2i_stages.cli.summary import summarize, summarize_models
+from t2i_stages.summary import summarize, summarize_models
 
 
 def test_summary_prints_counts_and_shapes(capsys):

@@ -16,11 +16,8 @@ import pytest
 import torch
 from rel_helpers import QUIET
 
-from t2i_stages.errors import T2IError
-from t2i_stages.plugins.datasets.legacy_pickle import safe_load_pickle
-from t2i_stages.training import checkpoint as ck
-from t2i_stages.training import train
-from t2i_stages.training.checkpoint import (
+from t2i_stages import checkpoint as ck
+from t2i_stages.checkpoint import (
     CheckpointError,
     latest_good_checkpoint,
     list_checkpoints,
@@ -28,6 +25,9 @@ from t2i_stages.training.checkpoint import (
     save_checkpoint,
     verify_checkpoint,
 )
+from t2i_stages.errors import T2IError
+from t2i_stages.plugins.datasets.legacy_pickle import safe_load_pickle
+from t2i_stages.training import train
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import pytest
 import torch
 from rel_helpers import MICRO, QUIET
 
+from t2i_stages.checkpoint import list_checkpoints, load_checkpoint
 from t2i_stages.cli.main import main
 from t2i_stages.training import Trainer, prepare_run_folder, train
-from t2i_stages.training.checkpoint import list_checkpoints, load_checkpoint
 from t2i_stages.training.finite import DivergenceError
 from t2i_stages.training.runtime import Runtime
 

@@ -19,12 +19,12 @@ import torch
 from rel_helpers import MICRO, QUIET, REPO, cli_env, run_cli
 from safetensors.torch import load_file
 
-from t2i_stages.training import Trainer, prepare_run_folder, train
-from t2i_stages.training.checkpoint import (
+from t2i_stages.checkpoint import (
     latest_good_checkpoint,
     list_checkpoints,
     load_checkpoint,
 )
+from t2i_stages.training import Trainer, prepare_run_folder, train
 from t2i_stages.training.runtime import Runtime
 
 STEPS = 6
@@ -123,7 +123,7 @@ def test_sigterm_then_resume_is_bit_identical_to_an_uninterrupted_run(
 SLOW_WRITE = textwrap.dedent(
     """
     import sys, time, pathlib
-    import t2i_stages.training.checkpoint as ck
+    import t2i_stages.checkpoint as ck
 
     marker, slow_step = pathlib.Path(sys.argv[1]), int(sys.argv[2])
     original = ck.state_dict_to_safetensors
@@ -215,7 +215,7 @@ def test_sigterm_during_matcher_pretraining_caches_it_and_says_how_to_resume(
 ):
     import json as _json
 
-    import t2i_stages.pretrain as pretrain
+    import t2i_stages.plugins.matchers.pretrain.loop as pretrain
     from t2i_stages.cli.main import main
 
     monkeypatch.setenv("T2I_STAGES_HOME", str(tmp_path / "home"))  # a matcher nobody cached

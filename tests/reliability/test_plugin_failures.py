@@ -67,11 +67,11 @@ def test_cli_reports_a_construction_failure_in_one_line(fault_registry, tmp_path
     args += ["--set", "train.max_steps=1", "--set", "losses.4={type: boom_loss}"]
     assert main(args) == 2
     captured = capsys.readouterr().err
-    # progress lines (a first-time dataset render) may come first; the error is one line
+    # validation builds the losses (phase 3): the error is one line, located, before any render
     errors = [line for line in captured.splitlines() if line.startswith("error")]
     assert errors == [
-        "error: loss 'boom_loss' (plugin 'faults') failed to build: RuntimeError: boom while "
-        "building"
+        "error: --set losses.4={type: boom_loss}: losses.4.type: loss 'boom_loss' (plugin "
+        "'faults') failed to build: RuntimeError: boom while building"
     ]
     assert "Traceback" not in captured
 
@@ -82,6 +82,6 @@ def test_a_build_error_with_cxx_frames_is_one_line(fault_registry, tmp_path, cap
     assert main(args) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
     assert errors == [
-        "error: loss 'cxx_loss' (plugin 'faults') failed to build: RuntimeError: [enforce fail "
-        "at alloc_cpu.cpp:117] out of memory"
+        "error: --set losses.4={type: cxx_loss}: losses.4.type: loss 'cxx_loss' (plugin "
+        "'faults') failed to build: RuntimeError: [enforce fail at alloc_cpu.cpp:117] out of memory"
     ]

@@ -52,6 +52,15 @@ class ShapesDataset(CaptionedDataset):
     """One split of the shapes dataset, read from the (memory-mapped) cache."""
 
     name = "shapes"
+    # what an evaluation adds when the recipe lists no metrics, or with eval.attribute_accuracy:
+    # the dataset's own ground truth read back by its oracle
+    dataset_metrics: tuple[dict[str, Any], ...] = ({"type": "attribute_accuracy"},)
+
+    def oracle(self, resolution: int | None = None) -> Any:
+        """The attribute reader trained on this dataset's renders (``oracle/``), cached."""
+        from .oracle import load_oracle
+
+        return load_oracle(self, resolution=resolution)
 
     def __init__(
         self,

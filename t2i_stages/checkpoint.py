@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..errors import T2IError
-from ..hashing import sha256_file as _sha256
+from .errors import T2IError
+from .hashing import sha256_file as _sha256
 
 MANIFEST = "manifest.json"
 PREFIX = "step_"

@@ -1,4 +1,4 @@
-"""Python API behind ``t2i-stages data preview`` and ``t2i-stages data stats``.
+"""What a dataset holds, for a person to look at: ``t2i-stages data preview`` and ``data stats``.
 
 ::
 
@@ -15,14 +15,12 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from pydantic import ValidationError
 
-from t2i_stages.errors import RecipeError, T2IError
-from t2i_stages.recipe.schema import DataConfig
-from t2i_stages.recipe.sources import read_recipe
-from t2i_stages.recipe.validate import _fmt_loc, _message, resolve_slots
-from t2i_stages.registry import Registry, load_registry
-from t2i_stages.text import tokenize
+from .build import assemble
+from .errors import T2IError
+from .recipe import load_recipe
+from .registry import Registry, load_registry
+from .text import tokenize
 
 
 def dataset_from_recipe(
@@ -37,24 +35,9 @@ def dataset_from_recipe(
     Errors are ``RecipeError`` lines with ``file:line`` like the full validation gives.
     """
     registry = registry or load_registry()
-    rs = read_recipe(recipe, overrides)
-    data = rs.data.get("data")
-    if not isinstance(data, dict):
-        raise RecipeError(
-            [f"{rs.where(('data',))}: data: a recipe needs a data section with a dataset"]
-        )
-    try:
-        cfg = DataConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for e in exc.errors():
-            loc = ("data", *e["loc"])
-            lines.append(f"{rs.where(loc)}: {_fmt_loc(loc)}: {_message(e)}")
-        raise RecipeError(lines) from None
-    problems = resolve_slots(cfg, registry, ("data",))
-    if problems:
-        raise RecipeError([f"{rs.where(loc)}: {_fmt_loc(loc)}: {msg}" for loc, msg in problems])
-    return registry.build("dataset", cfg.dataset, split=split, resolutions=resolutions)
+    partial = load_recipe(recipe, overrides, registry, only=("data",))
+    built = assemble(partial, registry, parts=["data"], splits=[split], resolutions=resolutions)
+    return built.datasets[split]
 
 
 def _font(size: int) -> ImageFont.ImageFont:

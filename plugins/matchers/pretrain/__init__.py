@@ -1,0 +1,31 @@
+"""Matcher pretraining (DAMSM / ITM): the built-in matchers' ``prepare`` step.
+
+``pretrain_matcher`` trains a matcher on a train split with the DAMSM objective
+(W0 + W1 + S0 + S1, §5.1/§6.1), reports R-precision on the test split (1 true caption among 100,
+§9.3) and caches the result as a content-keyed artefact under
+``$T2I_STAGES_HOME/cache/matchers/<key>/`` (``cache.py``); a second call with the same inputs
+loads it. An entry that a time cap or a signal stopped short of its steps is cached as
+incomplete and continued by the next call, never handed back as finished. Frozen pretrained
+weights are never copied into the cache: they are read again from their local files.
+
+Modules: ``params`` (the recipe's ``pretrain`` block), ``loop`` (the training loop), ``cache``
+(key, save, load), ``prepare`` (``pretrain_matcher`` and the ``prepare`` hook).
+"""
+
+from .cache import dataset_fingerprint, load_matcher_weights, matcher_cache_key
+from .loop import lr_factor, train_matcher
+from .params import PretrainParams
+from .prepare import PretrainingStopped, PretrainResult, prepare_matcher, pretrain_matcher
+
+__all__ = [
+    "PretrainParams",
+    "PretrainResult",
+    "PretrainingStopped",
+    "dataset_fingerprint",
+    "load_matcher_weights",
+    "lr_factor",
+    "matcher_cache_key",
+    "prepare_matcher",
+    "pretrain_matcher",
+    "train_matcher",
+]
