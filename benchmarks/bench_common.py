@@ -149,7 +149,7 @@ def machine_info() -> dict[str, Any]:
     """CPU, cores, torch threads, load, date and versions: what a reader needs to judge a time."""
     import torch
 
-    from t2i_stages.evaluation.runner import versions
+    from t2i_stages.evaluation.report import versions
 
     try:
         usable = len(os.sched_getaffinity(0))

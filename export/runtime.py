@@ -448,8 +448,8 @@ def load_deployment(
 # image grids (PIL only)
 
 
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """(B, 3, H, W) in [-1, 1] -> (B, H, W, 3) uint8."""
+def to_pixels(images: np.ndarray) -> np.ndarray:
+    """(B, 3, H, W) in [-1, 1] -> (B, H, W, 3) uint8 for PIL, in numpy (the runtime has no torch)."""
     x = np.clip((np.asarray(images, dtype=np.float32) + 1.0) * 127.5 + 0.5, 0, 255)
     return x.astype(np.uint8).transpose(0, 2, 3, 1)
 
@@ -484,7 +484,7 @@ def save_grid(
     """
     from PIL import Image, ImageDraw
 
-    pics = to_uint8(images)
+    pics = to_pixels(images)
     b, h, w, _ = pics.shape
     k = scale or max(1, 64 // max(h, w))
     if k > 1:

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .build import assemble
 from .checkpoint import latest_good_checkpoint
 from .errors import T2IError
 from .recipe import Recipe
@@ -50,6 +51,7 @@ class LoadedRun:
     vocab: Any
     device: torch.device
     step: int
+    matcher: Any = None  # the run's matcher with its trained weights (None without one)
 
     @property
     def max_words(self) -> int:
@@ -113,27 +115,27 @@ def load_run(
     if not vocab_path.is_file():
         raise T2IError(f"{vocab_path}: missing (the run's vocabulary)")
     vocab = load_tokenizer(vocab_path)
-    ctx = {"vocab": vocab, "vocab_size": len(vocab)}
     dev = torch.device(device)
-    G = registry.build("generator", recipe.generator)
+    parts = ["generator", "matcher", "text_encoder"]
+    built = assemble(recipe, registry, parts=parts, vocab=vocab, device=dev)
+    G = built.generator
     key = "generator_ema" if ema and "generator_ema" in ckpt.components else "generator"
     G.load_state_dict(ckpt.components[key])
     G = G.to(dev).eval().requires_grad_(False)
-    if recipe.text_encoder is not None:
-        enc = registry.build("text_encoder", recipe.text_encoder, **ctx)
-        if "text_encoder" in ckpt.components:
-            enc.load_state_dict(ckpt.components["text_encoder"])
-    elif recipe.matcher is not None:
-        enc = registry.build("matcher", recipe.matcher, **ctx)
-        if "matcher" not in ckpt.components:
+    matcher = built.matcher
+    if matcher is not None and ("matcher" in ckpt.components or recipe.text_encoder is None):
+        if "matcher" not in ckpt.components:  # the matcher gives the text features
             raise T2IError(f"{ckpt.path}: the checkpoint holds no matcher weights")
-        missing = set(ckpt.components["matcher"]) - set(enc.state_dict())
-        if missing:
+        if set(ckpt.components["matcher"]) - set(matcher.state_dict()):
             raise T2IError(f"{ckpt.path}: matcher weights do not fit the recipe's matcher")
-        enc.load_state_dict(ckpt.components["matcher"], strict=False)
-        if hasattr(enc, "trained"):
-            enc.trained = True
-    else:
-        raise T2IError(f"{run_dir}: the recipe has neither a matcher nor a text encoder")
+        matcher.load_state_dict(ckpt.components["matcher"], strict=False)
+        if hasattr(matcher, "trained"):
+            matcher.trained = True
+    if matcher is not None:
+        matcher = matcher.to(dev).eval().requires_grad_(False)
+    enc = built.text_encoder if recipe.text_encoder is not None else matcher
+    if recipe.text_encoder is not None and "text_encoder" in ckpt.components:
+        enc.load_state_dict(ckpt.components["text_encoder"])
     enc = enc.to(dev).eval().requires_grad_(False)
-    return LoadedRun(recipe, registry, G, enc, vocab, dev, int(ckpt.state.get("step", 0)))
+    step = int(ckpt.state.get("step", 0))
+    return LoadedRun(recipe, registry, G, enc, vocab, dev, step, matcher)

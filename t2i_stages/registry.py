@@ -215,8 +215,6 @@ class Registry:
         except T2IError:
             raise  # user errors (a missing pretrained asset, say) keep their type and message
         except Exception as exc:
-            if isinstance(exc, UnknownComponentError):
-                raise
             # one line: a C++ error (a huge allocation, say) carries its stack frames after it
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise PluginError(

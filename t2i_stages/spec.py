@@ -21,6 +21,16 @@ MAX_TOKENS = 4_096
 """Words or tokens of one caption."""
 MAX_VOCAB = 10_000_000
 """Entries of a vocabulary."""
+MAX_SAMPLES = 100_000_000
+"""Images or captions of a dataset, an evaluation or a subset."""
+MAX_CAPTIONS = 1_000
+"""Captions of one image."""
+MAX_BATCH = 65_536
+"""Samples in one batch."""
+MAX_STEPS = 1_000_000_000
+"""Optimizer steps, and every-N-steps intervals."""
+MAX_MINUTES = 1_000_000.0
+"""Wall-clock budgets in minutes (about two years)."""
 
 
 class Params(BaseModel):

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from t2i_stages.errors import T2IError
+from t2i_stages.spec import MAX_CAPTIONS
 
 from .base import BadData, check_split
 from .legacy_pickle import load_key_list
@@ -35,10 +36,13 @@ class CocoParams(RealParams):
         "2014", description="Official layout: which annotation year."
     )
     min_captions: int = Field(
-        5, ge=1, description="Images with fewer captions are bad data (COCO has 5)."
+        5,
+        le=MAX_CAPTIONS,
+        ge=1,
+        description="Images with fewer captions are bad data (COCO has 5).",
     )
     captions_per_image: int | None = Field(
-        5, ge=1, description="Keep the first N captions (the references use 5)."
+        5, le=MAX_CAPTIONS, ge=1, description="Keep the first N captions (the references use 5)."
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import Field
 
 from t2i_stages.errors import T2IError
+from t2i_stages.spec import MAX_CAPTIONS
 
 from .base import BadData, check_split
 from .legacy_pickle import load_int_list, load_key_list
@@ -29,9 +30,14 @@ class CubParams(RealParams):
         True, description="Crop around the bird's bounding box first (as the references do)."
     )
     min_captions: int = Field(
-        10, ge=1, description="Images with fewer captions are bad data (CUB has 10)."
+        10,
+        le=MAX_CAPTIONS,
+        ge=1,
+        description="Images with fewer captions are bad data (CUB has 10).",
     )
-    captions_per_image: int | None = Field(10, ge=1, description="Keep the first N captions.")
+    captions_per_image: int | None = Field(
+        10, le=MAX_CAPTIONS, ge=1, description="Keep the first N captions."
+    )
 
 
 def read_bboxes(cub: Path) -> dict[str, tuple[float, float, float, float]]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from PIL import Image
 from pydantic import Field
 
 from t2i_stages.errors import T2IError
-from t2i_stages.spec import Params
+from t2i_stages.spec import MAX_CAPTIONS, MAX_LAYERS, MAX_RESOLUTION, MAX_TOKENS, Params
 from t2i_stages.text import WordVocab
 
 from .base import (
@@ -49,12 +49,13 @@ class RealParams(Params):
     """Fields every real-data loader shares."""
 
     root: str = Field(description="Folder holding the dataset in its own layout.")
-    resolutions: list[int] = Field(
+    resolutions: list[Annotated[int, Field(ge=1, le=MAX_RESOLUTION)]] = Field(
         default_factory=lambda: [64, 128, 256],
+        max_length=MAX_LAYERS,
         description="Default per-stage image sizes when the caller gives none.",
     )
     max_words: int = Field(
-        18, ge=1, description="Word positions per caption (the references use 18)."
+        18, le=MAX_TOKENS, ge=1, description="Word positions per caption (the references use 18)."
     )
     word_subsample: bool = Field(
         True,
@@ -71,10 +72,10 @@ class RealParams(Params):
         0, description="Seed of caption draws, word subsampling and crops (with epoch and index)."
     )
     min_captions: int = Field(
-        1, ge=1, description="Images with fewer usable captions are bad data."
+        1, le=MAX_CAPTIONS, ge=1, description="Images with fewer usable captions are bad data."
     )
     captions_per_image: int | None = Field(
-        None, ge=1, description="Keep only the first N captions of an image."
+        None, le=MAX_CAPTIONS, ge=1, description="Keep only the first N captions of an image."
     )
     crop_scale: float = Field(
         76 / 64, ge=1.0, le=2.0, description="Shorter side is resized to this x the crop size."

@@ -37,8 +37,12 @@ class CmdParams(HeldOutParams):
         False,
         description="Apply CLIP's mean/std to images (the released script does not: false).",
     )
-    image_scale: float = Field(10.0, gt=0, description="Image features: L2-normalised times this.")
-    text_scale: float = Field(1.0, gt=0, description="Text features: L2-normalised times this.")
+    image_scale: float = Field(
+        10.0, le=1e6, gt=0, description="Image features: L2-normalised times this."
+    )
+    text_scale: float = Field(
+        1.0, le=1e6, gt=0, description="Text features: L2-normalised times this."
+    )
     real_stats: str | None = Field(
         None,
         description="An .npz (mu, sigma) for the real images (e.g. GR-GAN's image_feature.npz).",

@@ -23,6 +23,7 @@ from t2i_stages.evaluation.context import EvalContext, MetricResult, StreamingMe
 from t2i_stages.evaluation.distances import GaussianStats, kernel_distance, stats_distance
 from t2i_stages.evaluation.extractors import inception_file
 from t2i_stages.evaluation.samples import EvalBatch
+from t2i_stages.spec import MAX_CHANNELS, MAX_SAMPLES
 
 from .common import ExtractorName, HeldOutParams, build_extractor
 
@@ -51,11 +52,17 @@ class FidParams(HeldOutParams):
     save_reference_stats: str | None = Field(
         None, description="Write the real set's mu/sigma to this .npz (to reuse as a reference)."
     )
-    kid_subsets: int = Field(100, ge=1, description="KID subsets (clean-fid's num_subsets).")
-    kid_subset_size: int = Field(1000, ge=2, description="KID subset size (clean-fid's max).")
+    kid_subsets: int = Field(
+        100, le=MAX_SAMPLES, ge=1, description="KID subsets (clean-fid's num_subsets)."
+    )
+    kid_subset_size: int = Field(
+        1000, le=MAX_SAMPLES, ge=2, description="KID subset size (clean-fid's max)."
+    )
     kid_seed: int = Field(0, description="Seed of KID's subset draws.")
     random_seed: int = Field(0, description="Seed of the 'random' extractor's weights.")
-    random_dim: int = Field(64, ge=2, description="Feature size of the 'random' extractor.")
+    random_dim: int = Field(
+        64, le=MAX_CHANNELS, ge=2, description="Feature size of the 'random' extractor."
+    )
 
 
 class KidParams(FidParams):

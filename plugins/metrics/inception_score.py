@@ -18,7 +18,7 @@ from t2i_stages.evaluation.context import EvalContext, MetricResult, StreamingMe
 from t2i_stages.evaluation.distances import inception_score_from_probs
 from t2i_stages.evaluation.extractors import file_sha256, resize_uint8
 from t2i_stages.evaluation.samples import EvalBatch
-from t2i_stages.spec import Params
+from t2i_stages.spec import MAX_LAYERS, Params
 
 
 class InceptionScoreParams(Params):
@@ -29,7 +29,7 @@ class InceptionScoreParams(Params):
         description="torchvision's inception_v3_google-0cc3c7bd.pth; null = the known asset "
         "path under $T2I_STAGES_HOME.",
     )
-    splits: int = Field(10, ge=1, description="Splits for the mean ± std.")
+    splits: int = Field(10, le=MAX_LAYERS, ge=1, description="Splits for the mean ± std.")
 
 
 def load_inception(path: str | None, device: torch.device) -> tuple[torch.nn.Module, str]:

@@ -15,6 +15,7 @@ from pydantic import Field
 from t2i_stages.assets import require_hf_folder
 from t2i_stages.evaluation.context import EvalContext, MetricResult, StreamingMetric
 from t2i_stages.evaluation.samples import EvalBatch
+from t2i_stages.spec import MAX_LAYERS, MAX_SAMPLES
 
 from ..common.retrieval import retrieval_r_precision
 from .common import DEFAULT_CLIP, HeldOutParams, build_joint
@@ -29,8 +30,10 @@ class RPrecisionParams(HeldOutParams):
         "the generator was trained against it), a held-out matcher, or a local CLIP.",
     )
     clip_folder: str = Field(DEFAULT_CLIP, description="Local CLIP folder for encoder 'clip'.")
-    candidates: int = Field(100, ge=2, description="Captions ranked per image (1 true + others).")
-    folds: int = Field(10, ge=1, description="Folds for the mean ± std.")
+    candidates: int = Field(
+        100, le=MAX_SAMPLES, ge=2, description="Captions ranked per image (1 true + others)."
+    )
+    folds: int = Field(10, le=MAX_LAYERS, ge=1, description="Folds for the mean ± std.")
     seed: int = Field(0, description="Seed of the mismatched-caption draws and the fold shuffle.")
     real_reference: bool = Field(
         True, description="Also score the real test images (the ceiling for this encoder)."

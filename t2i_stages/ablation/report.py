@@ -8,13 +8,14 @@ across seeds for every chosen metric), ``runs.csv`` (every run's number, one per
 from __future__ import annotations
 
 import csv
-import json
 import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import T2IError
+from ..run_files import read_json
 from .plan import MARKER, AblationPlan, PlannedRun
 from .spec import MetricSpec
 
@@ -68,9 +69,8 @@ def read_run(run: PlannedRun) -> RunResult | None:
     if not metrics.is_file() or not marker.is_file():
         return None
     try:
-        report = json.loads(metrics.read_text(encoding="utf-8"))
-        info = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        report, info = read_json(metrics), read_json(marker)
+    except T2IError:  # a damaged run is not finished: the ablation runs it again
         return None
     if info.get("recipe_sha256") != run.recipe_hash:
         return None

@@ -111,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0  # the engine printed how to resume; a requested stop is not a failure
     if int(os.environ.get("RANK", "0")) == 0:
         if summary.get("metrics"):
-            from ..evaluation.runner import format_table
+            from ..evaluation.report import format_table
 
             print(format_table(summary["metrics"]))
         if "report" in summary:

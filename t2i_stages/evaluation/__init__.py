@@ -7,7 +7,7 @@ report = evaluate_run_dir("runs/grgan", metrics=["fid:extractor=matcher", "r_pre
 
 from __future__ import annotations
 
-from .context import EvalContext, LegacyMetric, Metric, MetricResult, StreamingMetric, is_streaming
+from .context import EvalContext, Metric, MetricResult, StreamingMetric, is_streaming
 from .distances import (
     CMD_FORMS,
     GaussianStats,
@@ -19,14 +19,8 @@ from .distances import (
     kernel_distance,
     stats_distance,
 )
-from .runner import (
-    evaluate_run_dir,
-    evaluate_samples,
-    evaluate_stream,
-    evaluate_trainer,
-    format_table,
-    parse_metric_spec,
-)
+from .report import format_table
+from .runner import evaluate_run_dir, evaluate_samples, evaluate_stream, evaluate_trainer
 from .samples import (
     EvalBatch,
     EvalSamples,
@@ -36,6 +30,7 @@ from .samples import (
     stream_from_real,
     stream_samples,
 )
+from .slots import parse_metric_spec
 
 __all__ = [
     "CMD_FORMS",
@@ -43,7 +38,6 @@ __all__ = [
     "EvalContext",
     "EvalSamples",
     "GaussianStats",
-    "LegacyMetric",
     "Metric",
     "MetricResult",
     "SampleStream",

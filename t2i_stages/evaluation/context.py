@@ -8,9 +8,8 @@ A metric is streamed (the evaluation never holds every image): it has ``name`` a
   (features, per-image scores or running sums), never the images;
 - ``finish() -> MetricResult``: the numbers, from the kept state.
 
-``StreamingMetric`` is a base class for that shape. A metric with only ``compute(ctx)`` still
-works: the runner gathers every image for it into ``ctx.samples`` first (so memory grows with
-``num_samples`` x image size again). Factories are called as ``factory(params, registry=...,
+``StreamingMetric`` is a base class for that shape; a metric without it is refused by name.
+Factories are called as ``factory(params, registry=...,
 **ctx)`` like every component.
 """
 
@@ -106,23 +105,16 @@ class Metric(Protocol):
     def finish(self) -> MetricResult: ...
 
 
-class LegacyMetric(Protocol):
-    """The older interface: every image at once in ``ctx.samples`` (memory grows with N)."""
-
-    name: str
-
-    def compute(self, ctx: EvalContext) -> MetricResult: ...
-
-
 def is_streaming(metric: Any) -> bool:
-    """Whether the runner can stream batches into ``metric`` (else it calls ``compute``)."""
+    """Whether ``metric`` has the streamed interface the runner calls."""
     return all(callable(getattr(metric, m, None)) for m in ("start", "update", "finish"))
 
 
 class StreamingMetric:
     """Base class for streamed metrics; subclasses implement ``start``, ``update``, ``finish``.
 
-    ``compute(ctx)`` streams ``ctx.samples`` through them, for callers holding all images.
+    ``compute(ctx)`` streams ``ctx.samples`` through them (a test or a notebook holding every
+    image); the runner always streams.
     """
 
     name = "metric"

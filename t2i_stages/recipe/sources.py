@@ -73,7 +73,8 @@ class RecipeSources:
         for src in self.sources:
             depth, line = src.locate(loc)
             label = src.label if line is None else f"{src.label}:{line}"
-            if depth == len(loc) and depth > 0:
+            # a --set replaces everything under its key, so it owns the deeper paths too
+            if depth > 0 and (depth == len(loc) or src.override_path is not None):
                 return label
             if best is None or depth > best[0]:
                 best = (depth, label)

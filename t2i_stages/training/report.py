@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..run_files import read_json
+
 STYLE = (
     "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:0 1em 2em}"
     "table{border-collapse:collapse;margin:.4em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
@@ -148,10 +150,10 @@ def write_run_report(run_dir: Path, title: str) -> Path:
     """Collect what the run folder holds into one HTML file with the images embedded."""
     run_dir = Path(run_dir)
     metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    metrics = read_json(metrics_path) if metrics_path.exists() else {}
     record = run_dir / "training.json"  # why training stopped, also for runs without evaluation
     if record.is_file():
-        for key, value in json.loads(record.read_text()).items():
+        for key, value in read_json(record).items():
             metrics.setdefault(key, value)
     parts = [
         "<!doctype html><meta charset='utf-8'>",

@@ -2,7 +2,7 @@
 
 A fresh run refuses a folder with checkpoints; a resumed run refuses a recipe that differs from
 the one it started with unless the change is allowed and recorded. Whatever reads a run
-folder's YAML goes through ``read_run_yaml``, so a damaged file is a one-line error naming it.
+folder's YAML goes through ``run_files.read_yaml``, so a damaged file is a one-line error naming it.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ..recipe import Recipe, resolved_recipe
 from ..recipe.diff import changed_fields
 from ..recipe.validate import RECORD_FIELDS
 from ..registry import Registry
+from ..run_files import read_yaml
 
 # Run-length settings a resume may change without --allow-changes: they decide how long the
 # run goes on and how often it reports, not what it trains.
@@ -65,7 +66,7 @@ def prepare_run_folder(
     new = json.loads(json.dumps(resolved_recipe(recipe, registry)))
     changes: list[str] = []
     if resume and existing.exists():
-        old = read_run_yaml(existing)
+        old = read_yaml(existing)
         strip = lambda d: {k: v for k, v in d.items() if k not in RECORD_FIELDS}  # noqa: E731
         fields = changed_fields(strip(old), strip(new))
         changes = [line for _, line in fields]
@@ -83,7 +84,7 @@ def prepare_run_folder(
             stamp = time.strftime("%Y%m%d-%H%M%S")
             shutil.copyfile(existing, out / f"recipe.resolved.before-{stamp}.yaml")
             record = out / "recipe.changes.yaml"
-            entries = read_run_yaml(record) if record.is_file() else []
+            entries = read_yaml(record) if record.is_file() else []
             entries = entries if isinstance(entries, list) else []
             entries.append({"time": stamp, "allowed": bool(guarded), "changes": changes})
             record.write_text(yaml.safe_dump(entries, sort_keys=False), encoding="utf-8")
@@ -92,17 +93,6 @@ def prepare_run_folder(
                 log(f"  {line}")
     write_resolved_recipe(recipe, registry, out, runtime)
     return changes
-
-
-def read_run_yaml(path: Path):
-    """A YAML file of a run folder, or a one-line error naming it."""
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise T2IError(
-            f"{path}: cannot be read as YAML ({first}); the run folder is damaged"
-        ) from None
 
 
 def write_resolved_recipe(

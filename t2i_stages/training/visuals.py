@@ -11,11 +11,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
+from ..evaluation.samples import to_uint8
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(N,3,H,W) in [-1,1] -> (N,H,W,3) uint8."""
-    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).numpy()
+
+def to_pixels(images: torch.Tensor) -> np.ndarray:
+    """(N,3,H,W) in [-1,1] -> (N,H,W,3) uint8 for PIL (the evaluation's rounding)."""
+    return to_uint8(images).permute(0, 2, 3, 1).numpy()
 
 
 def _font(size: int = 12) -> ImageFont.ImageFont:
@@ -36,7 +37,7 @@ def caption_grid(
     font = _font(11)
     canvas = Image.new("RGB", (cols * cell, rows * (cell + text_h)), "white")
     draw = ImageDraw.Draw(canvas)
-    for i, arr in enumerate(to_uint8(images)):
+    for i, arr in enumerate(to_pixels(images)):
         r, c = divmod(i, cols)
         x, y = c * cell, r * (cell + text_h)
         canvas.paste(
@@ -68,7 +69,7 @@ def attention_figure(
     font = _font(11)
     canvas = Image.new("RGB", ((t + 1) * cell, n * (cell + 16)), "white")
     draw = ImageDraw.Draw(canvas)
-    imgs = to_uint8(images)
+    imgs = to_pixels(images)
     size = images.shape[-1]
     for i in range(n):
         y = i * (cell + 16)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from t2i_stages.evaluation import EvalContext, samples_from_real
-from t2i_stages.evaluation.runner import build_metrics, make_slot
+from t2i_stages.evaluation.slots import build_metrics, make_slot
 
 EASY = {
     "max_objects": 1,

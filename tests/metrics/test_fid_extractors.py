@@ -81,7 +81,7 @@ def test_missing_inception_names_the_file_and_where(tmp_path, monkeypatch):
 
 
 def test_missing_torchvision_inception_for_is(registry, tmp_path, monkeypatch):
-    from t2i_stages.evaluation.runner import make_slot
+    from t2i_stages.evaluation.slots import make_slot
 
     monkeypatch.setenv("T2I_STAGES_HOME", str(tmp_path))
     slot = make_slot("inception_score", {}, registry)

@@ -19,7 +19,7 @@ from t2i_stages.evaluation import (
     stream_from_real,
     stream_samples,
 )
-from t2i_stages.evaluation.runner import build_metrics, make_slot
+from t2i_stages.evaluation.slots import build_metrics, make_slot
 from t2i_stages.recipe.slots import MetricSlot
 from t2i_stages.types import GeneratorOutput
 
@@ -55,7 +55,7 @@ def micro(micro_run_dir, registry):
 
 
 def _metrics(registry: Any, specs: list[str]) -> list:
-    from t2i_stages.evaluation.runner import parse_metric_spec
+    from t2i_stages.evaluation.slots import parse_metric_spec
 
     return build_metrics([parse_metric_spec(s, registry) for s in specs], registry, "cpu")
 
@@ -171,27 +171,24 @@ def test_results_do_not_depend_on_the_eval_batch_size(micro, registry, tiny_clip
     assert reports[0]["protocol"]["num_samples"] == N
 
 
-def test_a_compute_only_metric_still_runs_with_every_image(micro, registry):
-    """The older interface: the runner gathers all images into ctx.samples for it."""
+def test_a_metric_without_the_streamed_interface_is_refused_by_name(micro, registry):
+    from t2i_stages.errors import T2IError
+
     _, test, make_ctx = micro
 
     class AllAtOnce:
         name = "all_at_once"
 
         def compute(self, ctx: EvalContext) -> MetricResult:
-            s = ctx.samples
-            return MetricResult({"n": float(len(s)), "mean": float(s.fake.float().mean())})
+            return MetricResult({"n": 0.0})
 
     slot = make_slot("fid", {"extractor": "random"}, registry)
-    built = _metrics(registry, ["fid:extractor=random"])
-    built.append(("all_at_once", slot, AllAtOnce()))
-    report = evaluate_stream(make_ctx(5), built, stream_from_real(test, N, 5))
-    res = report["results"]["all_at_once"]["values"]
-    assert res["n"] == N
-    from t2i_stages.evaluation import samples_from_real
-
-    assert res["mean"] == pytest.approx(float(samples_from_real(test, N, 5).fake.float().mean()))
-    assert "FD[random]" in report["results"]["fid"]["values"]
+    with pytest.raises(
+        T2IError, match="metric 'all_at_once' .AllAtOnce. has no start/update/finish"
+    ):
+        evaluate_stream(
+            make_ctx(5), [("all_at_once", slot, AllAtOnce())], stream_from_real(test, N, 5)
+        )
 
 
 def test_a_failing_streamed_metric_is_recorded_and_the_others_finish(micro, registry):

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from t2i_stages.spec import Params
+from t2i_stages.spec import (
+    MAX_CAPTIONS,
+    MAX_LAYERS,
+    MAX_RESOLUTION,
+    MAX_SAMPLES,
+    MAX_TOKENS,
+    Params,
+)
 
 # Attribute values (the index in each tuple is the id stored in the attribute tensor).
 SHAPES = (
@@ -96,10 +103,11 @@ class ShapesParams(Params):
     """
 
     seed: int = Field(0, description="Seed of the whole dataset (scenes, captions, caption draws).")
-    train_size: int = Field(10_000, ge=1, description="Images in the train split.")
-    test_size: int = Field(2_000, ge=1, description="Images in the test split.")
-    resolutions: list[int] = Field(
+    train_size: int = Field(10_000, le=MAX_SAMPLES, ge=1, description="Images in the train split.")
+    test_size: int = Field(2_000, le=MAX_SAMPLES, ge=1, description="Images in the test split.")
+    resolutions: list[Annotated[int, Field(ge=1, le=MAX_RESOLUTION)]] = Field(
         default_factory=lambda: [64, 128, 256],
+        max_length=MAX_LAYERS,
         description="Default per-stage image sizes (low to high) when the caller gives none.",
     )
     min_objects: int = Field(1, ge=1, le=9, description="Fewest objects in an image.")
@@ -166,8 +174,8 @@ class ShapesParams(Params):
     supersample: int = Field(
         4, ge=1, le=8, description="Anti-aliasing: shapes are drawn at this many times the size."
     )
-    min_captions: int = Field(5, ge=1, description="Fewest captions per image.")
-    max_captions: int = Field(10, ge=1, description="Most captions per image.")
+    min_captions: int = Field(5, le=MAX_CAPTIONS, ge=1, description="Fewest captions per image.")
+    max_captions: int = Field(10, le=MAX_CAPTIONS, ge=1, description="Most captions per image.")
     p_color: float = Field(
         0.9, ge=0, le=1, description="Probability a caption mentions an object's colour."
     )
@@ -188,11 +196,13 @@ class ShapesParams(Params):
     )
     max_caption_words: int = Field(
         40,
+        le=MAX_TOKENS,
         ge=12,
         description="Longest caption generated (longer draws are redrawn, so none is ever cut).",
     )
     max_words: int = Field(
         40,
+        le=MAX_TOKENS,
         ge=1,
         description="Word positions per caption given to the text encoder (longer captions are cut).",
     )
@@ -212,7 +222,7 @@ class ShapesParams(Params):
         description="Cache root, in place of $T2I_STAGES_HOME/cache (default ~/.cache/t2i-stages/cache).",
     )
     workers: int = Field(
-        0, ge=0, description="Processes used to render on first use; 0 = automatic."
+        0, le=MAX_LAYERS, ge=0, description="Processes used to render on first use; 0 = automatic."
     )
 
     @model_validator(mode="after")

@@ -1,0 +1,131 @@
+"""What an evaluation writes: ``metrics.json`` (every number with its protocol and the library
+versions), ``metrics.md`` (a table) and TensorBoard scalars."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from pathlib import Path
+from typing import Any
+
+from ..recipe.slots import MetricSlot
+
+VERSION_PACKAGES = (
+    "t2i-stages",
+    "torch",
+    "torchvision",
+    "clean-fid",
+    "numpy",
+    "scipy",
+    "transformers",
+    "pillow",
+)
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages the numbers depend on."""
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in VERSION_PACKAGES:
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _num(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.1f}"
+    return str(v)
+
+
+def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for metric, res in results.items():
+        if "error" in res:
+            rows.append({"metric": metric, "name": "error", "value": None, "note": res["error"]})
+            continue
+        for name, value in res["values"].items():
+            rows.append(
+                {
+                    "metric": metric,
+                    "name": name,
+                    "value": value,
+                    "std": res.get("std", {}).get(name),
+                    "note": res.get("notes", {}).get(name, ""),
+                }
+            )
+    return rows
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """A Markdown table of every number, then the shared protocol."""
+    p = report["protocol"]
+    lines = [
+        f"# Evaluation of {report.get('run', 'a run')} (step {report.get('step', '?')})",
+        "",
+        "| metric | value | ± | note |",
+        "|---|---|---|---|",
+    ]
+    for r in report["table"]:
+        std = _num(r["std"]) if r.get("std") is not None else ""
+        lines.append(f"| {r['name']} | {_num(r['value'])} | {std} | {r['note']} |")
+    lines += [
+        "",
+        f"{p['num_samples']} samples at {p['resolution']} px from the {p['split']} split "
+        f"({p['images']}); noise seed {p['noise_seed']}; generator: {p.get('generator', '?')}.",
+        "Every metric's extractor, weight hash, reference set and resizer are in metrics.json.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def log_to_tensorboard(
+    report: dict[str, Any], tb_dir: Path, step: int, prefix: str = "eval"
+) -> bool:
+    """Every headline number of ``report`` as a TensorBoard scalar ``prefix/NAME`` at ``step``."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # noqa: BLE001 - tensorboard missing: the numbers are in metrics.json
+        return False
+    writer = SummaryWriter(str(tb_dir))
+    try:
+        for row in report.get("table", []):
+            value = row.get("value")
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                writer.add_scalar(f"{prefix}/{row['name']}", value, step)
+    finally:
+        writer.close()
+    return True
+
+
+def params_of(slot: MetricSlot) -> dict[str, Any]:
+    resolved = slot.resolved
+    return json.loads(resolved.model_dump_json()) if resolved is not None else dict(slot.params)
+
+
+def write_metrics(report: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    js, md = out / "metrics.json", out / "metrics.md"
+    tmp = js.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2, default=_json_default), encoding="utf-8")
+    tmp.replace(js)
+    md.write_text(format_table(report), encoding="utf-8")
+    return js, md
+
+
+def _json_default(v: Any) -> Any:
+    if hasattr(v, "item"):
+        return v.item()
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    return str(v)
+
+
+# ---------------------------------------------------------------------------- entry points
