@@ -12,12 +12,14 @@ role without its methods, is an error naming the plugin rather than a silent mis
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
-
-import torch
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .errors import T2IError
-from .types import ImageFeatures, TextFeatures
+
+if TYPE_CHECKING:  # validation checks roles without importing torch
+    import torch
+
+    from .types import ImageFeatures, TextFeatures
 
 
 class Critic(Protocol):
