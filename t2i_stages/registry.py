@@ -17,6 +17,7 @@ from typing import Any
 import pluggy
 from pydantic import BaseModel
 
+from .context import check_context
 from .errors import DuplicateComponentError, PluginError, T2IError, UnknownComponentError
 from .hookspecs import KIND_HOOKS, PROJECT, ComponentHooks
 from .spec import ComponentSpec
@@ -207,6 +208,7 @@ class Registry:
     def build(self, kind: str, slot: Any, **context: Any) -> Any:
         """Build the component a recipe slot names, passing ``context`` to its factory."""
         entry = self.get(kind, slot.type)
+        check_context(kind, slot.type, context)
         params = slot.resolved if getattr(slot, "resolved", None) is not None else None
         if params is None:
             params = self.validate_params(kind, slot.type, slot.params)

@@ -95,3 +95,18 @@ def test_every_kind_has_a_hook():
 
     for kind, hook in KIND_HOOKS.items():
         assert callable(getattr(ComponentHooks, hook)), kind
+
+
+def test_a_misspelt_build_context_key_is_an_error_naming_it():
+    """Each kind's context is a dataclass (t2i_stages.context): a typo is not swallowed."""
+    from t2i_stages.errors import PluginError
+    from t2i_stages.recipe.slots import FusionSlot
+
+    registry = load_registry()
+    slot = FusionSlot(type="affine")
+    with pytest.raises(PluginError) as info:
+        registry.build("fusion", slot, channel=8, text_dim=4)
+    message = str(info.value)
+    assert message.startswith("fusion 'affine': unknown build context key 'channel'; ")
+    assert "did you mean 'channels'?" in message and "FusionContext" in message
+    assert registry.build("fusion", slot, channels=8, text_dim=4) is not None
