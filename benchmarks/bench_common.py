@@ -196,9 +196,11 @@ def command_line(script: str, argv: Sequence[str]) -> str:
 
 def write_json(path: Path, data: Any) -> Path:
     """Write JSON atomically (a crash never leaves half a results file that resume would trust)."""
+    from t2i_stages.evaluation.report import json_default
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    text = json.dumps(clean_json(data), indent=2, default=_json_default, allow_nan=False)
+    text = json.dumps(clean_json(data), indent=2, default=json_default, allow_nan=False)
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return path
@@ -213,11 +215,3 @@ def clean_json(v: Any) -> Any:
     if isinstance(v, list | tuple):
         return [clean_json(x) for x in v]
     return v
-
-
-def _json_default(v: Any) -> Any:
-    if hasattr(v, "item"):
-        return v.item()
-    if hasattr(v, "tolist"):
-        return v.tolist()
-    return str(v)

@@ -114,13 +114,14 @@ def write_metrics(report: dict[str, Any], out_dir: str | Path) -> tuple[Path, Pa
     out.mkdir(parents=True, exist_ok=True)
     js, md = out / "metrics.json", out / "metrics.md"
     tmp = js.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2, default=_json_default), encoding="utf-8")
+    tmp.write_text(json.dumps(report, indent=2, default=json_default), encoding="utf-8")
     tmp.replace(js)
     md.write_text(format_table(report), encoding="utf-8")
     return js, md
 
 
-def _json_default(v: Any) -> Any:
+def json_default(v: Any) -> Any:
+    """What ``json.dumps`` cannot write itself: tensor and numpy scalars/arrays, else str."""
     if hasattr(v, "item"):
         return v.item()
     if hasattr(v, "tolist"):

@@ -15,9 +15,16 @@ from t2i_stages.plugins.matchers.pretrain import (
     dataset_fingerprint,
     load_matcher_weights,
     lr_factor,
-    matcher_cache_key,
+    matcher_cache_payload,
     pretrain_matcher,
 )
+
+
+def matcher_cache_key(*args, **kwargs) -> str:
+    from t2i_stages.artefacts import key_digest
+
+    return key_digest(matcher_cache_payload(*args, **kwargs))
+
 
 DAMSM = (
     "damsm",

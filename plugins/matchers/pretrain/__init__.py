@@ -12,7 +12,7 @@ Modules: ``params`` (the recipe's ``pretrain`` block), ``loop`` (the training lo
 (key, save, load), ``prepare`` (``pretrain_matcher`` and the ``prepare`` hook).
 """
 
-from .cache import dataset_fingerprint, load_matcher_weights, matcher_cache_key
+from .cache import dataset_fingerprint, load_matcher_weights, matcher_cache_payload
 from .loop import lr_factor, train_matcher
 from .params import PretrainParams
 from .prepare import PretrainingStopped, PretrainResult, prepare_matcher, pretrain_matcher
@@ -24,7 +24,7 @@ __all__ = [
     "dataset_fingerprint",
     "load_matcher_weights",
     "lr_factor",
-    "matcher_cache_key",
+    "matcher_cache_payload",
     "prepare_matcher",
     "pretrain_matcher",
     "train_matcher",

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel
 
-from t2i_stages.artefacts import Artefact, key_digest, save_state, write_config
+from t2i_stages.artefacts import Artefact, save_state, write_config
 from t2i_stages.errors import T2IError
 
 from .params import PretrainParams
@@ -81,7 +81,8 @@ def matcher_cache_payload(
     seed: int,
     extra: Mapping[str, Any] | None = None,
 ) -> str:
-    """Everything that determines a pretrained matcher, as canonical JSON-able data."""
+    """Everything that determines a pretrained matcher, as canonical JSON-able data; its
+    ``artefacts.key_digest`` is the cache entry's name and identity."""
     mp = canonical(matcher_params)
     if isinstance(mp, dict):
         mp.pop("pretrain", None)  # given separately, minus the fields that do not train
@@ -97,19 +98,6 @@ def matcher_cache_payload(
         "extra": canonical(dict(extra or {})),
     }
     return payload
-
-
-def matcher_cache_key(
-    matcher_type: str,
-    matcher_params: BaseModel | Mapping[str, Any],
-    dataset: Any,
-    params: PretrainParams,
-    seed: int,
-    extra: Mapping[str, Any] | None = None,
-) -> str:
-    """sha256 (hex) of ``matcher_cache_payload``: the cache entry's name and identity."""
-    payload = matcher_cache_payload(matcher_type, matcher_params, dataset, params, seed, extra)
-    return key_digest(payload)
 
 
 # ----------------------------------------------------------------------------- save / load
