@@ -19,6 +19,7 @@ from .errors import PluginError
 class DatasetContext:
     split: str = "train"  # "train" | "test"
     resolutions: list[int] | None = None  # per-stage image sizes (None: the params' default)
+    quiet: bool = False  # no progress lines while a dataset renders or indexes its files
 
 
 @dataclass(frozen=True)
