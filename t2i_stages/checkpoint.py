@@ -129,7 +129,7 @@ def save_checkpoint(
     for p in files:
         _fsync_file(p)
     manifest = {"format": FORMAT, "step": step, "files": {p.name: _sha256(p) for p in files}}
-    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    manifest["manifest_sha256"] = manifest_digest(manifest)
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
     _fsync_file(tmp / MANIFEST)
     _fsync_dir(tmp)
@@ -142,7 +142,7 @@ def save_checkpoint(
     return final
 
 
-def _manifest_digest(manifest: dict) -> str:
+def manifest_digest(manifest: dict) -> str:
     """SHA-256 of the manifest's own content, so a flipped byte in it is caught as well."""
     body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
@@ -183,7 +183,7 @@ def verify_checkpoint(path: Path) -> dict[str, str]:
             raise TypeError("'files' is not a mapping of names to digests")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{manifest_path}: missing or unreadable manifest ({exc})") from None
-    if manifest.get("manifest_sha256") != _manifest_digest(manifest):
+    if manifest.get("manifest_sha256") != manifest_digest(manifest):
         raise CheckpointError(
             f"{manifest_path}: the manifest's own SHA-256 does not match (altered)"
         )

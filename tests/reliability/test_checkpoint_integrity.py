@@ -56,7 +56,7 @@ def _rewrite_manifest(folder: Path) -> None:
     """What an attacker would do: recompute every hash so the manifest matches the files."""
     manifest = json.loads((folder / ck.MANIFEST).read_text())
     manifest["files"] = {n: ck._sha256(folder / n) for n in manifest["files"]}
-    manifest["manifest_sha256"] = ck._manifest_digest(manifest)
+    manifest["manifest_sha256"] = ck.manifest_digest(manifest)
     (folder / ck.MANIFEST).write_text(json.dumps(manifest))
 
 
@@ -154,7 +154,7 @@ def test_files_not_in_the_manifest_are_never_loaded(run, tmp_path):
     assert "intruder" not in load_checkpoint(folder).components
     manifest = json.loads((folder / ck.MANIFEST).read_text())
     manifest["files"]["../outside.safetensors"] = "0" * 64
-    manifest["manifest_sha256"] = ck._manifest_digest(manifest)
+    manifest["manifest_sha256"] = ck.manifest_digest(manifest)
     (folder / ck.MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match="not a plain checkpoint file name"):
         load_checkpoint(folder)
