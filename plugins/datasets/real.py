@@ -27,9 +27,7 @@ import torch
 from PIL import Image
 from pydantic import Field
 
-from t2i_stages.errors import T2IError
-from t2i_stages.spec import Params
-from t2i_stages.text import WordVocab
+from t2i_stages.plugin import Params, T2IError, WordVocab
 
 from .base import (
     BadData,

@@ -79,7 +79,8 @@ def make_slot(name: str, params: dict[str, Any], registry: Any, where: str = "")
         resolved = registry.validate_params("metric", name, params)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise T2IError(f"{where}: {format_loc(err['loc'])}: {error_message(err)}") from None
+        model = registry.get("metric", name).spec.params
+        raise T2IError(f"{where}: {format_loc(err['loc'])}: {error_message(err, model)}") from None
     slot.resolve(resolved)
     problems = resolve_slots(resolved, registry, ("params",))
     if problems:
@@ -302,6 +303,10 @@ def evaluate_stream(
     report["results"] = results
     report["table"] = table_rows(results)
     report["protocol"] = protocol
+    if ctx.registry is not None:
+        from ..recipe.validate import plugin_versions
+
+        report["plugins"] = plugin_versions(ctx.recipe, ctx.registry, [s for _, s, _ in metrics])
     if out_dir is not None:
         write_metrics(report, out_dir)
     return report
@@ -540,6 +545,9 @@ def evaluate_trainer(trainer: Any, out_dir: str | Path, strict: bool = False) ->
             **header["protocol"],
             "versions": versions(),
         }
+        from ..recipe.validate import plugin_versions
+
+        report["plugins"] = plugin_versions(recipe, registry)
         write_metrics(
             report | {"protocol": report["protocol"] | {"resolution": "-", "images": "none"}},
             out_dir,

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from t2i_stages.spec import Params
+from t2i_stages.plugin import Params
 
 # Attribute values (the index in each tuple is the id stored in the attribute tensor).
 SHAPES = (

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from t2i_stages.spec import Params
+from t2i_stages.plugin import Params
 
 
 class PretrainParams(Params):
