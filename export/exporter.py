@@ -35,6 +35,7 @@ from torch import nn
 
 from t2i_stages.errors import T2IError
 from t2i_stages.hashing import sha256_file
+from t2i_stages.recipe.validate import plugin_versions
 
 from . import runtime as rt
 from .graphs import (
@@ -201,6 +202,7 @@ class OnnxExporter:
             max_words=run.max_words,
             source=source,
             recipe_file=recipe_file,
+            plugins=plugin_versions(run.recipe, run.registry),
         )
 
     # -- modules --------------------------------------------------------------------------
@@ -213,11 +215,13 @@ class OnnxExporter:
         max_words: int,
         source: dict[str, Any] | None = None,
         recipe_file: str | Path | None = None,
+        plugins: dict[str, dict[str, str]] | None = None,
     ) -> ExportResult:
         """Export ``generator`` and ``text_encoder`` (put in eval mode) into ``out``.
 
         ``source`` goes into ``model.json`` (recipe hash, checkpoint); ``recipe_file`` is
-        copied next to it when given.
+        copied next to it when given; ``plugins`` (the plugin, package and version of each
+        component, as ``recipe.validate.plugin_versions`` gives them) is recorded as it is.
         """
         vocab = _word_vocab(vocab)
         if max_words < 1:
@@ -234,7 +238,7 @@ class OnnxExporter:
             text_encoder.eval()
         try:
             manifest, failed = self._export_into(
-                tmp, generator, text_encoder, vocab, max_words, source or {}, recipe_file
+                tmp, generator, text_encoder, vocab, max_words, source or {}, recipe_file, plugins
             )
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -261,6 +265,7 @@ class OnnxExporter:
         max_words: int,
         source: dict[str, Any],
         recipe_file: str | Path | None,
+        plugins: dict[str, dict[str, str]] | None = None,
     ) -> tuple[dict[str, Any], ParityReport | None]:
         p = self.params
         z_dim = int(generator.z_dim)
@@ -376,6 +381,7 @@ class OnnxExporter:
             "draws z (B, z_dim) then eps (B, eps_dim) in the runtime",
             "source": {"recipe_sha256": None, **source},  # None: not exported from a run
             "versions": package_versions(),
+            "plugins": plugins or {},  # the plugin (package, version) of each component
             "parity": parity,
         }
         if p.fp16:

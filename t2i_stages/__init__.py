@@ -1,4 +1,7 @@
-"""t2i-stages: a plugin framework for stage-wise text-to-image GANs."""
+"""t2i-stages: a plugin framework for stage-wise text-to-image GANs.
+
+Plugin packages import from ``t2i_stages.plugin``, the public plugin API.
+"""
 
 from .hookspecs import hookimpl
 from .registry import Registry, load_registry

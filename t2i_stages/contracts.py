@@ -1,4 +1,9 @@
-"""What the training step asks of a loss, and of the discriminator a loss judges with.
+"""What components ask of each other, checked when they are built.
+
+``check_fit``: a fusion block's input kind (``requires``) must be what its conditioning level
+gives (``provides``); a stage calls it after building the two.
+
+What the training step asks of a loss, and of the discriminator a loss judges with:
 
 A loss declares its ``role``; the step calls each role differently:
 
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .errors import T2IError
+from .errors import PluginError, T2IError
 
 if TYPE_CHECKING:  # validation checks roles without importing torch
     import torch
@@ -86,3 +91,25 @@ def loss_role(loss: Any, name: str) -> str:
         needs = "d_loss and g_loss" if role == "adversarial" else "__call__"
         raise T2IError(f"loss '{name}': role {role!r} needs {needs} ({type(loss).__name__})")
     return role
+
+
+_GIVES = {"sequence": "a word sequence", "vector": "a vector", "none": "no text"}
+
+
+def check_fit(
+    cond: Any, fusion: Any, cond_name: str, fusion_name: str, where: str = "stage"
+) -> None:
+    """Refuse a fusion block whose input kind its conditioning level does not give.
+
+    ``cond.provides`` and ``fusion.requires`` are ``"vector"``, ``"sequence"`` or ``"none"``;
+    a component without the attribute is not checked. Raises a ``PluginError`` naming
+    ``where`` (e.g. ``"stage 'refine'"``) and both components, which recipe validation and
+    ``ablate --plan`` report with the slot's file and line.
+    """
+    need = getattr(fusion, "requires", None)
+    have = getattr(cond, "provides", None)
+    if need is not None and have is not None and need != have:
+        raise PluginError(
+            f"{where}: fusion '{fusion_name}' needs {_GIVES.get(need, need)} but conditioning "
+            f"'{cond_name}' gives {_GIVES.get(have, have)}; pick a matching conditioning level"
+        )

@@ -3,6 +3,8 @@
 Every hook has the same shape: it takes no arguments and returns ``{name: ComponentSpec}``.
 Returning plain dicts keeps implementations pure and lets the registry report *both*
 providers when two plugins claim one name, instead of letting pluggy's call order decide.
+A plugin imports ``hookimpl``, ``ComponentSpec`` and every contract it needs from
+``t2i_stages.plugin``, the public plugin API (docs/writing-a-plugin.md).
 """
 
 from __future__ import annotations
@@ -35,44 +37,56 @@ class ComponentHooks:
 
     @hookspec
     def t2i_stages_datasets(self) -> dict:
-        """Datasets: factory(params, split=..., resolutions=...) -> torch Dataset."""
+        """Datasets: factory(params, split=..., resolutions=...) -> torch Dataset (items with
+        images, tokens, mask; ``WordVocab``, ``tokenize`` in ``t2i_stages.plugin``)."""
 
     @hookspec
     def t2i_stages_text_encoders(self) -> dict:
-        """Text encoders: factory(params, **ctx) -> module giving words, sentence, mask, lengths."""
+        """Text encoders: factory(params, **ctx) -> module whose ``encode_text(tokens, mask)``
+        gives ``t2i_stages.plugin.TextFeatures``."""
 
     @hookspec
     def t2i_stages_conditioning(self) -> dict:
-        """Conditioning levels: choose which text a stage or a discriminator sees."""
+        """Conditioning levels: choose which text a stage or a discriminator sees; they map
+        ``(TextFeatures, eps) -> Condition`` (``t2i_stages.plugin``)."""
 
     @hookspec
     def t2i_stages_fusion(self) -> dict:
-        """Fusion blocks that mix text into image features (word attention, dynamic memory, affine)."""
+        """Fusion blocks that mix text into image features: ``(h, Condition) -> FusionOutput``
+        (``t2i_stages.plugin``; ``check_fit`` checks one against its conditioning)."""
 
     @hookspec
     def t2i_stages_stages(self) -> dict:
-        """Generator stages: the initial stage, refinement stages and to-image heads."""
+        """Generator stages (initial, refinement, to-image heads): ``(h, TextFeatures, z, eps) ->
+        StageOutput`` (``t2i_stages.plugin``)."""
 
     @hookspec
     def t2i_stages_generators(self) -> dict:
-        """Generators assembled from stages (stage-wise) or monolithic (DF-GAN)."""
+        """Generators, assembled from stages or monolithic: ``(z, eps, TextFeatures) ->
+        GeneratorOutput`` (``t2i_stages.plugin``)."""
 
     @hookspec
     def t2i_stages_discriminators(self) -> dict:
-        """Discriminators, one per stage resolution, with optional (un)conditional heads."""
+        """Discriminators, one per stage resolution, with optional (un)conditional heads: subclass
+        ``t2i_stages.plugin.DiscriminatorBase``."""
 
     @hookspec
     def t2i_stages_matchers(self) -> dict:
-        """Image-text matchers (DAMSM, CLIP-based ITM) giving sentence/word and image/region features."""
+        """Image-text matchers giving sentence/word and image/region features: subclass
+        ``t2i_stages.plugin.Matcher``; a pretraining step is ``ComponentSpec(prepare=...)`` with
+        ``PrepareContext`` / ``Prepared``."""
 
     @hookspec
     def t2i_stages_losses(self) -> dict:
-        """Losses: adversarial, matching (sentence, word-region), KL and friends."""
+        """Losses with a ``role``: adversarial, matching or kl (the protocols ``AdversarialLoss``,
+        ``MatchingLoss``, ``KLLoss`` in ``t2i_stages.plugin``)."""
 
     @hookspec
     def t2i_stages_metrics(self) -> dict:
-        """Evaluation metrics (FID/KID, IS, R-precision, CMD, attribute accuracy, ...)."""
+        """Evaluation metrics: subclass ``t2i_stages.plugin.StreamingMetric`` (``start(EvalContext)``,
+        ``update(EvalBatch)``, ``finish() -> MetricResult``)."""
 
     @hookspec
     def t2i_stages_exporters(self) -> dict:
-        """Exporters that turn a trained run into a deployment artefact (ONNX, ...)."""
+        """Exporters that turn a trained run into a deployment artefact (ONNX, ...): an object with
+        ``export_run(run_dir, out=None, checkpoint=None)`` (names in ``t2i_stages.plugin``)."""

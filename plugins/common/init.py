@@ -1,7 +1,16 @@
-"""Weight initialisations, chosen per model by a params field so a recipe can match its reference."""
+"""Weight initialisations, chosen per model by a params field so a recipe can match its reference.
+
+The rule: a built-in model's ``init`` reaches the modules of the built-in components only. The
+walk stops at a module whose class is defined outside t2i-stages and torch (a third-party stage,
+fusion block or conditioning level, a Hugging Face model): such a component keeps the weights
+its factory gave it, and so does everything inside it. A plugin that initialises itself (a
+zero-initialised gate, say) is therefore never overwritten; one that does not keeps torch's
+defaults.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 
 import torch
@@ -18,15 +27,42 @@ def _weight(m: nn.Module) -> torch.Tensor:
     return m.weight
 
 
+INIT_OWNERS = ("t2i_stages", "torch")
+"""Top-level packages whose module classes a built-in ``init`` may initialise."""
+
+
+def initialises_itself(module: nn.Module) -> bool:
+    """Whether ``module`` is a component from another package (its class is defined outside
+    ``INIT_OWNERS``), which keeps its own initialisation."""
+    return type(module).__module__.split(".")[0] not in INIT_OWNERS
+
+
+def own_modules(root: nn.Module) -> Iterator[nn.Module]:
+    """``root.modules()`` (the same pre-order, each module once) without the subtrees of
+    components that initialise themselves."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        m = stack.pop()
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        if m is not root and initialises_itself(m):
+            continue
+        yield m
+        stack.extend(reversed(list(m.children())))
+
+
 @torch.no_grad()
 def reference_init(module: nn.Module) -> None:
     """The StackGAN++/AttnGAN ``weights_init``: what AttnGAN and DM-GAN apply to G and Ds.
 
     Conv: orthogonal (gain 1), bias left as built; BatchNorm: weight ~ N(1, 0.02), bias 0;
     Linear: orthogonal, bias 0. Spectral-normalised convs get their original weight initialised
-    (DM-GAN's Python-2 code does the same to ``weight_bar``).
+    (DM-GAN's Python-2 code does the same to ``weight_bar``). Components from other packages
+    are left as they are (``own_modules``).
     """
-    for m in module.modules():
+    for m in own_modules(module):
         if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.orthogonal_(_weight(m), 1.0)
         elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):

@@ -1,13 +1,12 @@
 """Built-in conditioning levels: CA, sentence, tiled sentence, words, mean of words, none.
 
 Every level is built with ``text_dim`` in its context and maps ``(text, eps) -> Condition``
-(see ``t2i_stages.plugins.common.condition``).
+(``Condition`` is in ``t2i_stages.plugin``).
 """
 
 from __future__ import annotations
 
-from t2i_stages.hookspecs import hookimpl
-from t2i_stages.spec import ComponentSpec, NoParams
+from t2i_stages.plugin import ComponentSpec, NoParams, hookimpl
 
 from . import ca, levels
 

@@ -14,9 +14,8 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugins.common import GLU, Condition
-from t2i_stages.spec import MAX_CHANNELS, Params
-from t2i_stages.types import TextFeatures
+from t2i_stages.plugin import MAX_CHANNELS, Condition, Params, TextFeatures
+from t2i_stages.plugins.common import GLU
 
 
 class CAParams(Params):

@@ -13,9 +13,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugins.common import Condition, masked_mean
-from t2i_stages.spec import Params
-from t2i_stages.types import TextFeatures
+from t2i_stages.plugin import Condition, Params, TextFeatures, masked_mean
 
 
 def _shift_mask(mask: torch.Tensor) -> torch.Tensor:

@@ -19,8 +19,7 @@ in docs/datasets.md.
 
 from __future__ import annotations
 
-from t2i_stages.hookspecs import hookimpl
-from t2i_stages.spec import ComponentSpec
+from t2i_stages.plugin import ComponentSpec, hookimpl
 
 from .coco import CocoParams, coco_factory
 from .cub import CubParams, cub_factory

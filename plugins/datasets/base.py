@@ -30,8 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from t2i_stages.errors import T2IError
-from t2i_stages.text import HFTokenizer, WordVocab, load_tokenizer
+from t2i_stages.plugin import HFTokenizer, T2IError, WordVocab, load_tokenizer
 
 SPLITS = ("train", "test")
 _SPLIT_IDS = {"train": 0, "test": 1}

@@ -15,8 +15,7 @@ from typing import Any
 
 from pydantic import Field
 
-from t2i_stages.errors import T2IError
-from t2i_stages.spec import MAX_CAPTIONS
+from t2i_stages.plugin import MAX_CAPTIONS, T2IError
 
 from .base import BadData, check_split
 from .legacy_pickle import load_int_list, load_key_list

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import Field
 
-from t2i_stages.errors import T2IError
+from t2i_stages.plugin import T2IError
 
 from .base import BadData, check_split
 from .real import IMAGE_EXTS, RealDataset, RealParams, Record, clean_captions, read_caption_file

@@ -14,7 +14,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from t2i_stages.errors import T2IError
+from t2i_stages.plugin import T2IError
 
 
 class RestrictedUnpickler(pickle.Unpickler):

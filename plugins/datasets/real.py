@@ -27,9 +27,15 @@ import torch
 from PIL import Image
 from pydantic import Field
 
-from t2i_stages.errors import T2IError
-from t2i_stages.spec import MAX_CAPTIONS, MAX_LAYERS, MAX_RESOLUTION, MAX_TOKENS, Params
-from t2i_stages.text import WordVocab
+from t2i_stages.plugin import (
+    MAX_CAPTIONS,
+    MAX_LAYERS,
+    MAX_RESOLUTION,
+    MAX_TOKENS,
+    Params,
+    T2IError,
+    WordVocab,
+)
 
 from .base import (
     BadData,

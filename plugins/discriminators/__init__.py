@@ -15,8 +15,7 @@ heads a loss can use; ``D.resolution`` is the image size it expects.
 
 from __future__ import annotations
 
-from t2i_stages.hookspecs import hookimpl
-from t2i_stages.spec import ComponentSpec
+from t2i_stages.plugin import ComponentSpec, hookimpl
 
 from . import dfgan, stagewise
 

@@ -21,11 +21,16 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from t2i_stages.errors import PluginError
-from t2i_stages.recipe.slots import ConditioningSlot
-from t2i_stages.spec import MAX_CHANNELS, MAX_RESOLUTION, Params
+from t2i_stages.plugin import (
+    MAX_CHANNELS,
+    MAX_RESOLUTION,
+    ConditioningSlot,
+    DiscriminatorBase,
+    Params,
+    PluginError,
+)
 
-from ._api import DiscriminatorBase, resolve_resolution
+from .resolution import resolve_resolution
 
 
 class DFGANDiscriminatorParams(Params):

@@ -6,7 +6,7 @@ halving back to 8df, so every D ends at (B, 8df, 4, 4).
 Heads: unconditional = Conv(8df -> 1, k4, s4, bias); conditional = tile the condition vector
 to 4x4, concatenate, Block3x3(8df + d -> 8df), the same kind of 4x4 conv.
 
-API (see ``_api.DiscriminatorBase``)::
+API (see ``t2i_stages.plugin.DiscriminatorBase``)::
 
     f = D(images)                 # (B, 8df, 4, 4)
     D.uncond_logits(f)            # (B,) raw logits, or None without an unconditional head
@@ -24,13 +24,18 @@ from pydantic import Field
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from t2i_stages.errors import PluginError
+from t2i_stages.plugin import (
+    MAX_CHANNELS,
+    MAX_RESOLUTION,
+    ConditioningSlot,
+    DiscriminatorBase,
+    Params,
+    PluginError,
+)
 from t2i_stages.plugins.common import apply_init
 from t2i_stages.plugins.common.init import InitName
-from t2i_stages.recipe.slots import ConditioningSlot
-from t2i_stages.spec import MAX_CHANNELS, MAX_RESOLUTION, Params
 
-from ._api import DiscriminatorBase, resolve_resolution
+from .resolution import resolve_resolution
 
 
 class StagewiseDiscriminatorParams(Params):
@@ -65,7 +70,11 @@ class StagewiseDiscriminatorParams(Params):
         default_factory=lambda: ConditioningSlot(type="sentence"),
         description="Condition for the conditional head: sentence, mean_words, ca, or none.",
     )
-    init: InitName = Field("orthogonal", description="Weight init: orthogonal or pytorch.")
+    init: InitName = Field(
+        "orthogonal",
+        description="Weight init of the built-in parts: orthogonal or pytorch; a conditioning "
+        "level from another package keeps its own.",
+    )
 
 
 def _conv(norm: str, in_ch: int, out_ch: int, k: int, s: int, p: int) -> list[nn.Module]:

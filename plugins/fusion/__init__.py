@@ -7,8 +7,7 @@ attention)``. It exposes ``requires`` ("sequence" or "vector") and ``out_channel
 
 from __future__ import annotations
 
-from t2i_stages.hookspecs import hookimpl
-from t2i_stages.spec import ComponentSpec
+from t2i_stages.plugin import ComponentSpec, hookimpl
 
 from . import affine, dynamic_memory, word_attention
 

@@ -14,8 +14,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugins.common import Condition, FusionOutput
-from t2i_stages.spec import Params
+from t2i_stages.plugin import Condition, FusionOutput, Params
 
 
 class AffineFusionParams(Params):

@@ -19,8 +19,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugins.common import Condition, FusionOutput, masked_softmax
-from t2i_stages.spec import Params
+from t2i_stages.plugin import Condition, FusionOutput, Params, masked_softmax
 
 from .word_attention import expand_mask
 

@@ -14,8 +14,8 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugins.common import Condition, FusionOutput, conv1x1, masked_softmax
-from t2i_stages.spec import Params
+from t2i_stages.plugin import Condition, FusionOutput, Params, masked_softmax
+from t2i_stages.plugins.common import conv1x1
 
 
 class WordAttentionParams(Params):

@@ -6,8 +6,7 @@ expose ``z_dim``, ``eps_dim``, ``text_dim`` and ``resolutions``.
 
 from __future__ import annotations
 
-from t2i_stages.hookspecs import hookimpl
-from t2i_stages.spec import ComponentSpec
+from t2i_stages.plugin import ComponentSpec, hookimpl
 
 from . import dfgan, stagewise
 

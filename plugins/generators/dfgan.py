@@ -19,11 +19,17 @@ from pydantic import Field, field_validator
 from torch import nn
 from torch.nn import functional as F
 
-from t2i_stages.errors import PluginError
-from t2i_stages.plugins.common import Condition
-from t2i_stages.recipe.slots import ConditioningSlot, FusionSlot
-from t2i_stages.spec import MAX_CHANNELS, MAX_RESOLUTION, Params
-from t2i_stages.types import GeneratorOutput, TextFeatures
+from t2i_stages.plugin import (
+    MAX_CHANNELS,
+    MAX_RESOLUTION,
+    Condition,
+    ConditioningSlot,
+    FusionSlot,
+    GeneratorOutput,
+    Params,
+    PluginError,
+    TextFeatures,
+)
 
 
 class DFGANGeneratorParams(Params):

@@ -20,12 +20,16 @@ import torch
 from pydantic import Field, field_validator
 from torch import nn
 
-from t2i_stages.errors import PluginError
+from t2i_stages.plugin import (
+    MAX_CHANNELS,
+    GeneratorOutput,
+    Params,
+    PluginError,
+    StageSlot,
+    TextFeatures,
+)
 from t2i_stages.plugins.common import apply_init
 from t2i_stages.plugins.common.init import InitName
-from t2i_stages.recipe.slots import StageSlot
-from t2i_stages.spec import MAX_CHANNELS, Params
-from t2i_stages.types import GeneratorOutput, TextFeatures
 
 
 def _default_stages() -> list[StageSlot]:
@@ -41,7 +45,8 @@ class StagewiseGeneratorParams(Params):
 
     ``init``: "orthogonal" is the reference ``weights_init`` (AttnGAN, DM-GAN and GR-GAN all
     apply it to G: orthogonal conv/linear weights, BatchNorm weight ~ N(1, 0.02)); "pytorch"
-    keeps torch's defaults.
+    keeps torch's defaults. It reaches the built-in components only: a stage, fusion block or
+    conditioning level from another package keeps its own init (``plugins.common.init``).
     """
 
     text_dim: int = Field(
@@ -60,7 +65,9 @@ class StagewiseGeneratorParams(Params):
         description="The head turning each stage's features into an image (one per stage).",
     )
     init: InitName = Field(
-        "orthogonal", description="Weight init: orthogonal (reference) or pytorch."
+        "orthogonal",
+        description="Weight init of the built-in components: orthogonal (reference) or pytorch; "
+        "a component from another package keeps its own.",
     )
 
     @field_validator("stages")

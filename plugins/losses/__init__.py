@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from t2i_stages.hookspecs import hookimpl
-from t2i_stages.spec import ComponentSpec
+from t2i_stages.plugin import ComponentSpec, hookimpl
 
 from . import adversarial, kl, matching
 

@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from t2i_stages.contracts import Critic
-from t2i_stages.spec import Params
+from t2i_stages.plugin import Critic, Params
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from t2i_stages.spec import Params
+from t2i_stages.plugin import Params
 
 
 class KLParams(Params):

@@ -18,8 +18,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.spec import Params
-from t2i_stages.types import ImageFeatures, TextFeatures
+from t2i_stages.plugin import ImageFeatures, Params, TextFeatures
 
 Direction = Literal["image_to_text", "text_to_image"]
 

@@ -3,8 +3,7 @@ their ``prepare`` step (``pretrain/``)."""
 
 from __future__ import annotations
 
-from t2i_stages.hookspecs import hookimpl
-from t2i_stages.spec import ComponentSpec
+from t2i_stages.plugin import ComponentSpec, hookimpl
 
 from . import damsm, itm
 from .pretrain import prepare_matcher

@@ -7,11 +7,9 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
+from t2i_stages.plugin import MAX_CHANNELS, MAX_VOCAB, ImageFeatures, Matcher, Params, TextFeatures
 from t2i_stages.plugins.text_encoders.damsm_rnn import DamsmRnnEncoder, DamsmRnnParams
-from t2i_stages.spec import MAX_CHANNELS, MAX_VOCAB, Params
-from t2i_stages.types import ImageFeatures, TextFeatures
 
-from .base import Matcher
 from .image_cnn import InceptionImageEncoder, SmallCnnImageEncoder, SmallCnnParams
 from .pretrain.params import PretrainParams
 
@@ -80,7 +78,7 @@ class DamsmMatcher(Matcher):
     def encode_image(self, images: torch.Tensor) -> ImageFeatures:
         return self.image(images)
 
-    def _frozen_buffer(self, name: str) -> bool:
+    def is_frozen_buffer(self, name: str) -> bool:
         return name.startswith("image.backbone.")
 
 

@@ -12,12 +12,10 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.assets import require_asset
+from t2i_stages.plugin import MAX_CHANNELS, MAX_RESOLUTION, ImageFeatures, Params, require_asset
 from t2i_stages.plugins.common import DownBlock
-from t2i_stages.spec import MAX_CHANNELS, MAX_RESOLUTION, Params
-from t2i_stages.types import ImageFeatures
 
-from .base import resize_images
+from .resize import resize_images
 
 
 class SmallCnnParams(Params):

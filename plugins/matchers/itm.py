@@ -23,20 +23,27 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.assets import require_asset
-from t2i_stages.plugins.common import masked_mean
+from t2i_stages.plugin import (
+    MAX_CHANNELS,
+    MAX_LAYERS,
+    MAX_TOKENS,
+    ImageFeatures,
+    Matcher,
+    Params,
+    TextFeatures,
+    masked_mean,
+    require_asset,
+)
 from t2i_stages.plugins.text_encoders.clip_common import (
     IdsMode,
     TinyClipConfig,
     build_clip,
     make_text_side,
 )
-from t2i_stages.spec import MAX_CHANNELS, MAX_LAYERS, MAX_TOKENS, Params
-from t2i_stages.types import ImageFeatures, TextFeatures
 
-from .base import Matcher, resize_images
 from .openai_rn101 import ModifiedResNet, read_torchscript_state_dict
 from .pretrain.params import PretrainParams
+from .resize import resize_images
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -167,7 +174,7 @@ class ItmMatcher(Matcher):
             self.rn101.eval()
         return self
 
-    def _frozen_buffer(self, name: str) -> bool:
+    def is_frozen_buffer(self, name: str) -> bool:
         return name.startswith("rn101.") or (self.frozen and name.startswith(("clip.", "text.")))
 
     def encode_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> TextFeatures:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from t2i_stages.errors import T2IError
+from t2i_stages.plugin import T2IError
 
 _STORAGE_DTYPES = {
     "FloatStorage": torch.float32,

@@ -6,8 +6,7 @@ Each factory returns an object with ``name`` and ``compute(ctx: EvalContext) -> 
 
 from __future__ import annotations
 
-from t2i_stages.hookspecs import hookimpl
-from t2i_stages.spec import ComponentSpec
+from t2i_stages.plugin import ComponentSpec, hookimpl
 
 from .attribute_accuracy import AttributeAccuracyParams, build_attribute_accuracy
 from .clip_score import ClipScoreParams, build_clip_score

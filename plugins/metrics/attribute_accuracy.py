@@ -18,10 +18,15 @@ from typing import Any
 import torch
 from pydantic import Field
 
-from t2i_stages.errors import T2IError
-from t2i_stages.evaluation.context import EvalContext, MetricResult, StreamingMetric
-from t2i_stages.evaluation.samples import EvalBatch, to_float
-from t2i_stages.spec import Params
+from t2i_stages.plugin import (
+    EvalBatch,
+    EvalContext,
+    MetricResult,
+    Params,
+    StreamingMetric,
+    T2IError,
+    to_float,
+)
 
 from .common import dataset_oracle
 
@@ -107,7 +112,7 @@ class AttributeAccuracyMetric(StreamingMetric):
             COMBINED: "share of images with every object's shape, colour and grid cell right "
             "(position checked even when the caption omits it)",
         }
-        return MetricResult(values, protocol, details=details, notes=notes)
+        return MetricResult(values, protocol, details=details, notes=notes, better="higher")
 
 
 def build_attribute_accuracy(

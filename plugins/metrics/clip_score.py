@@ -7,11 +7,15 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from t2i_stages.assets import require_hf_folder
-from t2i_stages.evaluation.context import EvalContext, MetricResult, StreamingMetric
-from t2i_stages.evaluation.extractors import l2_normalise
-from t2i_stages.evaluation.samples import EvalBatch
-from t2i_stages.spec import Params
+from t2i_stages.plugin import (
+    EvalBatch,
+    EvalContext,
+    MetricResult,
+    Params,
+    StreamingMetric,
+    l2_normalise,
+    require_hf_folder,
+)
 
 from .common import DEFAULT_CLIP, build_joint
 
@@ -70,7 +74,7 @@ class ClipScoreMetric(StreamingMetric):
             "resizer": enc.resizer,
             "captions": "the caption each image was generated from",
         }
-        return MetricResult(values, protocol, std, details, notes)
+        return MetricResult(values, protocol, std, details, notes, better="higher")
 
 
 def build_clip_score(params: ClipScoreParams, **ctx: Any) -> ClipScoreMetric:

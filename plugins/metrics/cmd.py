@@ -14,12 +14,18 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from t2i_stages.assets import require_hf_folder
-from t2i_stages.errors import T2IError
-from t2i_stages.evaluation.context import EvalContext, MetricResult, StreamingMetric
-from t2i_stages.evaluation.distances import CMD_FORMS, GaussianStats, cmd_from_stats
-from t2i_stages.evaluation.extractors import l2_normalise
-from t2i_stages.evaluation.samples import EvalBatch
+from t2i_stages.plugin import (
+    CMD_FORMS,
+    EvalBatch,
+    EvalContext,
+    GaussianStats,
+    MetricResult,
+    StreamingMetric,
+    T2IError,
+    cmd_from_stats,
+    l2_normalise,
+    require_hf_folder,
+)
 
 from .common import DEFAULT_CLIP, HeldOutParams, build_joint
 
@@ -165,7 +171,7 @@ class CmdMetric(StreamingMetric):
             "text": text_src,
             "feature_dim": int(np.asarray(fake.mu).shape[0]),
         }
-        return MetricResult(values, protocol, details=details, notes=notes)
+        return MetricResult(values, protocol, details=details, notes=notes, better="lower")
 
 
 def build_cmd(params: CmdParams, **ctx: Any) -> CmdMetric:

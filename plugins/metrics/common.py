@@ -7,20 +7,20 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from t2i_stages.errors import T2IError
-from t2i_stages.evaluation.context import EvalContext
-from t2i_stages.evaluation.extractors import (
+from t2i_stages.plugin import (
     ClipEncoder,
+    EvalContext,
     ImageExtractor,
     InceptionExtractor,
     JointEncoder,
     MatcherEncoder,
+    MatcherSlot,
+    Params,
+    T2IError,
     matcher_extractor,
     oracle_extractor,
     random_extractor,
 )
-from t2i_stages.recipe.slots import MatcherSlot
-from t2i_stages.spec import Params
 
 DEFAULT_CLIP = "hf/clip-vit-base-patch32"
 ExtractorName = Literal["inception", "matcher", "held_out", "oracle", "random"]

@@ -18,12 +18,19 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from t2i_stages.errors import T2IError
-from t2i_stages.evaluation.context import EvalContext, MetricResult, StreamingMetric
-from t2i_stages.evaluation.distances import GaussianStats, kernel_distance, stats_distance
-from t2i_stages.evaluation.extractors import inception_file
-from t2i_stages.evaluation.samples import EvalBatch
-from t2i_stages.spec import MAX_CHANNELS, MAX_SAMPLES
+from t2i_stages.plugin import (
+    MAX_CHANNELS,
+    MAX_SAMPLES,
+    EvalBatch,
+    EvalContext,
+    GaussianStats,
+    MetricResult,
+    StreamingMetric,
+    T2IError,
+    inception_file,
+    kernel_distance,
+    stats_distance,
+)
 
 from .common import ExtractorName, HeldOutParams, build_extractor
 
@@ -145,7 +152,7 @@ class FrechetMetric(StreamingMetric):
                 "seed": p.kid_seed,
                 "reference": f"the {len(real)} real test images (features; stats files cannot give KID)",
             }
-        return MetricResult(values, protocol, notes=notes)
+        return MetricResult(values, protocol, notes=notes, better="lower")
 
 
 def _check_assets(params: FidParams) -> None:

@@ -12,13 +12,19 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from t2i_stages.assets import require_asset
-from t2i_stages.errors import T2IError
-from t2i_stages.evaluation.context import EvalContext, MetricResult, StreamingMetric
-from t2i_stages.evaluation.distances import inception_score_from_probs
-from t2i_stages.evaluation.extractors import file_sha256, resize_uint8
-from t2i_stages.evaluation.samples import EvalBatch
-from t2i_stages.spec import MAX_LAYERS, Params
+from t2i_stages.plugin import (
+    MAX_LAYERS,
+    EvalBatch,
+    EvalContext,
+    MetricResult,
+    Params,
+    StreamingMetric,
+    T2IError,
+    inception_score_from_probs,
+    require_asset,
+    resize_uint8,
+    sha256_file,
+)
 
 
 class InceptionScoreParams(Params):
@@ -42,7 +48,7 @@ def load_inception(path: str | None, device: torch.device) -> tuple[torch.nn.Mod
         net.load_state_dict(state)
     except RuntimeError as exc:
         raise T2IError(f"{file}: not torchvision's Inception-v3 weights ({exc})") from None
-    return net.to(device).eval().requires_grad_(False), file_sha256(file)
+    return net.to(device).eval().requires_grad_(False), sha256_file(file)
 
 
 class InceptionScoreMetric(StreamingMetric):
@@ -83,7 +89,8 @@ class InceptionScoreMetric(StreamingMetric):
             "resizer": f"clean-fid PIL bilinear {self.ctx.resolution} -> 299 px, [-1, 1]",
             "splits": splits,
         }
-        return MetricResult({"IS": mean}, protocol, {"IS": std}, notes={"IS": "± std over splits"})
+        notes = {"IS": "± std over splits"}
+        return MetricResult({"IS": mean}, protocol, {"IS": std}, notes=notes, better="higher")
 
 
 def build_inception_score(

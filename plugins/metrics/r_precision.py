@@ -12,10 +12,15 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
-from t2i_stages.assets import require_hf_folder
-from t2i_stages.evaluation.context import EvalContext, MetricResult, StreamingMetric
-from t2i_stages.evaluation.samples import EvalBatch
-from t2i_stages.spec import MAX_LAYERS, MAX_SAMPLES
+from t2i_stages.plugin import (
+    MAX_LAYERS,
+    MAX_SAMPLES,
+    EvalBatch,
+    EvalContext,
+    MetricResult,
+    StreamingMetric,
+    require_hf_folder,
+)
 
 from ..common.retrieval import retrieval_r_precision
 from .common import DEFAULT_CLIP, HeldOutParams, build_joint
@@ -95,7 +100,9 @@ class RPrecisionMetric(StreamingMetric):
             "when there are no classes), drawn with replacement when too few",
             "similarity": "cosine; a hit when the true caption ranks strictly first",
         }
-        return MetricResult({key: r.mean}, protocol, {key: r.std}, details, {key: note})
+        return MetricResult(
+            {key: r.mean}, protocol, {key: r.std}, details, {key: note}, better="higher"
+        )
 
 
 def build_r_precision(params: RPrecisionParams, **ctx: Any) -> RPrecisionMetric:

@@ -8,8 +8,7 @@ A generator builds each stage with the context ``channels`` (gf), ``text_dim``, 
 
 from __future__ import annotations
 
-from t2i_stages.hookspecs import hookimpl
-from t2i_stages.spec import ComponentSpec, NoParams
+from t2i_stages.plugin import ComponentSpec, NoParams, hookimpl
 
 from . import initial, refine, to_image
 

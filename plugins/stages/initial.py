@@ -13,11 +13,16 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.errors import PluginError
-from t2i_stages.plugins.common import GLU, StageOutput, UpBlock
-from t2i_stages.recipe.slots import ConditioningSlot
-from t2i_stages.spec import MAX_LAYERS, MAX_RESOLUTION, Params
-from t2i_stages.types import TextFeatures
+from t2i_stages.plugin import (
+    MAX_LAYERS,
+    MAX_RESOLUTION,
+    ConditioningSlot,
+    Params,
+    PluginError,
+    StageOutput,
+    TextFeatures,
+)
+from t2i_stages.plugins.common import GLU, UpBlock
 
 
 class InitialStageParams(Params):

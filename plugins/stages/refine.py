@@ -13,12 +13,17 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugins.common import ResBlock, StageOutput, UpBlock
-from t2i_stages.recipe.slots import ConditioningSlot, FusionSlot
-from t2i_stages.spec import MAX_CHANNELS, MAX_LAYERS, Params
-from t2i_stages.types import TextFeatures
-
-from ._build import check_fit
+from t2i_stages.plugin import (
+    MAX_CHANNELS,
+    MAX_LAYERS,
+    ConditioningSlot,
+    FusionSlot,
+    Params,
+    StageOutput,
+    TextFeatures,
+    check_fit,
+)
+from t2i_stages.plugins.common import ResBlock, UpBlock
 
 
 class RefineStageParams(Params):

@@ -25,10 +25,16 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.assets import require_hf_folder
-from t2i_stages.errors import T2IError
+from t2i_stages.plugin import (
+    MAX_CHANNELS,
+    MAX_LAYERS,
+    MAX_RESOLUTION,
+    MAX_TOKENS,
+    Params,
+    T2IError,
+    require_hf_folder,
+)
 from t2i_stages.plugins.common import DownBlock
-from t2i_stages.spec import MAX_CHANNELS, MAX_LAYERS, MAX_RESOLUTION, MAX_TOKENS, Params
 
 IdsMode = Literal["auto", "word_level", "model", "retokenize"]
 

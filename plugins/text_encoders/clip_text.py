@@ -13,8 +13,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.spec import MAX_TOKENS, Params
-from t2i_stages.types import TextFeatures
+from t2i_stages.plugin import MAX_TOKENS, Params, TextFeatures
 
 from .clip_common import IdsMode, TinyClipConfig, build_clip, make_text_side
 

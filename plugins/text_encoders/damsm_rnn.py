@@ -17,9 +17,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugins.common import masked_mean
-from t2i_stages.spec import MAX_CHANNELS, MAX_VOCAB, Params
-from t2i_stages.types import TextFeatures
+from t2i_stages.plugin import MAX_CHANNELS, MAX_VOCAB, Params, TextFeatures, masked_mean
 
 
 class DamsmRnnParams(Params):

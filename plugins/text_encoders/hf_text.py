@@ -16,10 +16,15 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.assets import MissingAssetError, require_hf_folder
-from t2i_stages.errors import T2IError
-from t2i_stages.spec import MAX_CHANNELS, MAX_TOKENS, Params
-from t2i_stages.types import TextFeatures
+from t2i_stages.plugin import (
+    MAX_CHANNELS,
+    MAX_TOKENS,
+    MissingAssetError,
+    Params,
+    T2IError,
+    TextFeatures,
+    require_hf_folder,
+)
 
 from .clip_common import decode_captions, load_hf_tokenizer
 

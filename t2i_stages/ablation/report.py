@@ -95,6 +95,38 @@ def lookup(results: dict[str, Any], name: str) -> float | None:
     return None
 
 
+def declared_direction(results: dict[str, Any], name: str) -> str | None:
+    """What the metric reporting ``name`` declared (its ``better`` in metrics.json), if any."""
+    if "/" in name:
+        key, value_name = name.split("/", 1)
+        entries = [(results.get(key), value_name)]
+    else:
+        entries = [(e, name) for e in results.values() if isinstance(e, dict)]
+    for entry, value_name in entries:
+        if isinstance(entry, dict) and value_name in entry.get("values", {}):
+            better = (entry.get("better") or {}).get(value_name)
+            return better if better in ("higher", "lower", "neutral") else None
+    return None
+
+
+def with_directions(metrics: list[MetricSpec], results: list[RunResult]) -> list[MetricSpec]:
+    """The columns with ``better`` filled in: the ablation file's choice, else what the first
+    run reporting the value declares, else neutral. Never guessed from the name."""
+    out = []
+    for m in metrics:
+        better = m.better
+        for r in results:
+            if better is not None:
+                break
+            better = declared_direction(r.results, m.name)
+        out.append(m.model_copy(update={"better": better or "neutral"}))
+    return out
+
+
+_ARROWS = {"higher": " ↑", "lower": " ↓", "neutral": ""}
+_SAYS = {"higher": " (higher is better)", "lower": " (lower is better)", "neutral": ""}
+
+
 def default_metrics(results: list[RunResult]) -> list[MetricSpec]:
     """Every value the given runs report, in their order (when the file names no metrics)."""
     names: list[str] = []
@@ -149,7 +181,7 @@ def format_markdown(plan: AblationPlan, rows: list[Row], metrics: list[MetricSpe
     budget = ", ".join(f"{f}={_budget(plan, f)}" for f in spec.same_budget)
     head = (
         ["variant", "seeds"]
-        + [f"{m.title} {'↑' if m.direction == 'higher' else '↓'}" for m in metrics]
+        + [f"{m.title}{_ARROWS[m.direction]}" for m in metrics]
         + ["changes from the base recipe"]
     )
     lines = [
@@ -282,8 +314,7 @@ def write_chart(plan: AblationPlan, rows: list[Row], metrics: list[MetricSpec]) 
                 ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=8)
         ax.set_xticks(xs)
         ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
-        arrow = "higher is better" if m.direction == "higher" else "lower is better"
-        ax.set_title(f"{m.title} ({arrow})", fontsize=9)
+        ax.set_title(f"{m.title}{_SAYS[m.direction]}", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     for k in range(len(metrics), nrows * cols):
         axes[k // cols][k % cols].axis("off")

@@ -17,7 +17,15 @@ from typing import Any
 
 from ..registry import Registry, load_registry
 from .plan import MARKER, AblationPlan, PlannedRun, plan_ablation
-from .report import RunResult, aggregate, default_metrics, read_run, write_chart, write_tables
+from .report import (
+    RunResult,
+    aggregate,
+    default_metrics,
+    read_run,
+    with_directions,
+    write_chart,
+    write_tables,
+)
 from .spec import MetricSpec
 
 
@@ -98,6 +106,7 @@ def write_comparison(plan: AblationPlan, result: AblationResult, log=print) -> A
 
         if results and all(lookup(r.results, m.name) is None for r in results):
             log(f"ablate: no finished run reports '{m.name}' (shown as n/a)")
+    metrics = with_directions(metrics, results)
     rows = aggregate(plan, results, metrics)
     result.rows = rows
     result.table_md, result.table_csv, result.runs_csv = write_tables(plan, rows, results, metrics)

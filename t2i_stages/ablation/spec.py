@@ -15,8 +15,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..errors import T2IError
+from ..errors import RecipeError, T2IError
+from ..recipe.builtin import builtin_recipe, is_builtin
 from ..recipe.sources import MAX_RECIPE_BYTES, duplicate_keys, parse_override
+from ..recipe.suggest import did_you_mean
 
 _VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -55,10 +57,11 @@ class MetricSpec(_Strict):
         "('attribute_accuracy/attr_acc[shape]') when two metrics report the same name."
     )
     label: str | None = Field(None, description="Column title; null uses the name.")
-    better: Literal["higher", "lower"] | None = Field(
+    better: Literal["higher", "lower", "neutral"] | None = Field(
         None,
-        description="Which direction is better (an arrow in the table); null guesses from the "
-        "name (distances such as FD/KD/FID/KID/CMD/ITDis are lower-is-better).",
+        description="Which direction is better (an arrow in the table); null takes what the "
+        "metric declares in metrics.json (its `better`), neutral (no arrow) when it declares "
+        "nothing.",
     )
 
     @property
@@ -67,12 +70,8 @@ class MetricSpec(_Strict):
 
     @property
     def direction(self) -> str:
-        if self.better is not None:
-            return self.better
-        lowered = self.name.split("/")[-1].lower()
-        if lowered.startswith(("fd", "kd", "fid", "kid", "cmd", "itdis")):
-            return "lower"
-        return "higher"
+        """``better`` once resolved against the runs (``report.with_directions``)."""
+        return self.better or "neutral"
 
 
 class Variant(_Strict):
@@ -125,7 +124,10 @@ class Ablation(_Strict):
         description="Study name; the default output folder is runs/ablations/<name>/."
     )
     description: str = Field("", description="What the study asks.")
-    base: str = Field(description="The base recipe, relative to the ablation file.")
+    base: str = Field(
+        description="The base recipe, relative to the ablation file, or builtin:NAME for a "
+        "built-in recipe."
+    )
     set: list[str] = Field(
         default_factory=list,
         description="Overrides applied to every variant, before the variant's own.",
@@ -222,8 +224,13 @@ def read_ablation(path: str | Path) -> tuple[Ablation, Path]:
             loc = ".".join(str(p) for p in err["loc"]) or "<root>"
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
-                msg = "unknown field (not allowed here)"
+                msg = "unknown field (not allowed here)" + did_you_mean(Ablation, err["loc"])
             lines.append(f"{path}: {loc}: {msg}")
         raise AblationError("\n".join(lines)) from None
+    if is_builtin(spec.base):
+        try:
+            return spec, builtin_recipe(spec.base, f"{path}: base").resolve()
+        except RecipeError as exc:
+            raise AblationError(str(exc)) from None
     base = (path.parent / spec.base).resolve()
     return spec, base

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 
 from .samples import EvalBatch, EvalSamples
+
+Better = Literal["higher", "lower", "neutral"]
+BETTER = ("higher", "lower", "neutral")
 
 
 @dataclass
@@ -30,7 +33,9 @@ class MetricResult:
 
     ``protocol`` records everything the numbers depend on beyond the shared sample protocol
     (extractor and weight hash, reference set, resizer, folds, seeds...); ``details`` holds
-    secondary numbers (per-attribute accuracies, the three CMD distances...).
+    secondary numbers (per-attribute accuracies, the three CMD distances...). ``better`` says
+    which way a value is better: one word for every value or one per value name, "neutral"
+    (the default, and any value not named) when neither is; ablation tables draw it as an arrow.
     """
 
     values: dict[str, float]
@@ -38,9 +43,27 @@ class MetricResult:
     std: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)  # per value, shown in the table
+    better: Better | dict[str, Better] = "neutral"
+
+    def __post_init__(self) -> None:
+        given = [self.better] if isinstance(self.better, str) else list(self.better.values())
+        wrong = [b for b in given if b not in BETTER]
+        if wrong:
+            from ..errors import T2IError
+
+            raise T2IError(f"MetricResult.better: {wrong[0]!r} is not one of {', '.join(BETTER)}")
+
+    def direction(self, name: str) -> Better:
+        """Which way value ``name`` is better."""
+        if isinstance(self.better, str):
+            return self.better
+        return self.better.get(name, "neutral")
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"values": self.values}
+        better = {k: self.direction(k) for k in self.values if self.direction(k) != "neutral"}
+        if better:
+            out["better"] = better
         if self.std:
             out["std"] = self.std
         if self.notes:

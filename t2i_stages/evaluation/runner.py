@@ -122,6 +122,10 @@ def evaluate_stream(
     report["results"] = results
     report["table"] = table_rows(results)
     report["protocol"] = protocol
+    if ctx.registry is not None:
+        from ..recipe.validate import plugin_versions
+
+        report["plugins"] = plugin_versions(ctx.recipe, ctx.registry, [s for _, s, _ in metrics])
     if out_dir is not None:
         write_metrics(report, out_dir)
     return report
@@ -300,6 +304,9 @@ def evaluate_trainer(trainer: Any, out_dir: str | Path, strict: bool = False) ->
             **header["protocol"],
             "versions": versions(),
         }
+        from ..recipe.validate import plugin_versions
+
+        report["plugins"] = plugin_versions(recipe, registry)
         write_metrics(
             report | {"protocol": report["protocol"] | {"resolution": "-", "images": "none"}},
             out_dir,

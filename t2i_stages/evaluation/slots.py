@@ -45,7 +45,8 @@ def make_slot(name: str, params: dict[str, Any], registry: Any, where: str = "")
         resolved = registry.validate_params("metric", name, params)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise T2IError(f"{where}: {format_loc(err['loc'])}: {error_message(err)}") from None
+        model = registry.get("metric", name).spec.params
+        raise T2IError(f"{where}: {format_loc(err['loc'])}: {error_message(err, model)}") from None
     slot.resolve(resolved)
     problems = resolve_slots(resolved, registry, ("params",))
     if problems:

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from ..errors import RecipeError
+from .builtin import builtin_recipe, is_builtin
 
 Loc = tuple[str | int, ...]
 
@@ -187,7 +188,13 @@ def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
 
 
 def read_recipe_file(path: str | Path, _chain: tuple[Path, ...] = ()) -> RecipeSources:
-    """Read a recipe and everything it ``extends``, merged; sources nearest-first."""
+    """Read a recipe and everything it ``extends``, merged; sources nearest-first.
+
+    ``extends:`` is a path relative to the file, or ``builtin:NAME`` for a built-in recipe
+    (``recipe.builtin``); ``path`` itself may be ``builtin:NAME`` too.
+    """
+    if is_builtin(path):
+        path = builtin_recipe(path, str(path))
     path = Path(path)
     resolved = path.resolve()
     if resolved in _chain:
@@ -202,10 +209,16 @@ def read_recipe_file(path: str | Path, _chain: tuple[Path, ...] = ()) -> RecipeS
     parent = data.pop("extends", None)
     if parent is None:
         return RecipeSources(data, sources, path)
+    line = Source(str(path), node).locate(("extends",))[1]
     if not isinstance(parent, str):
-        line = Source(str(path), node).locate(("extends",))[1]
-        raise RecipeError([f"{path}:{line}: extends: must be the path of one recipe file"])
-    base = read_recipe_file(path.parent / parent, (*_chain, resolved))
+        raise RecipeError(
+            [f"{path}:{line}: extends: must be the path of one recipe file or builtin:NAME"]
+        )
+    if is_builtin(parent):
+        target = builtin_recipe(parent, f"{path}:{line}: extends")
+    else:
+        target = path.parent / parent
+    base = read_recipe_file(target, (*_chain, resolved))
     merged = deep_merge(base.data, data)
     return RecipeSources(merged, sources + base.sources, path)
 

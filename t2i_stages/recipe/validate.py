@@ -14,6 +14,7 @@ from .schema import Recipe
 from .semantic import check_components
 from .slots import Slot
 from .sources import Loc, RecipeSources, read_recipe
+from .suggest import did_you_mean
 
 
 def format_loc(loc: Loc) -> str:
@@ -21,11 +22,12 @@ def format_loc(loc: Loc) -> str:
     return ".".join(str(p) for p in loc) or "<root>"
 
 
-def error_message(err: dict[str, Any]) -> str:
-    """One pydantic error as every command prints it (no "Value error, " prefix)."""
+def error_message(err: dict[str, Any], within: Any = None) -> str:
+    """One pydantic error as every command prints it (no "Value error, " prefix); an unknown
+    field gets the closest field name of ``within`` (the model or annotation validated)."""
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
-        return "unknown field (not allowed here)"
+        return "unknown field (not allowed here)" + did_you_mean(within, tuple(err["loc"]))
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     return msg
@@ -68,8 +70,9 @@ def resolve_slots(model: BaseModel, registry: Registry, loc: Loc = ()) -> list[t
         try:
             params = registry.validate_params(kind, slot.type, slot.params)
         except ValidationError as exc:
+            model = registry.get(kind, slot.type).spec.params
             for err in exc.errors():
-                problems.append(((*slot_loc, "params", *err["loc"]), error_message(err)))
+                problems.append(((*slot_loc, "params", *err["loc"]), error_message(err, model)))
             continue
         slot.resolve(params)
         problems.extend(resolve_slots(params, registry, (*slot_loc, "params")))
@@ -106,7 +109,7 @@ def validate_recipe(
         recipe = Recipe.model_validate(rs.data)
     except ValidationError as exc:
         lines = [
-            f"{rs.where(e['loc'])}: {format_loc(e['loc'])}: {error_message(e)}"
+            f"{rs.where(e['loc'])}: {format_loc(e['loc'])}: {error_message(e, Recipe)}"
             for e in exc.errors()
         ]
         raise RecipeError(lines) from None
@@ -135,7 +138,9 @@ def _validate_sections(rs: RecipeSources, registry: Registry, only: Sequence[str
         except ValidationError as exc:
             for e in exc.errors():
                 loc = (name, *e["loc"])
-                lines.append(f"{rs.where(loc)}: {format_loc(loc)}: {error_message(e)}")
+                lines.append(
+                    f"{rs.where(loc)}: {format_loc(loc)}: {error_message(e, field.annotation)}"
+                )
     if lines:
         raise RecipeError(lines)
     problems = [p for name, v in values.items() for p in resolve_slots(v, registry, (name,))]
@@ -179,10 +184,14 @@ def resolved_dict(value: Any) -> Any:
     return value
 
 
-def plugin_versions(recipe: Recipe, registry: Registry) -> dict[str, dict[str, str]]:
-    """Which plugin (package, version) provided each component the recipe uses."""
+def plugin_versions(
+    recipe: Recipe | None, registry: Registry, extra: Sequence[Slot] = ()
+) -> dict[str, dict[str, str]]:
+    """Which plugin (package, version) provided each component the recipe uses, and each of
+    ``extra`` (what else a command built: the metrics an evaluation computed, say); recorded
+    in recipe.resolved.yaml, metrics.json and an export's model.json."""
     out: dict[str, dict[str, str]] = {}
-    for slot, _ in _iter_slots(recipe, ()):
+    for slot, _ in [*_iter_slots(recipe, ()), *((s, ()) for s in extra)]:
         _collect(slot, registry, out)
     return out
 

@@ -184,11 +184,42 @@ def test_diff_paths_and_override_roots():
     assert unexplained_differences(a, b, [("losses",)]) == diff_paths(a, b)[:3]
 
 
-def test_metric_direction_is_guessed_from_distance_names():
-    assert MetricSpec(name="FD[matcher]").direction == "lower"
-    assert MetricSpec(name="fid/KD[matcher]").direction == "lower"
-    assert MetricSpec(name="attr_acc[shape]").direction == "higher"
-    assert MetricSpec(name="CLIP", better="lower").direction == "lower"
+def test_metric_direction_comes_from_the_file_or_the_metric_never_from_the_name(tmp_path):
+    from t2i_stages.ablation.report import RunResult, with_directions
+    from t2i_stages.evaluation import MetricResult
+
+    fid = MetricResult({"FD[matcher]": 2.0}, better="lower").as_dict()
+    mine = MetricResult({"score": 1.0, "fd_like": 3.0}).as_dict()  # declares nothing
+    assert fid["better"] == {"FD[matcher]": "lower"} and "better" not in mine
+    results = [RunResult("base", 0, tmp_path, 1, {"fid": fid, "mine": mine})]
+    specs = [
+        MetricSpec(name="FD[matcher]"),
+        MetricSpec(name="score"),
+        MetricSpec(name="fd_like"),  # looks like a distance: still neutral, no guess
+        MetricSpec(name="mine/score", better="lower"),  # the ablation file wins
+        MetricSpec(name="fid/FD[matcher]", better="neutral"),
+    ]
+    assert [m.direction for m in with_directions(specs, results)] == [
+        "lower",
+        "neutral",
+        "neutral",
+        "lower",
+        "neutral",
+    ]
+
+
+def test_a_metric_declares_its_direction_per_value_or_for_all():
+    from t2i_stages.errors import T2IError
+    from t2i_stages.evaluation import MetricResult
+
+    per = MetricResult({"a": 1.0, "b": 2.0}, better={"a": "higher"})
+    assert per.direction("a") == "higher" and per.direction("b") == "neutral"
+    assert MetricResult({"a": 1.0, "b": 2.0}, better="higher").as_dict()["better"] == {
+        "a": "higher",
+        "b": "higher",
+    }
+    with pytest.raises(T2IError, match="'up' is not one of higher, lower, neutral"):
+        MetricResult({"a": 1.0}, better="up")
 
 
 def test_plan_command_lists_runs_and_differences(write_ablation, capsys, tmp_path):
@@ -197,3 +228,17 @@ def test_plan_command_lists_runs_and_differences(write_ablation, capsys, tmp_pat
     assert "6 runs" in out and "base (reference)" in out
     assert "resolved recipe differs at: losses" in out
     assert not (tmp_path / "o").exists()  # planning writes nothing
+
+
+def test_an_ablation_base_may_be_a_built_in_recipe(registry, tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(
+        "name: s\nbase: builtin:dmgan.yaml\nseeds: [0]\nvariants:\n  - name: a\n",
+        encoding="utf-8",
+    )
+    plan = plan_ablation(path, registry=registry, out_dir=tmp_path / "out")
+    assert plan.base.parts[-2:] == ("recipes", "dmgan.yaml")
+    assert plan.runs[0].recipe.name == "dmgan"
+    path.write_text(path.read_text().replace("dmgan.yaml", "dmgna.yaml"), encoding="utf-8")
+    with pytest.raises(AblationError, match=r"study.yaml: base: no built-in recipe 'dmgna.yaml'"):
+        read_ablation(path)

@@ -47,6 +47,32 @@ def test_plugins_lists_components_with_provider(toy, capsys):
     assert "acme-t2i" in row and "0.1" in row and "toy fusion" in row
 
 
+def test_plugins_name_shows_each_field_with_its_type_default_and_description(toy, capsys):
+    assert main(["plugins", "toy_stage"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "stage 'toy_stage' (acme-t2i 0.1, plugin 'acme')"
+    rows = {line.split()[0]: line for line in out[2:]}
+    assert rows["channels"].split()[1:4] == ["int", "4", "Feature"]
+    assert "FusionSlot | null" in rows["fusion"] and "Optional fusion block." in rows["fusion"]
+    assert main(["plugins", "toy_gen"]) == 0
+    gen = capsys.readouterr().out
+    assert "list[StageSlot]" in gen and "[]" in gen and "The stages, in order." in gen
+
+
+def test_plugins_params_lists_every_components_fields(toy, capsys):
+    assert main(["plugins", "--kind", "fusion", "--params"]) == 0
+    out = capsys.readouterr().out
+    block = out.split("toy_fusion", 1)[1]
+    assert "heads" in block and "int (>= 1)" in block and "Attention heads." in block
+
+
+def test_plugins_with_an_unknown_name_exits_2_with_a_suggestion(toy, capsys):
+    assert main(["plugins", "toy_fusoin"]) == 2
+    assert "unknown component 'toy_fusoin'; did you mean 'toy_fusion'?" in capsys.readouterr().err
+    assert main(["plugins", "toy_fusion", "--kind", "stage"]) == 2
+    assert "unknown stage 'toy_fusion'" in capsys.readouterr().err
+
+
 def test_plugins_warns_about_a_broken_plugin_but_succeeds(toy, install_dist, capsys):
     install_dist("broken-t2i", {"broken": "t2i_toy_broken"})
     assert main(["plugins"]) == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from core_recipes import TOY_RECIPE
@@ -9,6 +11,8 @@ from core_recipes import TOY_RECIPE
 from t2i_stages.errors import RecipeError
 from t2i_stages.recipe import load_recipe, read_recipe, resolved_recipe
 from t2i_stages.registry import load_registry
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def errors_of(path, overrides=()):
@@ -84,7 +88,23 @@ def test_typo_in_nested_plugin_param_points_at_its_line(toy, write):
     (msg,) = errors_of(path)
     assert msg == (
         f"{path}:{line}: generator.params.stages.1.params.fusion.params.haeds: "
-        "unknown field (not allowed here)"
+        "unknown field (not allowed here); did you mean 'heads'?"
+    )
+
+
+def test_unknown_recipe_fields_get_the_closest_field_name_or_none(toy, write):
+    text = TOY_RECIPE.replace("name: toy", "name: toy\nsede: 0").replace(
+        "  max_steps: 10", "  max_stpes: 10\n  zzzz: 1"
+    )
+    path = write("r.yaml", text)
+    line = text.lstrip("\n").splitlines().index
+    assert sorted(errors_of(path)) == sorted(
+        [
+            f"{path}:{line('sede: 0') + 1}: sede: unknown field (not allowed here); did you mean 'seed'?",
+            f"{path}:{line('  max_stpes: 10') + 1}: train.max_stpes: unknown field (not allowed here); "
+            "did you mean 'max_steps'?",
+            f"{path}:{line('  zzzz: 1') + 1}: train.zzzz: unknown field (not allowed here)",
+        ]
     )
 
 
@@ -211,3 +231,47 @@ def test_an_ablation_file_with_a_key_given_twice_is_refused(write):
     path = write("a.yaml", "base: r.yaml\nvariants: []\nbase: s.yaml\n")
     with pytest.raises(AblationError, match=r"a\.yaml:3: duplicate key 'base' \(first at line 1\)"):
         read_ablation(path)
+
+
+def test_extends_builtin_names_an_installed_recipe(write, tmp_path):
+    child = write(
+        "child.yaml",
+        """
+        extends: builtin:dmgan.yaml
+        name: mine
+        train:
+          max_stpes: 3
+        """,
+    )
+    rs = read_recipe(child)
+    assert rs.data["name"] == "mine" and rs.data["generator"]["type"] == "stagewise"
+    assert rs.data["seed"] == 0  # from dmgan.yaml's own parent, base/shapes-demo.yaml
+    assert rs.sources[1].label.endswith("dmgan.yaml") and "recipes" in rs.sources[1].label
+    assert (
+        read_recipe("builtin:coco/grgan.yaml").data["name"]
+        == read_recipe(ROOT / "recipes" / "coco" / "grgan.yaml").data["name"]
+    )
+    (msg,) = errors_of(child)  # validated: the child's own typo, at its own line
+    assert msg == (
+        f"{child}:4: train.max_stpes: unknown field (not allowed here); did you mean 'max_steps'?"
+    )
+
+
+@pytest.mark.parametrize(
+    "target, expected",
+    [
+        (
+            "builtin:dmgna.yaml",
+            "no built-in recipe 'dmgna.yaml'; did you mean 'builtin:dmgan.yaml'?",
+        ),
+        ("builtin:../pyproject.toml", "no built-in recipe '../pyproject.toml'; "),
+        ("builtin:ablations/grgan-stages.yaml", "no built-in recipe 'ablations/grgan-stages.yaml'"),
+    ],
+)
+def test_an_unknown_builtin_recipe_is_a_located_error_listing_them(write, target, expected):
+    path = write("child.yaml", f"name: x\nextends: {target}\n")
+    with pytest.raises(RecipeError) as err:
+        read_recipe(path)
+    (line,) = err.value.lines
+    assert line.startswith(f"{path}:2: extends: {expected}")
+    assert "built-in recipes: attngan.yaml, base/shapes-demo.yaml, coco/attngan.yaml" in line

@@ -32,7 +32,7 @@ def test_scaffolded_component_registers_validates_and_runs(kind, tmp_path, monke
         recipe = load_recipe(root / "src" / n["module"] / "recipes" / "demo.yaml", [], reg)
         gen = reg.build("generator", recipe.generator)
         mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
-        text = (torch.randn(2, 32, 5), torch.randn(2, 32), mask, mask.sum(1))
+        text = (torch.randn(2, 64, 5), torch.randn(2, 64), mask, mask.sum(1))  # dmgan.yaml: 64
         from t2i_stages.types import TextFeatures
 
         out = gen(torch.randn(2, gen.z_dim), torch.randn(2, gen.eps_dim), TextFeatures(*text))

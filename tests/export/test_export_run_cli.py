@@ -36,6 +36,8 @@ def test_export_writes_a_fused_fp16_deployment_with_provenance(micro_run, fused_
     src = m["source"]
     assert src["recipe_sha256"] == recipe_sha and src["recipe_name"] == "micro"
     assert src["weights"] == "generator_ema" and src["step"] == 2
+    stage = m["plugins"]["stage/refine"]
+    assert stage == {"plugin": "builtin-stages", "package": "t2i-stages", "version": "0.1.0"}
     assert m["parity"]["fp32"]["passed"] and m["parity"]["fp16"]["passed"]
     assert m["parity"]["fp16"]["atol"] == 1e-2
     assert m["parity"]["fp16"]["max_abs_diff"] > m["parity"]["fp32"]["max_abs_diff"]

@@ -23,6 +23,11 @@ def test_training_writes_metrics_through_the_same_path(micro_run_dir):
     assert "FD[matcher]" in report["results"]["fid"]["values"]
     assert "R-precision[run]" in report["results"]["r_precision"]["values"]
     assert (micro_run_dir / "metrics.md").is_file()
+    # the plugin (package, version) of every component and metric, beside the numbers
+    builtin = {"plugin": "builtin-generators", "package": "t2i-stages", "version": "0.1.0"}
+    assert report["plugins"]["generator/stagewise"] == builtin
+    assert report["plugins"]["metric/fid"]["plugin"] == "builtin-metrics"
+    assert report["results"]["fid"]["better"]["FD[matcher]"] == "lower"
 
 
 def test_eval_command_writes_metrics_with_protocol(micro_run_dir, tmp_path, capsys):
@@ -38,6 +43,7 @@ def test_eval_command_writes_metrics_with_protocol(micro_run_dir, tmp_path, caps
     p = report["protocol"]
     assert p["num_samples"] == 12 and p["noise_seed"] == 100 and p["split"] == "test"
     assert {"torch", "clean-fid", "numpy"} <= set(p["versions"])
+    assert report["plugins"]["metric/cmd"]["package"] == "t2i-stages"  # given on the command line
     fid = report["results"]["fid"]
     assert len(fid["protocol"]["weights_sha256"]) == 64
     assert "resizer" in fid["protocol"] and "reference" in fid["protocol"]

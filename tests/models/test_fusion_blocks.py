@@ -6,7 +6,7 @@ import pytest
 import torch
 from model_helpers import TEXT_DIM, random_text
 
-from t2i_stages.plugins.common import Condition, masked_softmax
+from t2i_stages.plugin import Condition, masked_softmax
 from t2i_stages.recipe import FusionSlot
 
 C, H = 6, 5

@@ -1,20 +1,20 @@
 """The example plugin's own tests: registration, shapes, masking, gate, recipe, gradients.
 
-Run after `pip install -e .` (the entry point must be installed): `pytest tests`.
+Run after `pip install -e .` (the entry point must be installed): `pytest tests`. Like the
+package, they import t2i-stages through `t2i_stages.plugin` only (and its command line).
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from t2i_example_plugin.gated_attention import GatedCrossAttention
 
-from t2i_stages.plugins.common import Condition
-from t2i_stages.recipe import load_recipe
-from t2i_stages.registry import load_registry
-from t2i_stages.types import TextFeatures
+from t2i_stages.plugin import Condition, TextFeatures, load_recipe, load_registry
 
 RECIPES = Path(__file__).parents[1] / "src" / "t2i_example_plugin" / "recipes"
 
@@ -25,7 +25,7 @@ def registry():
     return load_registry()
 
 
-def _text(b: int = 2, d: int = 32, t: int = 6) -> TextFeatures:
+def _text(b: int = 2, d: int = 64, t: int = 6) -> TextFeatures:  # dmgan.yaml's text_dim
     g = torch.Generator().manual_seed(0)
     lengths = torch.tensor([t, 2] + [t] * (b - 2))
     mask = torch.arange(t)[None, :] < lengths[:, None]
@@ -43,7 +43,7 @@ def test_components_are_registered_from_this_package(registry):
 def test_attention_ignores_padded_words_and_the_gate_starts_nearly_closed():
     torch.manual_seed(0)
     block = GatedCrossAttention(channels=8, text_dim=32, heads=2, gate_bias=-2.0, scale=True)
-    text = _text()
+    text = _text(d=32)
     h = torch.randn(2, 8, 4, 4)
     out, att = block(h, Condition(words=text.words, mask=text.mask))
     assert out.shape == h.shape and att.shape == (2, 6, 4, 4)
@@ -80,9 +80,21 @@ def test_the_recipe_validates_builds_and_backpropagates(registry):
     assert stage.skip[1].weight.grad.abs().sum() > 0
 
 
-def test_the_ablation_file_validates(registry, tmp_path):
-    from t2i_stages.ablation import plan_ablation
-
-    plan = plan_ablation(RECIPES / "gated-ablation.yaml", registry=registry, out_dir=tmp_path)
-    assert [v.name for v in plan.variants] == ["gated", "gated-stage-memory", "builtin-refine"]
-    assert plan.differences["builtin-refine"]
+def test_the_ablation_file_validates(tmp_path):
+    cmd = [sys.executable, "-m", "t2i_stages.cli.main", "ablate", "--plan"]
+    done = subprocess.run(
+        [*cmd, str(RECIPES / "gated-ablation.yaml"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    variants = [line.split()[0].rstrip(":") for line in done.stdout.splitlines()[1:]]
+    assert [v for v in variants if v in {"gated", "gated-stage-memory", "builtin-refine"}] == [
+        "gated",
+        "gated-stage-memory",
+        "builtin-refine",
+    ]
+    assert "gated (reference)" in done.stdout
+    builtin = done.stdout.split("builtin-refine:")[1]
+    assert "resolved recipe differs at: generator" in builtin

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from t2i_stages.artefacts import Artefact
-from t2i_stages.hashing import sha256_file
+from t2i_stages.plugin import Artefact, sha256_file
 
 from .captions import scene_captions
 from .params import ShapesParams

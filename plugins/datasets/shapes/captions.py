@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from t2i_stages.errors import T2IError
-from t2i_stages.text import tokenize
+from t2i_stages.plugin import T2IError, tokenize
 
 from .params import FINES, SHAPES, SIZES, ShapesParams
 from .scene import (

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from t2i_stages.text import WordVocab
+from t2i_stages.plugin import WordVocab
 
 from ..base import (
     CaptionedDataset,

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from t2i_stages.spec import (
+from t2i_stages.plugin import (
     MAX_CAPTIONS,
     MAX_LAYERS,
     MAX_RESOLUTION,

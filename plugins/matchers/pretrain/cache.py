@@ -19,8 +19,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel
 
-from t2i_stages.artefacts import Artefact, save_state, write_config
-from t2i_stages.errors import T2IError
+from t2i_stages.plugin import Artefact, T2IError, save_state, write_config
 
 from .params import PretrainParams
 

@@ -14,8 +14,7 @@ from typing import Any
 
 import torch
 
-from t2i_stages.errors import T2IError
-from t2i_stages.signals import StopRequests
+from t2i_stages.plugin import StopRequests, T2IError
 
 from ...common.retrieval import RPrecision, batch_images, collate_of, trim_padding
 from ...losses.matching import sentence_loss, word_region_loss
@@ -55,7 +54,7 @@ def train_matcher(
     """
     from torch.utils.data import DataLoader
 
-    from t2i_stages.hardware import autocast
+    from t2i_stages.plugin import autocast
 
     say = log or log_.info
     start = int(resume["step"]) if resume else 0

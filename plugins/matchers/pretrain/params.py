@@ -6,8 +6,15 @@ from typing import Literal
 
 from pydantic import Field
 
-from t2i_stages.recipe.schema import Beta
-from t2i_stages.spec import MAX_BATCH, MAX_LAYERS, MAX_MINUTES, MAX_SAMPLES, MAX_STEPS, Params
+from t2i_stages.plugin import (
+    MAX_BATCH,
+    MAX_LAYERS,
+    MAX_MINUTES,
+    MAX_SAMPLES,
+    MAX_STEPS,
+    Beta,
+    Params,
+)
 
 
 class PretrainParams(Params):

@@ -16,9 +16,7 @@ from typing import Any
 
 import torch
 
-from t2i_stages.artefacts import Artefact
-from t2i_stages.lifecycle import PrepareContext, Prepared, PrepareStopped
-from t2i_stages.recipe.slots import MatcherSlot
+from t2i_stages.plugin import Artefact, MatcherSlot, PrepareContext, Prepared, PrepareStopped
 
 from ...common.retrieval import RPrecision, evaluate_r_precision
 from .cache import (
@@ -117,7 +115,7 @@ def pretrain_matcher(
     fingerprinted. ``context`` is passed to the matcher factory (default: the train split's
     ``vocab`` and ``vocab_size``). ``force`` retrains even when a cached result exists.
     """
-    from t2i_stages.registry import load_registry
+    from t2i_stages.plugin import load_registry
 
     say = log or log_.info
     registry = registry or load_registry()
@@ -157,7 +155,7 @@ def pretrain_matcher(
         "vocab_size": ctx.get("vocab_size"),
         "pretrained_files": folder_fingerprint(getattr(model, "folder", None)),
     }
-    from t2i_stages.hardware import resolve_precision
+    from t2i_stages.plugin import resolve_precision
 
     choice = resolve_precision(p.precision, device, what="matcher pretrain.precision")
     if choice.warning:

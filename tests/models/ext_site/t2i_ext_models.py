@@ -13,10 +13,16 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.hookspecs import hookimpl
-from t2i_stages.plugins.common import Condition, FusionOutput, StageOutput, UpBlock, conv3x3
-from t2i_stages.recipe.slots import ConditioningSlot, FusionSlot
-from t2i_stages.spec import ComponentSpec, Params
+from t2i_stages.plugin import (
+    ComponentSpec,
+    Condition,
+    ConditioningSlot,
+    FusionOutput,
+    FusionSlot,
+    Params,
+    StageOutput,
+    hookimpl,
+)
 
 
 class GatedSumParams(Params):
@@ -57,8 +63,14 @@ class RefineLite(nn.Module):
     def __init__(self, cond: nn.Module, fusion: nn.Module, channels: int, in_resolution: int):
         super().__init__()
         self.conditioning, self.fusion = cond, fusion
-        self.conv = conv3x3(fusion.out_channels, fusion.out_channels)
-        self.up = UpBlock(fusion.out_channels, channels)
+        width = fusion.out_channels
+        self.conv = nn.Conv2d(width, width, 3, padding=1, bias=False)
+        self.up = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Conv2d(width, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+        )
         self.out_channels, self.out_resolution, self.eps_dim = channels, 2 * in_resolution, 0
 
     def forward(self, h, text, z, eps=None) -> StageOutput:

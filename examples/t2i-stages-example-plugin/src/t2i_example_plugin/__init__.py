@@ -6,8 +6,7 @@ the hooks below; each returns ``{name: ComponentSpec(factory, params_model, summ
 
 from __future__ import annotations
 
-from t2i_stages.hookspecs import hookimpl
-from t2i_stages.spec import ComponentSpec
+from t2i_stages.plugin import ComponentSpec, hookimpl
 
 from . import gated_attention, gated_stage
 
@@ -31,6 +30,6 @@ def t2i_stages_stages() -> dict[str, ComponentSpec]:
         "gated_refine": ComponentSpec(
             gated_stage.build_gated_refine,
             gated_stage.GatedRefineParams,
-            "fusion -> ResBlocks -> upBlock with a learned skip of the input (example plugin)",
+            "fusion -> residual blocks -> upsampling with a learned skip of the input (example plugin)",
         )
     }

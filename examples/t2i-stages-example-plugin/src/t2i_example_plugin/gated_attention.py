@@ -6,8 +6,9 @@ out); the resulting word context is added to the image features through a gate c
 both, ``h + sigmoid(W_g [h ; context] + b) * W_o context``. Unlike AttnGAN's word attention it
 keeps the channel width (no concatenation), so the stage's residual blocks stay at ``channels``.
 
-Fusion contract (t2i_stages.plugins.fusion): built with ``channels`` and ``text_dim``;
+Fusion contract (docs/writing-a-plugin.md): built with ``channels`` and ``text_dim``;
 ``forward(h, cond) -> FusionOutput(features, attention)``; ``requires`` and ``out_channels``.
+The block initialises its own gate bias, which a built-in generator's ``init`` leaves alone.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugins.common import Condition, FusionOutput, masked_softmax
-from t2i_stages.spec import Params
+from t2i_stages.plugin import Condition, FusionOutput, Params, masked_softmax
 
 
 class GatedCrossAttentionParams(Params):

@@ -1,13 +1,14 @@
 """A gated refinement stage: fusion, residual refinement and upsampling, plus a learned skip.
 
-``out = upBlock(ResBlocks(fusion(h))) + skip(upsample(h))``. The skip (nearest x2 then a 1x1
+``out = up(residual(fusion(h))) + skip(upsample(h))``. The skip (nearest x2 then a 1x1
 conv) carries the previous stage's features straight to the next resolution, so the stage only
 has to learn a text-driven correction. The conditioning level and the fusion block are slots:
 a recipe (or an ablation variant) can swap either without touching this code.
 
-Stage contract (t2i_stages.plugins.stages): built with ``channels`` (gf), ``text_dim``,
+Stage contract (docs/writing-a-plugin.md): built with ``channels`` (gf), ``text_dim``,
 ``in_channels`` and ``in_resolution``; ``forward(h, text, z, eps) -> StageOutput``; exposes
-``out_channels``, ``out_resolution`` and ``eps_dim``.
+``out_channels``, ``out_resolution`` and ``eps_dim``. Its layers are plain torch (the residual
+block and the upsampling of the reference generators, written out here).
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugins.common import ResBlock, StageOutput, UpBlock
-from t2i_stages.recipe.slots import ConditioningSlot, FusionSlot
-from t2i_stages.spec import Params
-from t2i_stages.types import TextFeatures
+from t2i_stages.plugin import (
+    ConditioningSlot,
+    FusionSlot,
+    Params,
+    StageOutput,
+    TextFeatures,
+    check_fit,
+)
 
 
 class GatedRefineParams(Params):
-    """Refinement with a skip: fusion -> ``residual_blocks`` ResBlocks -> upBlock, + skip(h)."""
+    """Refinement with a skip: fusion -> ``residual_blocks`` residual blocks -> up, + skip(h)."""
 
     conditioning: ConditioningSlot = Field(
         default_factory=lambda: ConditioningSlot(type="words"),
@@ -35,8 +40,35 @@ class GatedRefineParams(Params):
         default_factory=lambda: FusionSlot(type="gated_cross_attention"),
         description="How text is mixed into the image features.",
     )
-    residual_blocks: int = Field(1, ge=0, description="ResBlocks after the fusion block.")
+    residual_blocks: int = Field(1, ge=0, description="Residual blocks after the fusion block.")
     skip: bool = Field(True, description="Add the learned skip of the upsampled input.")
+
+
+class Residual(nn.Module):
+    """``x + BN(conv(GLU(BN(conv(x)))))``: the reference generators' residual block."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.Conv2d(channels, channels * 2, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels * 2),
+            nn.GLU(dim=1),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+def up_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    """Nearest x2 upsample -> 3x3 conv -> BatchNorm -> GLU: doubles the resolution."""
+    return nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Conv2d(in_channels, out_channels * 2, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels * 2),
+        nn.GLU(dim=1),
+    )
 
 
 class GatedRefine(nn.Module):
@@ -55,8 +87,8 @@ class GatedRefine(nn.Module):
         super().__init__()
         self.conditioning, self.fusion = conditioning, fusion
         width = fusion.out_channels
-        self.residual = nn.Sequential(*[ResBlock(width) for _ in range(residual_blocks)])
-        self.up = UpBlock(width, out_channels)
+        self.residual = nn.Sequential(*[Residual(width) for _ in range(residual_blocks)])
+        self.up = up_block(width, out_channels)
         self.skip = (
             nn.Sequential(
                 nn.Upsample(scale_factor=2, mode="nearest"),
@@ -97,12 +129,7 @@ def build_gated_refine(
         raise ValueError("stage 'gated_refine' refines a previous stage; it cannot be the first")
     cond = registry.build("conditioning", params.conditioning, text_dim=text_dim)
     fusion = registry.build("fusion", params.fusion, channels=in_channels, text_dim=cond.dim)
-    need, have = getattr(fusion, "requires", None), getattr(cond, "provides", None)
-    if need and have and need != have:
-        raise ValueError(
-            f"fusion '{params.fusion.type}' needs a {need} but conditioning "
-            f"'{params.conditioning.type}' gives a {have}"
-        )
+    check_fit(cond, fusion, params.conditioning.type, params.fusion.type, "stage 'gated_refine'")
     return GatedRefine(
         cond,
         fusion,

@@ -9,8 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from t2i_stages.artefacts import Artefact, load_state, save_state, write_config
-from t2i_stages.errors import T2IError
+from t2i_stages.plugin import Artefact, T2IError, load_state, save_state, write_config
 
 from ..params import ShapesParams
 from .model import CellNet, ShapesOracle, default_cell_px, head_sizes
@@ -68,7 +67,7 @@ def load_oracle(
     trains in bf16 where the CPU runs it natively (t2i_stages.hardware). ``train_images`` and
     ``epochs`` only shape a new training: they are not part of the cache key.
     """
-    from t2i_stages.hardware import resolve_precision
+    from t2i_stages.plugin import resolve_precision
 
     p = _params_of(source)
     if resolution is None:

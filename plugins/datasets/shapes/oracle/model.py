@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from t2i_stages.errors import T2IError
+from t2i_stages.plugin import T2IError
 
 from ..params import FINES, SHAPES, SIZES, ShapesParams
 from ..scene import COLOR_NAMES, F_PRESENT

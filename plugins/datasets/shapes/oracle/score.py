@@ -15,7 +15,7 @@ import math
 import numpy as np
 import torch
 
-from t2i_stages.errors import T2IError
+from t2i_stages.plugin import T2IError
 
 from ..scene import (
     F_COL,

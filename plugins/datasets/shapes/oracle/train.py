@@ -127,7 +127,7 @@ def train_oracle(
     """Train an oracle on fresh renders and measure it on held-out renders (both real data).
 
     ``precision``: the resolved autocast of the training forward passes (fp32 or bf16)."""
-    from t2i_stages.hardware import autocast
+    from t2i_stages.plugin import autocast
 
     t0 = time.perf_counter()
     cell_px = cell_px or default_cell_px(resolution, p.grid)

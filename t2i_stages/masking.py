@@ -1,4 +1,9 @@
-"""Masked softmax and mean that stay finite, and export to ONNX, even for a fully padded caption."""
+"""Masked softmax and mean that stay finite, and export to ONNX, even for a fully padded caption.
+
+Part of the contract between conditioning levels and fusion blocks (a padded word gets zero
+weight, a caption with no real word still gives finite outputs), so plugins get them from
+``t2i_stages.plugin`` rather than rewriting them.
+"""
 
 from __future__ import annotations
 
