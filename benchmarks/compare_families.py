@@ -300,6 +300,7 @@ def warm_up(args: argparse.Namespace, registry: Any, overrides: list[str]) -> di
     """
     import torch
 
+    from t2i_stages.build import assemble
     from t2i_stages.evaluation.context import EvalContext
     from t2i_stages.plugins.datasets.shapes.oracle import load_oracle
     from t2i_stages.plugins.metrics.common import held_out_matcher
@@ -308,8 +309,8 @@ def warm_up(args: argparse.Namespace, registry: Any, overrides: list[str]) -> di
     recipe = load_recipe(bc.REPO / "recipes" / f"{args.families[0]}.yaml", overrides, registry)
     slot = next(s for s in recipe.eval.metrics if s.type == "r_precision").resolved
     t0 = time.perf_counter()
-    train = registry.build("dataset", recipe.data.dataset, split="train")
-    test = registry.build("dataset", recipe.data.dataset, split="test")
+    data = assemble(recipe, registry, parts=["data"])  # the datasets at their default sizes
+    train, test = data.train_data, data.test_data
     data_s = time.perf_counter() - t0
     ctx = EvalContext(
         registry=registry,

@@ -23,16 +23,15 @@ from bench_common import machine_info, summarize, write_json  # noqa: E402
 
 
 def pretrain_seed(recipe_path: str, seed: int, overrides: list[str], cache: Path) -> dict:
+    from t2i_stages.build import assemble
     from t2i_stages.plugins.matchers.pretrain import pretrain_matcher
     from t2i_stages.recipe import load_recipe, resolved_recipe
     from t2i_stages.registry import load_registry
 
     registry = load_registry()
     recipe = load_recipe(recipe_path, [f"seed={seed}", *overrides], registry)
-    generator = registry.build("generator", recipe.generator)
-    res = list(generator.resolutions)
-    train = registry.build("dataset", recipe.data.dataset, split="train", resolutions=res)
-    test = registry.build("dataset", recipe.data.dataset, split="test", resolutions=res)
+    data = assemble(recipe, registry, parts=["generator", "data"])  # datasets at G's sizes
+    train, test = data.train_data, data.test_data
     t0 = time.time()
     result = pretrain_matcher(
         recipe.matcher,
@@ -42,7 +41,7 @@ def pretrain_seed(recipe_path: str, seed: int, overrides: list[str], cache: Path
         dataset_key=resolved_recipe(recipe, registry)["data"]["dataset"],
         seed=seed,
         cache_root=cache,
-        context={"vocab": train.vocab, "vocab_size": len(train.vocab)},
+        context=data.context,
         log=lambda *a: None,
     )
     import json
