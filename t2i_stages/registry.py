@@ -205,13 +205,18 @@ class Registry:
             params = params.model_dump()
         return model.model_validate(params or {})
 
+    def _slot_params(self, kind: str, slot: Any) -> BaseModel:
+        """The slot's validated params: resolved by recipe validation, else validated now."""
+        resolved = getattr(slot, "resolved", None)
+        return (
+            resolved if resolved is not None else self.validate_params(kind, slot.type, slot.params)
+        )
+
     def build(self, kind: str, slot: Any, **context: Any) -> Any:
         """Build the component a recipe slot names, passing ``context`` to its factory."""
         entry = self.get(kind, slot.type)
         check_context(kind, slot.type, context)
-        params = slot.resolved if getattr(slot, "resolved", None) is not None else None
-        if params is None:
-            params = self.validate_params(kind, slot.type, slot.params)
+        params = self._slot_params(kind, slot)
         try:
             return entry.spec.factory(params, registry=self, **context)
         except T2IError:
@@ -232,9 +237,7 @@ class Registry:
         entry = self.get(kind, slot.type)
         if entry.spec.prepare is None:
             return Prepared(ctx.build())
-        params = slot.resolved if getattr(slot, "resolved", None) is not None else None
-        if params is None:
-            params = self.validate_params(kind, slot.type, slot.params)
+        params = self._slot_params(kind, slot)
         return entry.spec.prepare(params, ctx)
 
 

@@ -117,8 +117,13 @@ def validate_recipe(
     if not problems and components:
         problems = check_components(recipe, registry)
     if problems:
-        raise RecipeError([f"{rs.where(loc)}: {format_loc(loc)}: {msg}" for loc, msg in problems])
+        raise located(rs, problems)
     return recipe
+
+
+def located(rs: RecipeSources, problems: list[tuple[Loc, str]]) -> RecipeError:
+    """One ``file:line: path: message`` line per problem, as every command prints them."""
+    return RecipeError([f"{rs.where(loc)}: {format_loc(loc)}: {msg}" for loc, msg in problems])
 
 
 def _validate_sections(rs: RecipeSources, registry: Registry, only: Sequence[str]) -> Recipe:
@@ -145,7 +150,7 @@ def _validate_sections(rs: RecipeSources, registry: Registry, only: Sequence[str
         raise RecipeError(lines)
     problems = [p for name, v in values.items() for p in resolve_slots(v, registry, (name,))]
     if problems:
-        raise RecipeError([f"{rs.where(loc)}: {format_loc(loc)}: {msg}" for loc, msg in problems])
+        raise located(rs, problems)
     if isinstance(data.get("name"), str):
         values.setdefault("name", data["name"])
     return Recipe.model_construct(**values)
