@@ -39,30 +39,31 @@ def build_models(
     generator's): a pretrained CLIP text tower re-tokenizes inside its forward pass and cannot
     be exported, so the 256-px paper generator is timed behind a word-level encoder.
     """
-    from t2i_stages.recipe import GeneratorSlot, MatcherSlot, TextEncoderSlot, read_recipe
+    from t2i_stages.build import assemble
+    from t2i_stages.recipe import read_recipe, validate_recipe
     from t2i_stages.registry import load_registry
     from t2i_stages.text import WordVocab
 
-    data = read_recipe(recipe_path, []).data  # with `extends:` resolved
+    rs = read_recipe(recipe_path, [])  # with `extends:` resolved
+    data = rs.data
     reg = load_registry()
     words = [f"w{i}" for i in range(vocab_size - 2)]
     vocab = WordVocab(["<end>", "<unk>", *words])
     max_words = int(data.get("data", {}).get("dataset", {}).get("params", {}).get("max_words", 18))
-    ctx = {"vocab": vocab, "vocab_size": len(vocab)}
     if text_from is not None:
         text_dim = data["generator"]["params"]["text_dim"]
-        data = dict(data)
         other = read_recipe(text_from, []).data
-        data["text_encoder"], data["matcher"] = other.get("text_encoder"), other.get("matcher")
+        data = {**data, "text_encoder": other.get("text_encoder"), "matcher": other.get("matcher")}
         for key in ("text_encoder", "matcher"):
             if data[key]:
                 data[key] = {**data[key], "params": {**data[key]["params"], "text_dim": text_dim}}
-    if data.get("text_encoder"):
-        enc = reg.build("text_encoder", TextEncoderSlot.model_validate(data["text_encoder"]), **ctx)
-    else:
-        enc = reg.build("matcher", MatcherSlot.model_validate(data["matcher"]), **ctx)
-    gen = reg.build("generator", GeneratorSlot.model_validate(data["generator"]))
-    return gen.eval(), enc.eval(), vocab, max_words, str(data.get("name", recipe_path.stem))
+        rs.data = data
+    recipe = validate_recipe(rs, reg)
+    # the text side as a run builds it (the matcher's when there is no text encoder), with a
+    # stand-in vocabulary instead of a dataset's; nothing rendered, nothing pretrained
+    parts = ["generator", "text_encoder"] + ([] if recipe.text_encoder else ["matcher"])
+    a = assemble(recipe, reg, parts=parts, vocab=vocab)
+    return a.generator.eval(), a.text_encoder.eval(), vocab, max_words, recipe.name
 
 
 def _inputs(batch: int, max_words: int, vocab_size: int, z_dim: int, eps_dim: int, seed: int):

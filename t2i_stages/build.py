@@ -19,7 +19,7 @@ from .contracts import loss_role
 from .errors import T2IError
 from .lifecycle import PrepareContext
 from .recipe import LossSlot, Recipe, resolved_recipe
-from .recipe.semantic import component_problems, raise_first
+from .recipe.semantic import component_problems, discriminator_problems, raise_first
 from .registry import Registry
 from .seeding import rng_state, set_rng_state
 
@@ -122,7 +122,7 @@ def assemble(
     if "text_encoder" in parts:
         _text_encoder(a, registry, device)
     if "discriminators" in parts:
-        raise_first(component_problems(recipe, a.resolutions, None))
+        raise_first(discriminator_problems(recipe, a.resolutions))
         a.discriminators = [
             registry.build("discriminator", slot, resolution=r, stage=i)
             for i, (slot, r) in enumerate(zip(recipe.discriminators, a.resolutions, strict=False))

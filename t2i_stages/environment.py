@@ -3,7 +3,9 @@
 In the spirit of ``python -m torch.utils.collect_env``: the CPU and the ISA flags that decide
 bf16's speed, thread counts, torch / ONNX Runtime / CUDA versions and GPUs, what ``precision:
 auto`` resolves to here, and where ``$T2I_STAGES_HOME`` and its caches are. Nothing in it
-needs CUDA or onnxruntime-gpu: what is absent is reported as absent.
+needs CUDA, onnxruntime-gpu or even torch (a serving machine with only ONNX Runtime): what is
+absent is reported as absent, and what only torch can tell (ATen's kernels, oneDNN's bf16,
+CUDA) is then unknown.
 """
 
 from __future__ import annotations
@@ -62,9 +64,18 @@ def _onnxruntime() -> dict[str, Any]:
     }
 
 
-def _cuda() -> dict[str, Any]:
-    import torch
+def _torch() -> tuple[Any, str | None]:
+    """torch, or None and why it cannot be imported."""
+    try:
+        import torch
+    except Exception as exc:  # noqa: BLE001 - any import failure is a fact for the report
+        return None, f"{type(exc).__name__}: {exc}"[:200]
+    return torch, None
 
+
+def _cuda(torch: Any) -> dict[str, Any]:
+    if torch is None:
+        return {"torch_built_with": None, "available": False, "gpus": []}
     out: dict[str, Any] = {
         "torch_built_with": torch.version.cuda,
         "available": bool(torch.cuda.is_available()),
@@ -87,13 +98,12 @@ def _cuda() -> dict[str, Any]:
 
 def collect_environment(measure_busy: bool = True) -> dict[str, Any]:
     """Everything ``t2i-stages env`` prints, as plain data (``--json`` prints this)."""
-    import torch
-
     from .hardware import choose_threads, cpu_info, resolve_precision
 
-    cpu = cpu_info()
+    torch, torch_error = _torch()
+    cpu = cpu_info() if torch is not None else cpu_info(with_torch=False)
     threads = choose_threads(None, cpu.usable_cores, None if measure_busy else 0.0)
-    cuda = _cuda()
+    cuda = _cuda(torch)
     home = assets_home()
     caches = {}
     folders = [p for p in (home.iterdir() if home.is_dir() else []) if p.is_dir()]
@@ -106,7 +116,8 @@ def collect_environment(measure_busy: bool = True) -> dict[str, Any]:
             "entries": sum(1 for _ in sub.iterdir()),
             "bytes": _folder_size(sub),
         }
-    auto = {"cpu": resolve_precision("auto", "cpu", cpu).to_dict()}
+    # what `precision: auto` picks depends on what torch sees: nothing to say without it
+    auto = {} if torch is None else {"cpu": resolve_precision("auto", "cpu", cpu).to_dict()}
     if cuda["available"]:
         auto["cuda"] = resolve_precision("auto", "cuda").to_dict()
     return {
@@ -115,8 +126,8 @@ def collect_environment(measure_busy: bool = True) -> dict[str, Any]:
         "cpu": {
             **cpu.to_dict(),
             "native_bf16": cpu.native_bf16()[0],
-            "torch_threads": torch.get_num_threads(),
-            "torch_interop_threads": torch.get_num_interop_threads(),
+            "torch_threads": None if torch is None else torch.get_num_threads(),
+            "torch_interop_threads": None if torch is None else torch.get_num_interop_threads(),
             "env": {
                 k: os.environ[k]
                 for k in (
@@ -132,7 +143,11 @@ def collect_environment(measure_busy: bool = True) -> dict[str, Any]:
         "threads_auto": threads.to_dict(),
         "precision_auto": auto,
         "packages": {name: _version(name) for name in PACKAGES},
-        "torch": {"version": torch.__version__, "debug": torch.version.debug},
+        "torch": (
+            {"available": False, "error": torch_error}
+            if torch is None
+            else {"available": True, "version": torch.__version__, "debug": torch.version.debug}
+        ),
         "cuda": cuda,
         "onnxruntime": _onnxruntime(),
         "home": {
@@ -154,18 +169,28 @@ def format_environment(env: dict[str, Any]) -> str:
         f"platform:      {env['platform']}",
         f"CPU:           {cpu['model'] or 'unknown'}",
         f"  ISA flags:   {flags}",
-        f"  torch sees:  ATen {cpu['aten_capability']}, oneDNN bf16 "
-        f"{'yes' if cpu['onednn_bf16'] else 'no'}"
-        + (f", ONEDNN_MAX_CPU_ISA={cpu['onednn_max_isa']}" if cpu["onednn_max_isa"] else ""),
-        f"  cores:       {cpu['usable_cores']} usable of {cpu['logical_cores']} logical; "
-        f"torch threads {cpu['torch_threads']} (inter-op {cpu['torch_interop_threads']})",
     ]
+    if env["torch"]["available"]:
+        lines += [
+            f"  torch sees:  ATen {cpu['aten_capability']}, oneDNN bf16 "
+            f"{'yes' if cpu['onednn_bf16'] else 'no'}"
+            + (f", ONEDNN_MAX_CPU_ISA={cpu['onednn_max_isa']}" if cpu["onednn_max_isa"] else ""),
+            f"  cores:       {cpu['usable_cores']} usable of {cpu['logical_cores']} logical; "
+            f"torch threads {cpu['torch_threads']} (inter-op {cpu['torch_interop_threads']})",
+        ]
+    else:
+        lines += [
+            f"  torch sees:  unknown: torch is not importable ({env['torch']['error']})",
+            f"  cores:       {cpu['usable_cores']} usable of {cpu['logical_cores']} logical",
+        ]
     if cpu["env"]:
         lines.append("  variables:   " + " ".join(f"{k}={v}" for k, v in cpu["env"].items()))
     t = env["threads_auto"]
     lines.append(f"threads auto:  {t['chosen']} ({t['reason']}; {t['busy_cores']} cores busy now)")
     for dev, choice in env["precision_auto"].items():
         lines.append(f"precision auto on {dev}: {choice['chosen']} ({choice['reason']})")
+    if not env["precision_auto"]:
+        lines.append("precision auto: unknown (it depends on what torch sees)")
     pk = env["packages"]
     lines.append("packages:      " + ", ".join(f"{k} {v}" for k, v in pk.items() if v is not None))
     missing = [k for k, v in pk.items() if v is None]

@@ -95,15 +95,21 @@ def _proc_cpuinfo() -> tuple[str, frozenset[str]]:
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_info() -> CpuInfo:
-    """This machine's CPU as torch and oneDNN see it (cached: it does not change in a process)."""
-    import torch
+def cpu_info(with_torch: bool = True) -> CpuInfo:
+    """This machine's CPU as torch and oneDNN see it (cached: it does not change in a process).
 
+    ``with_torch=False`` (``env`` where torch cannot be imported) reads /proc/cpuinfo only:
+    ATen's capability and oneDNN's bf16 support are then unknown (empty and false)."""
     model, flags = _proc_cpuinfo()
-    try:
-        onednn = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        onednn = False
+    aten, onednn = "", False
+    if with_torch:
+        import torch
+
+        aten = str(torch.backends.cpu.get_cpu_capability())
+        try:
+            onednn = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            onednn = False
     try:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -111,7 +117,7 @@ def cpu_info() -> CpuInfo:
     return CpuInfo(
         model=model,
         flags=flags,
-        aten_capability=str(torch.backends.cpu.get_cpu_capability()),
+        aten_capability=aten,
         onednn_bf16=onednn,
         onednn_max_isa=os.environ.get("ONEDNN_MAX_CPU_ISA") or None,
         logical_cores=os.cpu_count() or 1,

@@ -26,21 +26,24 @@ What is here, by what a plugin does with it:
   not a field is an error), ``PrepareContext`` (its ``prepare`` step, returning
   ``Prepared`` or raising ``PrepareStopped``), ``EvalContext`` and ``EvalBatch`` (metrics);
 - report a user error: ``T2IError``, ``PluginError`` (one line, exit code 2 in the CLI);
-- services the built-ins use too: local assets (``require_asset``, ``require_hf_folder``),
+- services the built-ins use too: lazy re-exports (``lazy_exports``), local assets (``require_asset``, ``require_hf_folder``),
   content-keyed caches (``Artefact``, ``key_digest``, ``save_state``, ``load_state``,
   ``write_config``, ``sha256_file``), precision (``autocast``, ``resolve_precision``), stop
   signals (``StopRequests``), text (``WordVocab``, ``tokenize``, ``HFTokenizer``,
   ``load_tokenizer``), metric building blocks (extractors, encoders, distances);
 - test a plugin: ``load_registry``, ``load_recipe``.
 
-The factory context each kind is given is described in docs/writing-a-plugin.md.
+The factory context each kind is given is described in docs/writing-a-plugin.md. Importing
+this module imports no torch: the names whose modules need it (the data types, the bases, the
+metric building blocks, the caches) are imported on first use, so a plugin's registration and
+params modules can import from here and stay torch-free.
 """
 
 from __future__ import annotations
 
-from .artefacts import Artefact, key_digest, load_state, save_state, write_config
+from typing import TYPE_CHECKING
+
 from .assets import MissingAssetError, require_asset, require_hf_folder
-from .bases import DiscriminatorBase, Matcher
 from .context import (
     ConditioningContext,
     DatasetContext,
@@ -53,34 +56,11 @@ from .context import (
 )
 from .contracts import AdversarialLoss, Critic, KLLoss, MatchingLoss, check_fit
 from .errors import PluginError, T2IError
-from .evaluation.context import EvalContext, Metric, MetricResult, StreamingMetric
-from .evaluation.distances import (
-    CMD_FORMS,
-    GaussianStats,
-    cmd_from_stats,
-    inception_score_from_probs,
-    kernel_distance,
-    stats_distance,
-)
-from .evaluation.extractors import (
-    ClipEncoder,
-    ImageExtractor,
-    InceptionExtractor,
-    JointEncoder,
-    MatcherEncoder,
-    inception_file,
-    l2_normalise,
-    matcher_extractor,
-    oracle_extractor,
-    random_extractor,
-    resize_uint8,
-)
-from .evaluation.samples import EvalBatch, to_float
 from .hardware import autocast, resolve_precision
 from .hashing import sha256_file
 from .hookspecs import hookimpl
+from .lazy import lazy_exports
 from .lifecycle import PrepareContext, Prepared, PrepareStopped
-from .masking import masked_mean, masked_softmax
 from .recipe.schema import Beta
 from .recipe.slots import (
     ConditioningSlot,
@@ -115,15 +95,90 @@ from .spec import (
     Params,
 )
 from .text import HFTokenizer, WordVocab, load_tokenizer, tokenize
-from .types import (
-    Condition,
-    FusionOutput,
-    GeneratorOutput,
-    ImageFeatures,
-    Provides,
-    StageOutput,
-    TextFeatures,
-)
+
+# Names whose modules import torch, imported on first use (PEP 562), so registering a plugin
+# (and listing or validating with it) imports no torch.
+_LAZY: dict[str, str] = {
+    "Artefact": "t2i_stages.artefacts",
+    "key_digest": "t2i_stages.artefacts",
+    "load_state": "t2i_stages.artefacts",
+    "save_state": "t2i_stages.artefacts",
+    "write_config": "t2i_stages.artefacts",
+    "DiscriminatorBase": "t2i_stages.bases",
+    "Matcher": "t2i_stages.bases",
+    "EvalContext": "t2i_stages.evaluation.context",
+    "Metric": "t2i_stages.evaluation.context",
+    "MetricResult": "t2i_stages.evaluation.context",
+    "StreamingMetric": "t2i_stages.evaluation.context",
+    "CMD_FORMS": "t2i_stages.evaluation.distances",
+    "GaussianStats": "t2i_stages.evaluation.distances",
+    "cmd_from_stats": "t2i_stages.evaluation.distances",
+    "inception_score_from_probs": "t2i_stages.evaluation.distances",
+    "kernel_distance": "t2i_stages.evaluation.distances",
+    "stats_distance": "t2i_stages.evaluation.distances",
+    "ClipEncoder": "t2i_stages.evaluation.extractors",
+    "ImageExtractor": "t2i_stages.evaluation.extractors",
+    "InceptionExtractor": "t2i_stages.evaluation.extractors",
+    "JointEncoder": "t2i_stages.evaluation.extractors",
+    "MatcherEncoder": "t2i_stages.evaluation.extractors",
+    "inception_file": "t2i_stages.evaluation.extractors",
+    "l2_normalise": "t2i_stages.evaluation.extractors",
+    "matcher_extractor": "t2i_stages.evaluation.extractors",
+    "oracle_extractor": "t2i_stages.evaluation.extractors",
+    "random_extractor": "t2i_stages.evaluation.extractors",
+    "resize_uint8": "t2i_stages.evaluation.extractors",
+    "EvalBatch": "t2i_stages.evaluation.samples",
+    "to_float": "t2i_stages.evaluation.samples",
+    "masked_mean": "t2i_stages.masking",
+    "masked_softmax": "t2i_stages.masking",
+    "Condition": "t2i_stages.types",
+    "FusionOutput": "t2i_stages.types",
+    "GeneratorOutput": "t2i_stages.types",
+    "ImageFeatures": "t2i_stages.types",
+    "Provides": "t2i_stages.types",
+    "StageOutput": "t2i_stages.types",
+    "TextFeatures": "t2i_stages.types",
+}
+
+if TYPE_CHECKING:
+    from .artefacts import Artefact, key_digest, load_state, save_state, write_config
+    from .bases import DiscriminatorBase, Matcher
+    from .evaluation.context import EvalContext, Metric, MetricResult, StreamingMetric
+    from .evaluation.distances import (
+        CMD_FORMS,
+        GaussianStats,
+        cmd_from_stats,
+        inception_score_from_probs,
+        kernel_distance,
+        stats_distance,
+    )
+    from .evaluation.extractors import (
+        ClipEncoder,
+        ImageExtractor,
+        InceptionExtractor,
+        JointEncoder,
+        MatcherEncoder,
+        inception_file,
+        l2_normalise,
+        matcher_extractor,
+        oracle_extractor,
+        random_extractor,
+        resize_uint8,
+    )
+    from .evaluation.samples import EvalBatch, to_float
+    from .masking import masked_mean, masked_softmax
+    from .types import (
+        Condition,
+        FusionOutput,
+        GeneratorOutput,
+        ImageFeatures,
+        Provides,
+        StageOutput,
+        TextFeatures,
+    )
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 __all__ = [
     # declaring components
@@ -202,6 +257,7 @@ __all__ = [
     "save_state",
     "load_state",
     "write_config",
+    "lazy_exports",
     "sha256_file",
     "autocast",
     "resolve_precision",

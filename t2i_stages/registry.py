@@ -205,7 +205,7 @@ class Registry:
             params = params.model_dump()
         return model.model_validate(params or {})
 
-    def _slot_params(self, kind: str, slot: Any) -> BaseModel:
+    def slot_params(self, kind: str, slot: Any) -> BaseModel:
         """The slot's validated params: resolved by recipe validation, else validated now."""
         resolved = getattr(slot, "resolved", None)
         return (
@@ -216,9 +216,10 @@ class Registry:
         """Build the component a recipe slot names, passing ``context`` to its factory."""
         entry = self.get(kind, slot.type)
         check_context(kind, slot.type, context)
-        params = self._slot_params(kind, slot)
+        params = self.slot_params(kind, slot)
+        factory = self._load(entry, "factory")
         try:
-            return entry.spec.factory(params, registry=self, **context)
+            return factory(params, registry=self, **context)
         except T2IError:
             raise  # user errors (a missing pretrained asset, say) keep their type and message
         except Exception as exc:
@@ -229,16 +230,41 @@ class Registry:
                 f"{type(exc).__name__}: {first}"
             ) from exc
 
+    @staticmethod
+    def _load(entry: Entry, what: str) -> Any:
+        """The spec's factory or prepare step, imported if named by a string; an import
+        failure is a one-line PluginError naming the component, its plugin and the reference."""
+        try:
+            return entry.spec.load_factory() if what == "factory" else entry.spec.load_prepare()
+        except Exception as exc:
+            raise PluginError(
+                f"{entry.kind} '{entry.name}' (plugin '{entry.plugin.name}'): its {what} "
+                f"{getattr(entry.spec, what)!r} failed to import: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def check_references(self) -> list[str]:
+        """Import every factory and prepare step given by name (``plugins --check``): what a
+        plugin's CI must catch before a user's ``run`` does. One line per failure."""
+        failures = []
+        for kind in self.components:
+            for entry in self.components[kind].values():
+                for what in ("factory", "prepare"):
+                    try:
+                        self._load(entry, what)
+                    except PluginError as exc:
+                        failures.append(str(exc))
+        return failures
+
     def prepare(self, kind: str, slot: Any, ctx: Any) -> Any:
         """Run the component's ``prepare`` step (``ComponentSpec.prepare``), or build it
         plainly (``ctx.build()``) when it has none; returns a ``lifecycle.Prepared``."""
         from .lifecycle import Prepared
 
         entry = self.get(kind, slot.type)
-        if entry.spec.prepare is None:
+        prepare = self._load(entry, "prepare")
+        if prepare is None:
             return Prepared(ctx.build())
-        params = self._slot_params(kind, slot)
-        return entry.spec.prepare(params, ctx)
+        return prepare(self.slot_params(kind, slot), ctx)
 
 
 def unknown_name_message(

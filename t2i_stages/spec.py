@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +46,10 @@ class NoParams(Params):
     """For components that take no parameters."""
 
 
+Loader = Callable[..., Any] | str
+"""A callable, or where to import it from: ``"package.module:attribute"``."""
+
+
 @dataclass(frozen=True)
 class ComponentSpec:
     """A component a plugin provides.
@@ -50,11 +57,62 @@ class ComponentSpec:
     ``factory(params, **context)`` builds it from its validated ``params`` model instance; the
     context keywords are whatever the caller of that kind documents (for example a stage gets
     ``in_channels`` and ``text_dim``).
+
+    ``factory`` and ``prepare`` may be given as ``"package.module:attribute"`` strings, imported
+    the first time the component is built. With the params model in a module that imports no
+    torch, registering the plugin imports none either, so ``plugins``, ``validate`` and
+    ``generate --onnx`` stay torch-free (the built-ins all do this).
+
+    The optional static facts let ``validate`` check a recipe across components without
+    building anything (else it builds the generator on the meta device, and the losses):
+
+    - ``role`` (losses): ``"adversarial"``, ``"matching"`` or ``"kl"``; the built loss must
+      still satisfy that role's protocol (``t2i_stages.contracts``).
+    - ``resolutions`` (generators): ``resolutions(params, registry) -> list[int] | None``, the
+      stage resolutions the generator will have (None: cannot tell without building).
+    - ``out_resolution`` (stages): ``out_resolution(params, in_resolution) -> int | None``,
+      which a composing generator's ``resolutions`` may use.
     """
 
-    factory: Callable[..., Any]
+    factory: Loader
     params: type[BaseModel] = NoParams
     summary: str = ""
-    prepare: Callable[..., Any] | None = None
+    prepare: Loader | None = None
     """``prepare(params, ctx: PrepareContext) -> Prepared``: the work a run needs done before
     it uses the component (a matcher's pretraining); see ``t2i_stages.lifecycle``."""
+    role: str | None = None
+    resolutions: Callable[..., list[int] | None] | None = None
+    out_resolution: Callable[..., int | None] | None = None
+
+    def load_factory(self) -> Callable[..., Any]:
+        """The factory, imported if it was given by name."""
+        return load_callable(self.factory)
+
+    def load_prepare(self) -> Callable[..., Any] | None:
+        """The ``prepare`` step, imported if it was given by name; None if there is none."""
+        return None if self.prepare is None else load_callable(self.prepare)
+
+
+def _import_outside_device_context(module_name: str) -> Any:
+    """Import a module as an eager import at registration would have: a first build inside
+    ``with torch.device("meta"):`` (phase 3, ``summary``) must not put the module's
+    module-level tensors on the meta device for the rest of the process."""
+    torch = sys.modules.get("torch")
+    disable = getattr(getattr(torch, "_C", None), "DisableTorchFunction", None)
+    with disable() if disable is not None else contextlib.nullcontext():
+        return importlib.import_module(module_name)
+
+
+def load_callable(target: Loader) -> Callable[..., Any]:
+    """``target`` itself, or the attribute a ``"package.module:attribute"`` string names."""
+    if not isinstance(target, str):
+        return target
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"{target!r} is not a 'package.module:attribute' reference")
+    obj: Any = _import_outside_device_context(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise TypeError(f"{target!r} is not callable")
+    return obj

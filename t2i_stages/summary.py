@@ -15,7 +15,7 @@ plugins to be installed.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,51 +239,56 @@ def _discriminator_rows(
     return rows
 
 
-def _run(
+def _table(
+    gen: nn.Module,
     generator: GeneratorSlot,
-    discriminators: Sequence[DiscriminatorSlot],
-    registry: Registry,
+    built: Sequence[tuple[DiscriminatorSlot, nn.Module]],
     batch_size: int,
     words: int,
     device: str,
 ) -> SummaryTable:
+    """Run the built models once on random inputs (on ``device``) and tabulate them."""
     table = SummaryTable(batch_size=batch_size, words=words, device=device)
-    with torch.device(device):
-        gen = registry.build("generator", generator)
-        gen.eval()
-        text_dim = int(getattr(gen, "text_dim", 256))
-        z_dim = int(getattr(gen, "z_dim", 100))
-        eps_dim = int(getattr(gen, "eps_dim", 0))
-        text = random_text(batch_size, text_dim, words, device)
-        z = torch.randn(batch_size, z_dim)
-        eps = torch.randn(batch_size, eps_dim) if eps_dim else None
-        with torch.no_grad(), _capture_stage_outputs(gen) as stage_outs:
-            out = gen(z, eps, text)
-        table.rows += _generator_rows(generator, gen, out, stage_outs)
-        resolutions = list(getattr(gen, "resolutions", []))
-        del gen
-        if discriminators and len(discriminators) != len(resolutions):
+    gen.eval()
+    text_dim = int(getattr(gen, "text_dim", 256))
+    z_dim = int(getattr(gen, "z_dim", 100))
+    eps_dim = int(getattr(gen, "eps_dim", 0))
+    text = random_text(batch_size, text_dim, words, device)
+    z = torch.randn(batch_size, z_dim)
+    eps = torch.randn(batch_size, eps_dim) if eps_dim else None
+    with torch.no_grad(), _capture_stage_outputs(gen) as stage_outs:
+        out = gen(z, eps, text)
+    table.rows += _generator_rows(generator, gen, out, stage_outs)
+    resolutions = list(getattr(gen, "resolutions", []))
+    if built and len(built) != len(resolutions):
+        table.notes.append(f"{len(built)} discriminators for {len(resolutions)} generator stages")
+    for i, (slot, d) in enumerate(built):
+        d.eval()
+        res = int(getattr(d, "resolution", resolutions[i] if i < len(resolutions) else 64))
+        if i < len(resolutions) and res != resolutions[i]:
             table.notes.append(
-                f"{len(discriminators)} discriminators for {len(resolutions)} generator stages"
+                f"discriminators.{i} takes {res}px images but generator stage {i} "
+                f"makes {resolutions[i]}px"
             )
-        for i, slot in enumerate(discriminators):
-            ctx = {"resolution": resolutions[i]} if i < len(resolutions) else {}
-            d = registry.build("discriminator", slot, **ctx)
-            d.eval()
-            res = int(getattr(d, "resolution", ctx.get("resolution", 64)))
-            if i < len(resolutions) and res != resolutions[i]:
-                table.notes.append(
-                    f"discriminators.{i} takes {res}px images but generator stage {i} "
-                    f"makes {resolutions[i]}px"
-                )
-            with torch.no_grad():
-                feats = d(torch.randn(batch_size, 3, res, res))
-                uncond = d.uncond_logits(feats) if hasattr(d, "uncond_logits") else None
-                c = d.condition(text) if hasattr(d, "condition") else None
-                cond = d.cond_logits(feats, c) if c is not None else None
-            table.rows += _discriminator_rows(i, slot, d, feats, uncond, cond)
-            del d
+        with torch.no_grad():
+            feats = d(torch.randn(batch_size, 3, res, res))
+            uncond = d.uncond_logits(feats) if hasattr(d, "uncond_logits") else None
+            c = d.condition(text) if hasattr(d, "condition") else None
+            cond = d.cond_logits(feats, c) if c is not None else None
+        table.rows += _discriminator_rows(i, slot, d, feats, uncond, cond)
     return table
+
+
+def _on_meta_else_cpu(run: Callable[[str], SummaryTable], device: str) -> SummaryTable:
+    """``run(device)``; if a third-party component cannot run on meta, again on the CPU."""
+    try:
+        return run(device)
+    except (NotImplementedError, RuntimeError) as exc:
+        if device != "meta" or isinstance(exc, T2IError):
+            raise
+        table = run("cpu")
+        table.notes.append(f"meta-device pass failed ({type(exc).__name__}); ran on the CPU")
+        return table
 
 
 def summarize_models(
@@ -294,20 +299,30 @@ def summarize_models(
     words: int = 12,
     device: str = "meta",
 ) -> SummaryTable:
-    """Build a generator and its discriminators from their slots and summarise them.
+    """Build a generator and its discriminators from bare slots (no recipe around them) and
+    summarise them; a D is given its stage's resolution, and one that takes another size, or
+    a count that does not match the stages, is a note rather than an error.
 
     ``device="meta"`` (default) gives exact shapes and counts without allocating weights;
     if a third-party component cannot run on meta, the pass is redone on the CPU (noted).
     """
     registry = registry or load_registry()
-    try:
-        return _run(generator, discriminators, registry, batch_size, words, device)
-    except (NotImplementedError, RuntimeError) as exc:
-        if device != "meta" or isinstance(exc, T2IError):
-            raise
-        table = _run(generator, discriminators, registry, batch_size, words, "cpu")
-        table.notes.append(f"meta-device pass failed ({type(exc).__name__}); ran on the CPU")
-        return table
+
+    def run(dev: str) -> SummaryTable:
+        with torch.device(dev):
+            gen = registry.build("generator", generator)
+            resolutions = list(getattr(gen, "resolutions", []))
+            built = [
+                (slot, registry.build("discriminator", slot, **_d_context(i, resolutions)))
+                for i, slot in enumerate(discriminators)
+            ]
+            return _table(gen, generator, built, batch_size, words, dev)
+
+    return _on_meta_else_cpu(run, device)
+
+
+def _d_context(i: int, resolutions: list[int]) -> dict[str, int]:
+    return {"resolution": resolutions[i], "stage": i} if i < len(resolutions) else {}
 
 
 def summarize(
@@ -317,10 +332,19 @@ def summarize(
     words: int = 12,
     device: str = "meta",
 ) -> SummaryTable:
-    """Summarise a recipe's generator and discriminators (the Python API of `summary`)."""
-    return summarize_models(
-        recipe.generator, recipe.discriminators, registry, batch_size, words, device
-    )
+    """Summarise a recipe's generator and discriminators (the Python API of `summary`), built
+    by ``assemble`` as every command builds them (so the same checks hold: one D per stage)."""
+    from .build import assemble
+
+    registry = registry or load_registry()
+
+    def run(dev: str) -> SummaryTable:
+        with torch.device(dev):
+            a = assemble(recipe, registry, parts=("generator", "discriminators"), device=dev)
+            built = list(zip(recipe.discriminators, a.discriminators, strict=True))
+            return _table(a.generator, recipe.generator, built, batch_size, words, dev)
+
+    return _on_meta_else_cpu(run, device)
 
 
 def load_model_recipe(

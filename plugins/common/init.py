@@ -11,13 +11,12 @@ defaults.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-InitName = Literal["orthogonal", "pytorch"]
+from .params import InitName
 
 
 def _weight(m: nn.Module) -> torch.Tensor:

@@ -11,22 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugin import MAX_CHANNELS, Condition, Params, TextFeatures
-from t2i_stages.plugins.common import GLU
+from t2i_stages.plugin import Condition, TextFeatures
+from t2i_stages.plugins.common.layers import GLU
 
-
-class CAParams(Params):
-    """Conditioning augmentation of the sentence vector (AttnGAN, DM-GAN and GR-GAN stage 1).
-
-    Parameters: ``nef * 4 * c_dim + 4 * c_dim`` (Linear with bias), e.g. 102,800 at nef 256.
-    """
-
-    c_dim: int = Field(
-        100, gt=0, le=MAX_CHANNELS, description="Size of the condition c (GAN.CONDITION_DIM, 100)."
-    )
+from .params import CAParams
 
 
 class ConditioningAugmentation(nn.Module):

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from t2i_stages.plugin import Condition, Params, TextFeatures, masked_mean
+
+from .params import MeanWordsParams, SequenceParams
 
 
 def _shift_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -22,21 +23,6 @@ def _shift_mask(mask: torch.Tensor) -> torch.Tensor:
     # position 0 is always "real", and the last real word's neighbour is left unmasked.
     first = torch.ones_like(mask[:, :1])
     return torch.cat([first, mask[:, :-1]], dim=1)
-
-
-class SequenceParams(Params):
-    """A word-position sequence with its mask (AttnGAN/DM-GAN words; GR-GAN stages 2 and 3).
-
-    ``shift_mask`` reproduces GR-GAN's off-by-one mask (reference §4.1, §13.6): its code builds
-    the mask from the un-sliced 77 CLIP tokens and truncates it, while the words come from
-    positions 1..T. Default false, which is the AttnGAN/DM-GAN reference and a correct mask; the
-    GR-GAN recipe sets it true when its text encoder returns the correctly aligned mask.
-    """
-
-    shift_mask: bool = Field(
-        False,
-        description="Shift the word mask right by one position (GR-GAN's reference off-by-one).",
-    )
 
 
 class Words(nn.Module):
@@ -81,16 +67,6 @@ class Sentence(nn.Module):
 
     def forward(self, text: TextFeatures, eps: torch.Tensor | None = None) -> Condition:
         return Condition(vector=text.sentence)
-
-
-class MeanWordsParams(Params):
-    """The mean of the word features (GR-GAN's D3 condition).
-
-    The reference averages over all T positions, padding included (``masked: false``);
-    ``masked: true`` averages over the real words only (a fully padded caption gives zeros).
-    """
-
-    masked: bool = Field(False, description="Average over real words only (reference: false).")
 
 
 class MeanWords(nn.Module):

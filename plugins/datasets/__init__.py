@@ -21,30 +21,30 @@ from __future__ import annotations
 
 from t2i_stages.plugin import ComponentSpec, hookimpl
 
-from .coco import CocoParams, coco_factory
-from .cub import CubParams, cub_factory
-from .folder import FolderParams, folder_factory
-from .shapes import ShapesParams, shapes_factory
+from .params import CocoParams, CubParams, FolderParams
+from .shapes import ShapesParams
 
 
 @hookimpl
 def t2i_stages_datasets() -> dict[str, ComponentSpec]:
     return {
         "shapes": ComponentSpec(
-            shapes_factory,
+            "t2i_stages.plugins.datasets.shapes.dataset:shapes_factory",
             ShapesParams,
             "Procedural captioned shapes (1-3 objects, 5-10 captions each), generated once into a cache; has an oracle.",
         ),
         "coco": ComponentSpec(
-            coco_factory,
+            "t2i_stages.plugins.datasets.coco:coco_factory",
             CocoParams,
             "MS-COCO captions: official annotation JSON or the AttnGAN/DM-GAN layout.",
         ),
         "cub": ComponentSpec(
-            cub_factory, CubParams, "CUB-200-2011 birds in the AttnGAN/DM-GAN layout, bbox-cropped."
+            "t2i_stages.plugins.datasets.cub:cub_factory",
+            CubParams,
+            "CUB-200-2011 birds in the AttnGAN/DM-GAN layout, bbox-cropped.",
         ),
         "folder": ComponentSpec(
-            folder_factory,
+            "t2i_stages.plugins.datasets.folder:folder_factory",
             FolderParams,
             "Your own images with sidecar .txt captions or a JSONL manifest.",
         ),

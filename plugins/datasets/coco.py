@@ -14,35 +14,14 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
-
-from t2i_stages.plugin import MAX_CAPTIONS, T2IError
+from t2i_stages.plugin import T2IError
 
 from .base import BadData, check_split
 from .legacy_pickle import load_key_list
-from .real import RealDataset, RealParams, Record, clean_captions, read_caption_file
-
-
-class CocoParams(RealParams):
-    """MS-COCO captions (official annotation JSON, or the AttnGAN/DM-GAN layout)."""
-
-    layout: Literal["auto", "official", "attngan"] = Field(
-        "auto", description="On-disk layout of root."
-    )
-    year: Literal["2014", "2017"] = Field(
-        "2014", description="Official layout: which annotation year."
-    )
-    min_captions: int = Field(
-        5,
-        le=MAX_CAPTIONS,
-        ge=1,
-        description="Images with fewer captions are bad data (COCO has 5).",
-    )
-    captions_per_image: int | None = Field(
-        5, le=MAX_CAPTIONS, ge=1, description="Keep the first N captions (the references use 5)."
-    )
+from .params import CocoParams
+from .real import RealDataset, Record, clean_captions, read_caption_file
 
 
 def detect_layout(root: Path, layout: str) -> str:

@@ -13,30 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-
-from t2i_stages.plugin import MAX_CAPTIONS, T2IError
+from t2i_stages.plugin import T2IError
 
 from .base import BadData, check_split
 from .legacy_pickle import load_int_list, load_key_list
-from .real import RealDataset, RealParams, Record, read_caption_file
-
-
-class CubParams(RealParams):
-    """CUB-200-2011 birds (AttnGAN / DM-GAN layout)."""
-
-    bbox_crop: bool = Field(
-        True, description="Crop around the bird's bounding box first (as the references do)."
-    )
-    min_captions: int = Field(
-        10,
-        le=MAX_CAPTIONS,
-        ge=1,
-        description="Images with fewer captions are bad data (CUB has 10).",
-    )
-    captions_per_image: int | None = Field(
-        10, le=MAX_CAPTIONS, ge=1, description="Keep the first N captions."
-    )
+from .params import CubParams
+from .real import RealDataset, Record, read_caption_file
 
 
 def read_bboxes(cub: Path) -> dict[str, tuple[float, float, float, float]]:

@@ -18,29 +18,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-
 from t2i_stages.plugin import T2IError
 
 from .base import BadData, check_split
-from .real import IMAGE_EXTS, RealDataset, RealParams, Record, clean_captions, read_caption_file
-
-
-class FolderParams(RealParams):
-    """Images with sidecar .txt captions, or a JSONL manifest, per split."""
-
-    train: str = Field(
-        "train", description="Train split: a folder or a .jsonl manifest, relative to root."
-    )
-    test: str | None = Field(
-        "test", description="Test split: a folder or a .jsonl manifest; null to use test_fraction."
-    )
-    test_fraction: float = Field(
-        0.0,
-        ge=0.0,
-        lt=1.0,
-        description="With test: null, the share of train images held out as the test split.",
-    )
+from .params import FolderParams
+from .real import IMAGE_EXTS, RealDataset, Record, clean_captions, read_caption_file
 
 
 def index_folder(folder: Path, bad: BadData) -> list[Record]:

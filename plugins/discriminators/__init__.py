@@ -17,20 +17,20 @@ from __future__ import annotations
 
 from t2i_stages.plugin import ComponentSpec, hookimpl
 
-from . import dfgan, stagewise
+from .params import DFGANDiscriminatorParams, StagewiseDiscriminatorParams
 
 
 @hookimpl
 def t2i_stages_discriminators() -> dict[str, ComponentSpec]:
     return {
         "stagewise": ComponentSpec(
-            stagewise.build_stagewise_d,
-            stagewise.StagewiseDiscriminatorParams,
+            "t2i_stages.plugins.discriminators.stagewise:build_stagewise_d",
+            StagewiseDiscriminatorParams,
             "per-stage D (AttnGAN BN / DM-GAN spectral norm) with uncond and cond heads",
         ),
         "dfgan": ComponentSpec(
-            dfgan.build_dfgan_d,
-            dfgan.DFGANDiscriminatorParams,
+            "t2i_stages.plugins.discriminators.dfgan:build_dfgan_d",
+            DFGANDiscriminatorParams,
             "DF-GAN D with residual D_Blocks and its NetC conditional head",
         ),
     }

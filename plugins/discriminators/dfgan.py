@@ -17,49 +17,16 @@ import math
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
 from t2i_stages.plugin import (
-    MAX_CHANNELS,
-    MAX_RESOLUTION,
-    ConditioningSlot,
     DiscriminatorBase,
-    Params,
     PluginError,
 )
 
+from .params import DFGANDiscriminatorParams
 from .resolution import resolve_resolution
-
-
-class DFGANDiscriminatorParams(Params):
-    """DF-GAN discriminator (6.62M at nf 32, 256 px) and its NetC head (0.30M).
-
-    ``unused_shortcuts`` (reference quirk): the reference builds the 1x1 shortcut conv in every
-    D_Block, also where the channel count does not change and it is never used (3 x 65,792
-    parameters at nf 32); true (the reference) keeps them so the count matches 6.62M. They get
-    no gradient; false drops them without changing the function.
-    Weight init is torch's default, as in the reference.
-    """
-
-    nf: int = Field(32, gt=0, le=MAX_CHANNELS, description="Base channel width (ndf).")
-    text_dim: int = Field(
-        256, gt=0, le=MAX_CHANNELS, description="Sentence size the NetC head concatenates."
-    )
-    resolution: int | None = Field(
-        None,
-        le=MAX_RESOLUTION,
-        description="Input image size; null takes the resolution the engine passes.",
-    )
-    cond_head: bool = Field(True, description="Build NetC, the conditional (one-way) head.")
-    conditioning: ConditioningSlot = Field(
-        default_factory=lambda: ConditioningSlot(type="sentence"),
-        description="The vector NetC compares images with (DF-GAN: sentence).",
-    )
-    unused_shortcuts: bool = Field(
-        True, description="Build the never-used 1x1 shortcuts as the reference (count fidelity)."
-    )
 
 
 def discriminator_channels(nf: int, resolution: int) -> list[int]:

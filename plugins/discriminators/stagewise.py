@@ -17,64 +17,20 @@ API (see ``t2i_stages.plugin.DiscriminatorBase``)::
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from t2i_stages.plugin import (
-    MAX_CHANNELS,
-    MAX_RESOLUTION,
-    ConditioningSlot,
     DiscriminatorBase,
-    Params,
     PluginError,
 )
-from t2i_stages.plugins.common import apply_init
-from t2i_stages.plugins.common.init import InitName
+from t2i_stages.plugins.common.init import apply_init
 
+from .params import StagewiseDiscriminatorParams
 from .resolution import resolve_resolution
-
-
-class StagewiseDiscriminatorParams(Params):
-    """One discriminator per generator stage, with optional unconditional / conditional heads.
-
-    ``norm``: "batch" is AttnGAN (BatchNorm after every conv but the first, convs without bias);
-    "spectral" is DM-GAN/GR-GAN (torch's spectral-norm parametrization, one power iteration, on
-    every trunk/down/3x3 conv, convs with bias, no BatchNorm; the logit convs stay plain).
-
-    ``cond_head`` with ``conditioning: none`` builds the conditional head but never uses it:
-    that is GR-GAN's D64 (1.77M of its 2.47M parameters); ``cond_logits`` then returns None.
-
-    ``init``: "orthogonal" is the reference ``weights_init`` that AttnGAN and DM-GAN apply to
-    their Ds; GR-GAN leaves its Ds at torch's default init, so its recipe sets "pytorch".
-    """
-
-    df: int = Field(
-        64, gt=0, le=MAX_CHANNELS, description="Discriminator base channels (GAN.DF_DIM)."
-    )
-    text_dim: int = Field(
-        256, gt=0, le=MAX_CHANNELS, description="Text feature size nef the condition comes from."
-    )
-    resolution: int | None = Field(
-        None,
-        le=MAX_RESOLUTION,
-        description="Input image size; null takes the resolution the engine passes.",
-    )
-    norm: Literal["batch", "spectral"] = Field("batch", description="batch (AttnGAN) or spectral.")
-    uncond_head: bool = Field(True, description="Build the unconditional head.")
-    cond_head: bool = Field(True, description="Build the conditional head.")
-    conditioning: ConditioningSlot = Field(
-        default_factory=lambda: ConditioningSlot(type="sentence"),
-        description="Condition for the conditional head: sentence, mean_words, ca, or none.",
-    )
-    init: InitName = Field(
-        "orthogonal",
-        description="Weight init of the built-in parts: orthogonal or pytorch; a conditioning "
-        "level from another package keeps its own.",
-    )
 
 
 def _conv(norm: str, in_ch: int, out_ch: int, k: int, s: int, p: int) -> list[nn.Module]:

@@ -9,25 +9,25 @@ from __future__ import annotations
 
 from t2i_stages.plugin import ComponentSpec, hookimpl
 
-from . import affine, dynamic_memory, word_attention
+from .params import AffineFusionParams, DynamicMemoryParams, WordAttentionParams
 
 
 @hookimpl
 def t2i_stages_fusion() -> dict[str, ComponentSpec]:
     return {
         "word_attention": ComponentSpec(
-            word_attention.build_word_attention,
-            word_attention.WordAttentionParams,
+            "t2i_stages.plugins.fusion.word_attention:build_word_attention",
+            WordAttentionParams,
             "AttnGAN word attention: [h ; word context], attention (B, T, H, W)",
         ),
         "dynamic_memory": ComponentSpec(
-            dynamic_memory.build_dynamic_memory,
-            dynamic_memory.DynamicMemoryParams,
+            "t2i_stages.plugins.fusion.dynamic_memory:build_dynamic_memory",
+            DynamicMemoryParams,
             "DM-GAN dynamic memory: writing gate, key addressing, value reading, response gate",
         ),
         "affine": ComponentSpec(
-            affine.build_affine,
-            affine.AffineFusionParams,
+            "t2i_stages.plugins.fusion.affine:build_affine",
+            AffineFusionParams,
             "DF-GAN deep fusion: two text-conditioned affine transforms with LeakyReLU",
         ),
     }

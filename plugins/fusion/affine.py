@@ -11,18 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugin import Condition, FusionOutput, Params
+from t2i_stages.plugin import Condition, FusionOutput
 
-
-class AffineFusionParams(Params):
-    """DF-GAN deep fusion (DFBlock). Parameters: ``2 * 2 * (y*C + C + C*C + C)`` for condition
-    size y and C channels (628,736 at y 356, C 256). DF-GAN feeds y = [z ; sentence].
-    """
-
-    negative_slope: float = Field(0.2, ge=0, description="LeakyReLU slope after each affine.")
+from .params import AffineFusionParams
 
 
 class Affine(nn.Module):

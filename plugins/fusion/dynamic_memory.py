@@ -16,36 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugin import Condition, FusionOutput, Params, masked_softmax
+from t2i_stages.plugin import Condition, FusionOutput, masked_softmax
 
+from .params import DynamicMemoryParams
 from .word_attention import expand_mask
-
-
-class DynamicMemoryParams(Params):
-    """DM-GAN dynamic memory. Parameters at C channels and nef text size:
-    ``nef + C`` (gates) ``+ 2C(nef+1) + 2C(C+1)`` (memory) ``+ 2 C(2C+1)`` (key, value)
-    ``+ 2C + 1`` (response gate); 58,177 at C 64, nef 256.
-
-    Reference quirks (§13.6), each defaulting to the reference code:
-    - ``detach_global``: the global image feature feeding the writing gate and M_r is detached.
-    - ``duplicate_response``: the block outputs ``[h' ; h']`` (h' concatenated with itself);
-      false gives ``[h' ; o]`` (the response with the read memory).
-    - ``reference_mask_layout``: the misaligned ``mask.repeat`` of the reference (not in §13.6;
-      default false = correct alignment, see word_attention).
-    """
-
-    detach_global: bool = Field(
-        True, description="Detach the pooled image feature in memory writing (reference: true)."
-    )
-    duplicate_response: bool = Field(
-        True, description="Output [h'; h'] as the reference does; false outputs [h'; o]."
-    )
-    reference_mask_layout: bool = Field(
-        False, description="Reproduce the reference's misaligned mask.repeat (default: aligned)."
-    )
 
 
 class DynamicMemory(nn.Module):

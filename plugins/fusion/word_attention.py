@@ -11,25 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugin import Condition, FusionOutput, Params, masked_softmax
-from t2i_stages.plugins.common import conv1x1
+from t2i_stages.plugin import Condition, FusionOutput, masked_softmax
+from t2i_stages.plugins.common.layers import conv1x1
 
-
-class WordAttentionParams(Params):
-    """AttnGAN word attention. Parameters: ``text_dim * channels`` (the 1x1 word projection).
-
-    ``reference_mask_layout``: the reference code repeats the (B, T) mask as
-    ``mask.repeat(H*W, 1)`` against scores laid out batch-major, so for B > 1 each pixel row
-    gets the mask of the wrong caption. Not listed in §13.6; default false (the correct
-    alignment). Set true only to reproduce the reference numbers exactly.
-    """
-
-    reference_mask_layout: bool = Field(
-        False, description="Reproduce the reference's misaligned mask.repeat (default: aligned)."
-    )
+from .params import WordAttentionParams
 
 
 def expand_mask(mask: torch.Tensor, n: int, reference_layout: bool) -> torch.Tensor:

@@ -8,20 +8,27 @@ from __future__ import annotations
 
 from t2i_stages.plugin import ComponentSpec, hookimpl
 
-from . import dfgan, stagewise
+from .params import (
+    DFGANGeneratorParams,
+    StagewiseGeneratorParams,
+    dfgan_resolutions,
+    stagewise_resolutions,
+)
 
 
 @hookimpl
 def t2i_stages_generators() -> dict[str, ComponentSpec]:
     return {
         "stagewise": ComponentSpec(
-            stagewise.build_stagewise,
-            stagewise.StagewiseGeneratorParams,
+            "t2i_stages.plugins.generators.stagewise:build_stagewise",
+            StagewiseGeneratorParams,
             "stages from the recipe, one image per stage, attention maps and CA statistics",
+            resolutions=stagewise_resolutions,
         ),
         "dfgan": ComponentSpec(
-            dfgan.build_dfgan,
-            dfgan.DFGANGeneratorParams,
+            "t2i_stages.plugins.generators.dfgan:build_dfgan",
+            DFGANGeneratorParams,
             "DF-GAN single-stage generator with deep text-image fusion blocks",
+            resolutions=dfgan_resolutions,
         ),
     }

@@ -15,50 +15,17 @@ import math
 from typing import Any
 
 import torch
-from pydantic import Field, field_validator
 from torch import nn
 from torch.nn import functional as F
 
 from t2i_stages.plugin import (
-    MAX_CHANNELS,
-    MAX_RESOLUTION,
     Condition,
-    ConditioningSlot,
-    FusionSlot,
     GeneratorOutput,
-    Params,
     PluginError,
     TextFeatures,
 )
 
-
-class DFGANGeneratorParams(Params):
-    """DF-GAN generator (9.74M parameters at nf 32, 256 px, y = 100 + 256).
-
-    Weight init is torch's default except the affine layers' last Linear (identity start),
-    as in the reference. ``fusion`` is the block used twice in every G_Block (DF-GAN's DFBlock
-    is ``affine``); ``conditioning`` gives the vector concatenated after z.
-    """
-
-    nf: int = Field(32, gt=0, le=MAX_CHANNELS, description="Base channel width (ngf).")
-    z_dim: int = Field(100, gt=0, le=MAX_CHANNELS, description="Noise size.")
-    text_dim: int = Field(256, gt=0, le=MAX_CHANNELS, description="Sentence size (DAMSM nef, 256).")
-    resolution: int = Field(256, le=MAX_RESOLUTION, description="Output size, a power of two >= 8.")
-    conditioning: ConditioningSlot = Field(
-        default_factory=lambda: ConditioningSlot(type="sentence"),
-        description="The text vector concatenated with z to form the fusion condition.",
-    )
-    fusion: FusionSlot = Field(
-        default_factory=lambda: FusionSlot(type="affine"),
-        description="Fusion block used twice per G_Block (DF-GAN: affine).",
-    )
-
-    @field_validator("resolution")
-    @classmethod
-    def _power_of_two(cls, value: int) -> int:
-        if value < 8 or value & (value - 1):
-            raise ValueError("resolution must be a power of two >= 8")
-        return value
+from .params import DFGANGeneratorParams
 
 
 def generator_channels(nf: int, resolution: int) -> list[int]:

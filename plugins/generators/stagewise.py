@@ -17,65 +17,16 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field, field_validator
 from torch import nn
 
 from t2i_stages.plugin import (
-    MAX_CHANNELS,
     GeneratorOutput,
-    Params,
     PluginError,
-    StageSlot,
     TextFeatures,
 )
-from t2i_stages.plugins.common import apply_init
-from t2i_stages.plugins.common.init import InitName
+from t2i_stages.plugins.common.init import apply_init
 
-
-def _default_stages() -> list[StageSlot]:
-    return [StageSlot(type="initial"), StageSlot(type="refine"), StageSlot(type="refine")]
-
-
-class StagewiseGeneratorParams(Params):
-    """A generator assembled from stages; the default is AttnGAN's CUB layout (3 stages).
-
-    Each stage names its own conditioning level and fusion block. Every stage's features go
-    through its own image head. ``text_dim`` declares the text feature size (nef: 256 for the
-    DAMSM encoder, 512 for GR-GAN's ITM); the training engine checks it against the encoder.
-
-    ``init``: "orthogonal" is the reference ``weights_init`` (AttnGAN, DM-GAN and GR-GAN all
-    apply it to G: orthogonal conv/linear weights, BatchNorm weight ~ N(1, 0.02)); "pytorch"
-    keeps torch's defaults. It reaches the built-in components only: a stage, fusion block or
-    conditioning level from another package keeps its own init (``plugins.common.init``).
-    """
-
-    text_dim: int = Field(
-        256, gt=0, le=MAX_CHANNELS, description="Text feature size nef (words and sentence)."
-    )
-    z_dim: int = Field(100, gt=0, le=MAX_CHANNELS, description="Noise size (GAN.Z_DIM).")
-    gf: int = Field(
-        32, gt=0, le=MAX_CHANNELS, description="Generator feature channels (GAN.GF_DIM)."
-    )
-    stages: list[StageSlot] = Field(
-        default_factory=_default_stages,
-        description="The stages in order; the first one starts from noise (type initial).",
-    )
-    image_head: StageSlot = Field(
-        default_factory=lambda: StageSlot(type="to_image"),
-        description="The head turning each stage's features into an image (one per stage).",
-    )
-    init: InitName = Field(
-        "orthogonal",
-        description="Weight init of the built-in components: orthogonal (reference) or pytorch; "
-        "a component from another package keeps its own.",
-    )
-
-    @field_validator("stages")
-    @classmethod
-    def _non_empty(cls, value: list[StageSlot]) -> list[StageSlot]:
-        if not value:
-            raise ValueError("a generator needs at least one stage")
-        return value
+from .params import StagewiseGeneratorParams
 
 
 class StagewiseGenerator(nn.Module):

@@ -4,35 +4,46 @@ from __future__ import annotations
 
 from t2i_stages.plugin import ComponentSpec, hookimpl
 
-from . import adversarial, kl, matching
+from .params import (
+    BCEMismatchParams,
+    HingeMAGPParams,
+    KLParams,
+    SentenceMatchingParams,
+    WordRegionMatchingParams,
+)
 
 
 @hookimpl
 def t2i_stages_losses() -> dict[str, ComponentSpec]:
     return {
         "bce_mismatch": ComponentSpec(
-            adversarial.build_bce_mismatch,
-            adversarial.BCEMismatchParams,
+            "t2i_stages.plugins.losses.adversarial:build_bce_mismatch",
+            BCEMismatchParams,
             "AttnGAN/DM-GAN/GR-GAN adversarial loss: BCE, (un)conditional heads, mismatched pairs",
+            role="adversarial",
         ),
         "hinge_magp": ComponentSpec(
-            adversarial.build_hinge_magp,
-            adversarial.HingeMAGPParams,
+            "t2i_stages.plugins.losses.adversarial:build_hinge_magp",
+            HingeMAGPParams,
             "DF-GAN adversarial loss: hinge with mismatched pairs and the MA-GP penalty",
+            role="adversarial",
         ),
         "ca_kl": ComponentSpec(
-            kl.build_kl,
-            kl.KLParams,
+            "t2i_stages.plugins.losses.kl:build_kl",
+            KLParams,
             "KL of the conditioning augmentation (mean over batch and dims)",
+            role="kl",
         ),
         "sentence_matching": ComponentSpec(
-            matching.build_sentence_matching,
-            matching.SentenceMatchingParams,
+            "t2i_stages.plugins.losses.matching:build_sentence_matching",
+            SentenceMatchingParams,
             "DAMSM/ITM sentence-image loss S0+S1 (γ3, class masking); call(image_feats, text, class_ids)",
+            role="matching",
         ),
         "word_region_matching": ComponentSpec(
-            matching.build_word_region_matching,
-            matching.WordRegionMatchingParams,
+            "t2i_stages.plugins.losses.matching:build_word_region_matching",
+            WordRegionMatchingParams,
             "DAMSM/ITM word-region loss W0+W1 (γ1, γ2, γ3, class masking); call(image_feats, text, class_ids)",
+            role="matching",
         ),
     }

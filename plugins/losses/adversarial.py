@@ -8,13 +8,12 @@ the mismatched pairs reuse the real images' features (one trunk pass per image s
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 
-from t2i_stages.plugin import Critic, Params
+from t2i_stages.plugin import Critic
+
+from .params import BCEMismatchParams, HingeMAGPParams
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
@@ -22,18 +21,6 @@ def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(
         logits.float(), torch.full_like(logits.float(), target)
     )
-
-
-class BCEMismatchParams(Params):
-    """The AttnGAN / DM-GAN / GR-GAN discriminator loss (architectures.md §6.2, §4.2).
-
-    D: real pairs -> 1, fake pairs -> 0, and mismatched pairs (real image k with the condition of
-    sample k+1) -> 0. With both heads: 1/2 (u_real + c_real) + 1/3 (u_fake + c_fake + c_mis);
-    with the conditional head only: c_real + 1/2 (c_fake + c_mis); with the unconditional head
-    only: 1/2 (u_real + u_fake) (GR-GAN's D1). G: each present head on fakes -> 1, summed.
-    """
-
-    mismatch: bool = Field(True, description="Add the mismatched-pair term for conditional heads.")
 
 
 class BCEMismatch:
@@ -64,20 +51,6 @@ class BCEMismatch:
     def g_loss(self, critic: Critic, fake: torch.Tensor, cond) -> torch.Tensor:
         f = critic.features(fake)
         return sum(_bce(x, 1.0) for x in (critic.uncond(f), critic.cond(f, cond)) if x is not None)
-
-
-class HingeMAGPParams(Params):
-    """DF-GAN's hinge loss with the matching-aware zero-centred gradient penalty (§7).
-
-    D: mean ReLU(1 - C(x, s)) + 1/2 [mean ReLU(1 + C(x_fake, s)) + mean ReLU(1 + C(x_rolled, s))]
-    + weight * mean(||[dC/dx ; dC/ds]||^p) on real matched pairs. G: -mean C(x_fake, s).
-    """
-
-    gp_weight: float = Field(2.0, ge=0, description="MA-GP weight k (2 in DF-GAN).")
-    gp_power: float = Field(6.0, gt=0, description="MA-GP power p (6 in DF-GAN).")
-    mismatch: Literal["roll", "none"] = Field(
-        "roll", description="Mismatched pairs: roll the images by one against the conditions."
-    )
 
 
 class HingeMAGP:

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from t2i_stages.plugin import Params
-
-
-class KLParams(Params):
-    """KL(N(mu, sigma^2) || N(0, I)), averaged over batch and every CA dimension (mean, not sum,
-    as in all three reference repos; weight 1 there)."""
+from .params import KLParams
 
 
 class CAKL:

@@ -11,50 +11,13 @@ same values as slicing each caption to its length.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugin import ImageFeatures, Params, TextFeatures
+from t2i_stages.plugin import ImageFeatures, TextFeatures
 
-Direction = Literal["image_to_text", "text_to_image"]
-
-
-class SentenceMatchingParams(Params):
-    """Sentence-image matching loss S0 + S1: cosine of the global image code and the sentence."""
-
-    gamma3: float = Field(10.0, gt=0, description="Sharpness of the B x B logits (γ3, §6.1).")
-    class_masking: bool = Field(
-        True, description="Mask off-diagonal pairs of the same class before the softmax (§6.1.8)."
-    )
-    directions: list[Direction] = Field(
-        default_factory=lambda: ["image_to_text", "text_to_image"],
-        min_length=1,
-        description="Which cross-entropy directions to sum: image_to_text (S0) and/or "
-        "text_to_image (S1).",
-    )
-
-
-class WordRegionMatchingParams(Params):
-    """Word-region matching loss W0 + W1 over attention-weighted region contexts (§6.1)."""
-
-    gamma1: float = Field(4.0, gt=0, description="Sharpness of the attention over regions (γ1).")
-    gamma2: float = Field(
-        5.0, gt=0, description="Weight of word relevance in the log-sum-exp (γ2)."
-    )
-    gamma3: float = Field(10.0, gt=0, description="Sharpness of the B x B logits (γ3).")
-    class_masking: bool = Field(
-        True, description="Mask off-diagonal pairs of the same class before the softmax (§6.1.8)."
-    )
-    directions: list[Direction] = Field(
-        default_factory=lambda: ["image_to_text", "text_to_image"],
-        min_length=1,
-        description="Which cross-entropy directions to sum: image_to_text (W0) and/or "
-        "text_to_image (W1).",
-    )
+from .params import SentenceMatchingParams, WordRegionMatchingParams
 
 
 def class_mask(

@@ -5,23 +5,22 @@ from __future__ import annotations
 
 from t2i_stages.plugin import ComponentSpec, hookimpl
 
-from . import damsm, itm
-from .pretrain import prepare_matcher
+from .params import DamsmParams, ItmParams
 
 
 @hookimpl
 def t2i_stages_matchers() -> dict[str, ComponentSpec]:
     return {
         "damsm": ComponentSpec(
-            damsm.build_damsm,
-            damsm.DamsmParams,
+            "t2i_stages.plugins.matchers.damsm:build_damsm",
+            DamsmParams,
             "DAMSM (AttnGAN/DM-GAN): bi-RNN text + small CNN or frozen Inception-v3 image side",
-            prepare=prepare_matcher,
+            prepare="t2i_stages.plugins.matchers.pretrain:prepare_matcher",
         ),
         "itm": ComponentSpec(
-            itm.build_itm,
-            itm.ItmParams,
+            "t2i_stages.plugins.matchers.itm:build_itm",
+            ItmParams,
             "GR-GAN ITM on transformers.CLIPModel: frozen local CLIP + head, or tiny CLIP from scratch",
-            prepare=prepare_matcher,
+            prepare="t2i_stages.plugins.matchers.pretrain:prepare_matcher",
         ),
     }

@@ -2,53 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 
-from t2i_stages.plugin import MAX_CHANNELS, MAX_VOCAB, ImageFeatures, Matcher, Params, TextFeatures
+from t2i_stages.plugin import ImageFeatures, Matcher, TextFeatures
 from t2i_stages.plugins.text_encoders.damsm_rnn import DamsmRnnEncoder, DamsmRnnParams
 
-from .image_cnn import InceptionImageEncoder, SmallCnnImageEncoder, SmallCnnParams
-from .pretrain.params import PretrainParams
-
-
-class DamsmParams(Params):
-    """DAMSM: bidirectional RNN over words + image CNN with region features."""
-
-    text_dim: int = Field(256, gt=0, le=MAX_CHANNELS, description="Shared feature size D (nef).")
-    embedding_dim: int = Field(
-        300, gt=0, le=MAX_CHANNELS, description="Word-embedding size of the RNN."
-    )
-    rnn_type: Literal["lstm", "gru"] = Field("lstm", description="Recurrent cell type.")
-    dropout: float = Field(0.5, ge=0, lt=1, description="Dropout on word embeddings.")
-    sentence: Literal["last", "mean"] = Field(
-        "last",
-        description="Sentence vector: the RNN's last states (reference) or the mean word feature.",
-    )
-    backbone: Literal["small_cnn", "inception"] = Field(
-        "small_cnn",
-        description="small_cnn: trained from scratch (small datasets); inception: frozen "
-        "ImageNet Inception-v3 read from a local file (the references' setting).",
-    )
-    small_cnn: SmallCnnParams = Field(
-        default_factory=SmallCnnParams, description="Size of the from-scratch CNN."
-    )
-    inception_weights: str | None = Field(
-        None,
-        description="Path of torchvision's inception_v3_google-0cc3c7bd.pth; null = the "
-        "default place under $T2I_STAGES_HOME.",
-    )
-    vocab_size: int | None = Field(
-        None,
-        gt=1,
-        le=MAX_VOCAB,
-        description="Vocabulary size; null takes the dataset's (vocab_size in ctx).",
-    )
-    pretrain: PretrainParams = Field(
-        default_factory=PretrainParams, description="How this matcher is pretrained."
-    )
+from .image_cnn import InceptionImageEncoder, SmallCnnImageEncoder
+from .params import DamsmParams
 
 
 class DamsmMatcher(Matcher):

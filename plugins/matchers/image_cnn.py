@@ -6,47 +6,14 @@ layer, projected into the text space (§5.2).
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugin import MAX_CHANNELS, MAX_RESOLUTION, ImageFeatures, Params, require_asset
-from t2i_stages.plugins.common import DownBlock
+from t2i_stages.plugin import ImageFeatures, require_asset
+from t2i_stages.plugins.common.layers import DownBlock
 
+from .params import SmallCnnParams
 from .resize import resize_images
-
-
-class SmallCnnParams(Params):
-    """A small from-scratch image CNN for small datasets (regions = (image_size / 8)^2)."""
-
-    image_size: int = Field(
-        64,
-        ge=16,
-        le=MAX_RESOLUTION,
-        description="Images are resized to this size (multiple of 16).",
-    )
-    width: int = Field(
-        32, gt=0, le=MAX_CHANNELS, description="Channels of the first layer; doubled at each step."
-    )
-    arch: Literal["strided", "pooled"] = Field(
-        "strided",
-        description="strided: 4x4 stride-2 convs with LeakyReLU (the first design); pooled: "
-        "3x3 conv, 2x2 max-pool, BatchNorm, ReLU per step, which learns shapes several times "
-        "faster from scratch (docs/matchers.md, benchmark).",
-    )
-    code_pool: Literal["flatten", "avgmax"] = Field(
-        "flatten",
-        description="Global code from the 1/16 grid: flatten (keeps the 4x4 layout) or the "
-        "concatenated spatial mean and max (position-invariant, learns faster).",
-    )
-    region_grad: bool = Field(
-        True,
-        description="False: the region projection reads the trunk through a stop-gradient, so "
-        "the word-region loss trains only that projection and cannot slow the sentence "
-        "objective (the trunk is shaped by the sentence loss).",
-    )
 
 
 def _down(cin: int, cout: int) -> nn.Sequential:

@@ -17,104 +17,29 @@ still come from ``path`` or the scratch model).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from t2i_stages.plugin import (
-    MAX_CHANNELS,
-    MAX_LAYERS,
-    MAX_TOKENS,
     ImageFeatures,
     Matcher,
-    Params,
     TextFeatures,
     masked_mean,
     require_asset,
 )
 from t2i_stages.plugins.text_encoders.clip_common import (
-    IdsMode,
-    TinyClipConfig,
     build_clip,
     make_text_side,
 )
 
 from .openai_rn101 import ModifiedResNet, read_torchscript_state_dict
-from .pretrain.params import PretrainParams
+from .params import ItmParams
 from .resize import resize_images
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-class ItmParams(Params):
-    """CLIP-based ITM: frozen pretrained CLIP + trainable head, or a tiny CLIP from scratch."""
-
-    path: str | None = Field(
-        None,
-        description="Local Hugging Face CLIP folder (absolute, ./relative, or relative to "
-        "$T2I_STAGES_HOME); null = a tiny CLIP trained from scratch ('scratch').",
-    )
-    scratch: TinyClipConfig = Field(
-        default_factory=TinyClipConfig, description="Size of the from-scratch CLIP (path null)."
-    )
-    text_dim: int | None = Field(
-        None,
-        gt=0,
-        le=MAX_CHANNELS,
-        description="Output feature size D of the head; null = CLIP projection_dim.",
-    )
-    region_layer: int = Field(
-        -1,
-        ge=-MAX_LAYERS,
-        le=MAX_LAYERS,
-        description="Vision hidden-state index whose patch tokens are the regions.",
-    )
-    pixel_norm: Literal["clip", "none"] = Field(
-        "clip",
-        description="Map [-1,1] images to CLIP's mean/std ('clip'), or feed [-1,1] unchanged "
-        "('none', what GR-GAN's code does).",
-    )
-    ids: IdsMode = Field(
-        "auto",
-        description="How dataset tokens reach CLIP (word_level, model, retokenize; auto picks).",
-    )
-    max_length: int = Field(77, gt=2, le=MAX_TOKENS, description="Token limit when re-tokenizing.")
-    region_grad: bool = Field(
-        True,
-        description="False: the region projection reads the patch tokens through a "
-        "stop-gradient, so the word-region loss trains only the head (see DAMSM's small CNN).",
-    )
-    image_pool: Literal["cls", "mean", "avgmax"] = Field(
-        "cls",
-        description="Image code from CLIP's pooled CLS token (CLIP), the mean patch token, or "
-        "the mean plus the channel-wise max of the patch tokens (both through the same "
-        "post-LayerNorm; they learn faster from scratch, avgmax fastest).",
-    )
-    text_pool: Literal["eos", "mean"] = Field(
-        "eos",
-        description="Sentence from the EOS token (CLIP) or the mean feature of the real words.",
-    )
-    image_tower: Literal["clip", "rn101"] = Field(
-        "clip",
-        description="clip: the CLIP folder's (ViT) image tower; rn101: OpenAI's ResNet tower read "
-        "from 'rn101_weights' (GR-GAN's setting: layer3 regions, attention-pool code), frozen.",
-    )
-    rn101_weights: str | None = Field(
-        None,
-        description="OpenAI's RN101.pt (TorchScript archive, read without running it); null = "
-        "the default place under $T2I_STAGES_HOME (clip/RN101.pt).",
-    )
-    freeze_clip: bool | None = Field(
-        None,
-        description="Freeze the CLIP towers; null = frozen when pretrained, trained from scratch.",
-    )
-    pretrain: PretrainParams = Field(
-        default_factory=lambda: PretrainParams(lr=1e-3),
-        description="How this matcher is pretrained.",
-    )
 
 
 class ItmMatcher(Matcher):

@@ -8,33 +8,52 @@ from __future__ import annotations
 
 from t2i_stages.plugin import ComponentSpec, hookimpl
 
-from .attribute_accuracy import AttributeAccuracyParams, build_attribute_accuracy
-from .clip_score import ClipScoreParams, build_clip_score
-from .cmd import CmdParams, build_cmd
-from .fid import FidParams, KidParams, build_fid, build_kid
-from .inception_score import InceptionScoreParams, build_inception_score
-from .r_precision import RPrecisionParams, build_r_precision
+from .params import (
+    AttributeAccuracyParams,
+    ClipScoreParams,
+    CmdParams,
+    FidParams,
+    InceptionScoreParams,
+    KidParams,
+    RPrecisionParams,
+)
 
 
 @hookimpl
 def t2i_stages_metrics() -> dict[str, ComponentSpec]:
     return {
         "fid": ComponentSpec(
-            build_fid, FidParams, "FID/KID via clean-fid (or FD/KD in an in-domain feature space)"
+            "t2i_stages.plugins.metrics.fid:build_fid",
+            FidParams,
+            "FID/KID via clean-fid (or FD/KD in an in-domain feature space)",
         ),
-        "kid": ComponentSpec(build_kid, KidParams, "KID via clean-fid (or KD in another space)"),
+        "kid": ComponentSpec(
+            "t2i_stages.plugins.metrics.fid:build_kid",
+            KidParams,
+            "KID via clean-fid (or KD in another space)",
+        ),
         "inception_score": ComponentSpec(
-            build_inception_score, InceptionScoreParams, "Inception Score, 10 splits, mean ± std"
+            "t2i_stages.plugins.metrics.inception_score:build_inception_score",
+            InceptionScoreParams,
+            "Inception Score, 10 splits, mean ± std",
         ),
         "r_precision": ComponentSpec(
-            build_r_precision, RPrecisionParams, "R-precision, 1 true caption among 100, folds"
+            "t2i_stages.plugins.metrics.r_precision:build_r_precision",
+            RPrecisionParams,
+            "R-precision, 1 true caption among 100, folds",
         ),
         "cmd": ComponentSpec(
-            build_cmd, CmdParams, "GR-GAN's CMD and ITDis (paper and script forms)"
+            "t2i_stages.plugins.metrics.cmd:build_cmd",
+            CmdParams,
+            "GR-GAN's CMD and ITDis (paper and script forms)",
         ),
-        "clip_score": ComponentSpec(build_clip_score, ClipScoreParams, "CLIP score, local CLIP"),
+        "clip_score": ComponentSpec(
+            "t2i_stages.plugins.metrics.clip_score:build_clip_score",
+            ClipScoreParams,
+            "CLIP score, local CLIP",
+        ),
         "attribute_accuracy": ComponentSpec(
-            build_attribute_accuracy,
+            "t2i_stages.plugins.metrics.attribute_accuracy:build_attribute_accuracy",
             AttributeAccuracyParams,
             "shapes oracle's per-attribute accuracy against the captions (SOA analogue)",
         ),

@@ -16,31 +16,21 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
 
 from t2i_stages.plugin import (
     EvalBatch,
     EvalContext,
     MetricResult,
-    Params,
     StreamingMetric,
     T2IError,
     to_float,
 )
 
 from .common import dataset_oracle
+from .params import AttributeAccuracyParams
 
 ATTRIBUTES = ("shape", "color", "size", "fine", "position", "count")
 COMBINED = "attr_acc[shape+color+position]"
-
-
-class AttributeAccuracyParams(Params):
-    """Score generated shapes images with the dataset's oracle."""
-
-    mentioned_only: bool = Field(
-        True, description="Count only attributes the caption mentions (false: every attribute)."
-    )
-    real_reference: bool = Field(True, description="Also score the real test images.")
 
 
 def predict_images(oracle: Any, images_uint8: torch.Tensor) -> torch.Tensor:

@@ -5,26 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
 from t2i_stages.plugin import (
     EvalBatch,
     EvalContext,
     MetricResult,
-    Params,
     StreamingMetric,
     l2_normalise,
     require_hf_folder,
 )
 
-from .common import DEFAULT_CLIP, build_joint
-
-
-class ClipScoreParams(Params):
-    """Mean of max(cos(image, caption), 0) in CLIP space, times 100 (and Hessel's w = 2.5 form)."""
-
-    clip_folder: str = Field(DEFAULT_CLIP, description="Local Hugging Face CLIP folder.")
-    real_reference: bool = Field(True, description="Also score the real test images.")
+from .common import build_joint
+from .params import ClipScoreParams
 
 
 def clip_scores(image: np.ndarray, text: np.ndarray) -> np.ndarray:

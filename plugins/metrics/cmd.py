@@ -9,10 +9,9 @@ resized to its input size in [0, 1] without CLIP's mean/std normalisation.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import Field
 
 from t2i_stages.plugin import (
     CMD_FORMS,
@@ -27,46 +26,8 @@ from t2i_stages.plugin import (
     require_hf_folder,
 )
 
-from .common import DEFAULT_CLIP, HeldOutParams, build_joint
-
-
-class CmdParams(HeldOutParams):
-    """Cross-model distance (CMD) and image-text distance (ITDis) of GR-GAN."""
-
-    space: Literal["clip", "matcher", "held_out"] = Field(
-        "clip",
-        description="Joint feature space: a local CLIP folder (GR-GAN used ViT-B/32), the run's "
-        "matcher, or a held-out matcher.",
-    )
-    clip_folder: str = Field(DEFAULT_CLIP, description="Local Hugging Face CLIP folder.")
-    clip_normalize: bool = Field(
-        False,
-        description="Apply CLIP's mean/std to images (the released script does not: false).",
-    )
-    image_scale: float = Field(
-        10.0, le=1e6, gt=0, description="Image features: L2-normalised times this."
-    )
-    text_scale: float = Field(
-        1.0, le=1e6, gt=0, description="Text features: L2-normalised times this."
-    )
-    real_stats: str | None = Field(
-        None,
-        description="An .npz (mu, sigma) for the real images (e.g. GR-GAN's image_feature.npz).",
-    )
-    text_stats: str | None = Field(
-        None, description="An .npz (mu, sigma) for the captions (e.g. GR-GAN's sent_feature.npz)."
-    )
-    captions: Literal["sampled", "all"] = Field(
-        "sampled",
-        description="Caption set l: the caption of each evaluated image, or every caption of the "
-        "evaluated test images (as GR-GAN: 5 per COCO image).",
-    )
-    headline: Literal["paper", "script"] = Field(
-        "paper", description="Which form the 'CMD' and 'ITDis' headline numbers use."
-    )
-    save_stats: str | None = Field(
-        None, description="Folder to write real.npz, text.npz and fake.npz (mu, sigma) into."
-    )
+from .common import build_joint
+from .params import CmdParams
 
 
 def _all_captions(ctx: EvalContext, batch: EvalBatch) -> tuple[list[str], Any, Any]:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal
-
-from pydantic import Field
+from typing import Any
 
 from t2i_stages.plugin import (
     ClipEncoder,
@@ -15,26 +13,13 @@ from t2i_stages.plugin import (
     JointEncoder,
     MatcherEncoder,
     MatcherSlot,
-    Params,
     T2IError,
     matcher_extractor,
     oracle_extractor,
     random_extractor,
 )
 
-DEFAULT_CLIP = "hf/clip-vit-base-patch32"
-ExtractorName = Literal["inception", "matcher", "held_out", "oracle", "random"]
-
-
-class HeldOutParams(Params):
-    """A second matcher, pretrained like the run's but with another seed (or another config)."""
-
-    held_out_seed: int = Field(
-        1, description="Pretraining seed of the held-out matcher (cached after the first use)."
-    )
-    held_out_matcher: MatcherSlot | None = Field(
-        None, description="Matcher config of the held-out encoder; null = the run's matcher config."
-    )
+from .params import DEFAULT_CLIP, HeldOutParams
 
 
 def held_out_matcher(ctx: EvalContext, seed: int, slot: MatcherSlot | None = None) -> Any:

@@ -16,11 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
 from t2i_stages.plugin import (
-    MAX_CHANNELS,
-    MAX_SAMPLES,
     EvalBatch,
     EvalContext,
     GaussianStats,
@@ -32,50 +29,8 @@ from t2i_stages.plugin import (
     stats_distance,
 )
 
-from .common import ExtractorName, HeldOutParams, build_extractor
-
-
-class FidParams(HeldOutParams):
-    """Fréchet (and kernel) distance between generated and real images in a feature space."""
-
-    extractor: ExtractorName = Field(
-        "inception",
-        description="Feature space: 'inception' (clean-fid's, gives FID/KID), 'matcher' (the "
-        "run's image encoder), 'held_out' (a matcher pretrained with another seed), 'oracle' "
-        "(shapes oracle's penultimate layer) or 'random' (seeded random CNN, for tests).",
-    )
-    fid: bool = Field(True, description="Report the Fréchet distance.")
-    kid: bool = Field(True, description="Report the kernel (KID) distance.")
-    inception_path: str | None = Field(
-        None,
-        description="clean-fid's inception-2015-12-05.pt (file or folder); null = look under "
-        "$T2I_STAGES_HOME/cleanfid/ and the temp folder.",
-    )
-    reference_stats: str | None = Field(
-        None,
-        description="An .npz with mu and sigma of the real set in this feature space; null = the "
-        "real test images paired with the evaluated captions.",
-    )
-    save_reference_stats: str | None = Field(
-        None, description="Write the real set's mu/sigma to this .npz (to reuse as a reference)."
-    )
-    kid_subsets: int = Field(
-        100, le=MAX_SAMPLES, ge=1, description="KID subsets (clean-fid's num_subsets)."
-    )
-    kid_subset_size: int = Field(
-        1000, le=MAX_SAMPLES, ge=2, description="KID subset size (clean-fid's max)."
-    )
-    kid_seed: int = Field(0, description="Seed of KID's subset draws.")
-    random_seed: int = Field(0, description="Seed of the 'random' extractor's weights.")
-    random_dim: int = Field(
-        64, le=MAX_CHANNELS, ge=2, description="Feature size of the 'random' extractor."
-    )
-
-
-class KidParams(FidParams):
-    """Kernel Inception Distance (or KD in another feature space) only."""
-
-    fid: bool = Field(False, description="Report the Fréchet distance.")
+from .common import build_extractor
+from .params import FidParams, KidParams
 
 
 def batch_features(batch: EvalBatch, extractor: Any, which: str, batch_size: int) -> np.ndarray:

@@ -10,14 +10,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field
 
 from t2i_stages.plugin import (
-    MAX_LAYERS,
     EvalBatch,
     EvalContext,
     MetricResult,
-    Params,
     StreamingMetric,
     T2IError,
     inception_score_from_probs,
@@ -26,16 +23,7 @@ from t2i_stages.plugin import (
     sha256_file,
 )
 
-
-class InceptionScoreParams(Params):
-    """exp(E KL(p(y|x) ‖ p(y))) over ``splits`` splits, mean ± std."""
-
-    weights: str | None = Field(
-        None,
-        description="torchvision's inception_v3_google-0cc3c7bd.pth; null = the known asset "
-        "path under $T2I_STAGES_HOME.",
-    )
-    splits: int = Field(10, le=MAX_LAYERS, ge=1, description="Splits for the mean ± std.")
+from .params import InceptionScoreParams
 
 
 def load_inception(path: str | None, device: torch.device) -> tuple[torch.nn.Module, str]:

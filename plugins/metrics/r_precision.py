@@ -7,14 +7,11 @@ with another seed, never seen by the generator) or 'clip' (a local CLIP folder).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 
 from t2i_stages.plugin import (
-    MAX_LAYERS,
-    MAX_SAMPLES,
     EvalBatch,
     EvalContext,
     MetricResult,
@@ -23,26 +20,8 @@ from t2i_stages.plugin import (
 )
 
 from ..common.retrieval import retrieval_r_precision
-from .common import DEFAULT_CLIP, HeldOutParams, build_joint
-
-
-class RPrecisionParams(HeldOutParams):
-    """Retrieval of each generated image's caption among ``candidates`` (1 true + others)."""
-
-    encoder: Literal["run", "held_out", "clip"] = Field(
-        "run",
-        description="Which image-text encoder ranks the captions: the run's matcher (inflated: "
-        "the generator was trained against it), a held-out matcher, or a local CLIP.",
-    )
-    clip_folder: str = Field(DEFAULT_CLIP, description="Local CLIP folder for encoder 'clip'.")
-    candidates: int = Field(
-        100, le=MAX_SAMPLES, ge=2, description="Captions ranked per image (1 true + others)."
-    )
-    folds: int = Field(10, le=MAX_LAYERS, ge=1, description="Folds for the mean ± std.")
-    seed: int = Field(0, description="Seed of the mismatched-caption draws and the fold shuffle.")
-    real_reference: bool = Field(
-        True, description="Also score the real test images (the ceiling for this encoder)."
-    )
+from .common import build_joint
+from .params import RPrecisionParams
 
 
 class RPrecisionMetric(StreamingMetric):

@@ -10,23 +10,32 @@ from __future__ import annotations
 
 from t2i_stages.plugin import ComponentSpec, NoParams, hookimpl
 
-from . import initial, refine, to_image
+from .params import (
+    InitialStageParams,
+    RefineStageParams,
+    initial_out_resolution,
+    refine_out_resolution,
+)
 
 
 @hookimpl
 def t2i_stages_stages() -> dict[str, ComponentSpec]:
     return {
         "initial": ComponentSpec(
-            initial.build_initial,
-            initial.InitialStageParams,
+            "t2i_stages.plugins.stages.initial:build_initial",
+            InitialStageParams,
             "INIT_STAGE_G: [condition ; z] -> FC -> BN -> GLU -> upBlocks to the first resolution",
+            out_resolution=initial_out_resolution,
         ),
         "refine": ComponentSpec(
-            refine.build_refine,
-            refine.RefineStageParams,
+            "t2i_stages.plugins.stages.refine:build_refine",
+            RefineStageParams,
             "refinement: fusion block -> ResBlocks -> upBlock x2, with attention",
+            out_resolution=refine_out_resolution,
         ),
         "to_image": ComponentSpec(
-            to_image.build_to_image, NoParams, "conv3x3 to RGB then tanh (GET_IMAGE_G)"
+            "t2i_stages.plugins.stages.to_image:build_to_image",
+            NoParams,
+            "conv3x3 to RGB then tanh (GET_IMAGE_G)",
         ),
     }

@@ -10,46 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from t2i_stages.plugin import (
-    MAX_LAYERS,
-    MAX_RESOLUTION,
-    ConditioningSlot,
-    Params,
     PluginError,
     StageOutput,
     TextFeatures,
 )
-from t2i_stages.plugins.common import GLU, UpBlock
+from t2i_stages.plugins.common.layers import GLU, UpBlock
 
-
-class InitialStageParams(Params):
-    """Initial stage: fully connected layer, then upsampling to the first resolution.
-
-    Its input channels are ``ngf0 = multiplier * gf`` (16 * gf in the papers); parameters are
-    ``(c_dim + z_dim) * ngf0 * s*s * 2`` for the Linear (no bias), BatchNorm1d, and the upBlocks
-    (19.16M at gf 64, 12.02M at gf 48), plus the conditioning level's (CA: 0.10M at nef 256).
-    """
-
-    conditioning: ConditioningSlot = Field(
-        default_factory=lambda: ConditioningSlot(type="ca"),
-        description="What text the stage sees: a vector level (ca, sentence, mean_words) or none.",
-    )
-    multiplier: int | None = Field(
-        None,
-        gt=0,
-        le=MAX_LAYERS,
-        description="ngf0 = multiplier * gf channels at the start; null: 2**upsamples (16), "
-        "so the stage ends at gf channels.",
-    )
-    base_size: int = Field(
-        4, gt=0, le=MAX_RESOLUTION, description="Spatial size right after the Linear layer."
-    )
-    upsamples: int = Field(
-        4, ge=0, le=10, description="Number of x2 upBlocks (4 gives 64 from 4; 10 gives 4096)."
-    )
+from .params import InitialStageParams
 
 
 class InitialStage(nn.Module):

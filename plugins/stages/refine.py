@@ -10,44 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from t2i_stages.plugin import (
-    MAX_CHANNELS,
-    MAX_LAYERS,
-    ConditioningSlot,
-    FusionSlot,
-    Params,
     StageOutput,
     TextFeatures,
     check_fit,
 )
-from t2i_stages.plugins.common import ResBlock, UpBlock
+from t2i_stages.plugins.common.layers import ResBlock, UpBlock
 
-
-class RefineStageParams(Params):
-    """Refinement stage: fusion block -> ``residual_blocks`` ResBlocks -> upBlock (x2).
-
-    Parameters at C channels, fused width F (2C for word attention and dynamic memory):
-    fusion + ``residual_blocks * (27 F^2 + 6 F)`` + ``9 F * 2C + 4C`` (upBlock), e.g. 0.84M for
-    AttnGAN (C 48, R 3) and 1.54M for DM-GAN (C 64, R 3).
-    """
-
-    conditioning: ConditioningSlot = Field(
-        default_factory=lambda: ConditioningSlot(type="words"),
-        description="What text the fusion block sees (words, sentence_tiled, sentence, ...).",
-    )
-    fusion: FusionSlot = Field(
-        default_factory=lambda: FusionSlot(type="word_attention"),
-        description="How text is mixed into the image features.",
-    )
-    residual_blocks: int = Field(
-        2, ge=0, le=MAX_LAYERS, description="ResBlocks after fusion (R_NUM: 2 CUB, 3 COCO)."
-    )
-    channels: int | None = Field(
-        None, gt=0, le=MAX_CHANNELS, description="Output channels; null keeps the generator's gf."
-    )
+from .params import RefineStageParams
 
 
 class RefineStage(nn.Module):

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from t2i_stages.plugins.common import conv3x3
+from t2i_stages.plugins.common.layers import conv3x3
 
 
 class ToImage(nn.Module):

@@ -19,62 +19,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from t2i_stages.plugin import (
-    MAX_CHANNELS,
-    MAX_LAYERS,
-    MAX_RESOLUTION,
-    MAX_TOKENS,
-    Params,
     T2IError,
     require_hf_folder,
 )
-from t2i_stages.plugins.common import DownBlock
+from t2i_stages.plugins.common.layers import DownBlock
 
-IdsMode = Literal["auto", "word_level", "model", "retokenize"]
-
-
-class TinyClipConfig(Params):
-    """Size of a CLIP trained from scratch (small enough for minutes on a 2-core CPU)."""
-
-    text_width: int = Field(128, gt=0, le=MAX_CHANNELS, description="Text transformer width.")
-    text_layers: int = Field(2, gt=0, le=MAX_LAYERS, description="Text transformer layers.")
-    text_heads: int = Field(4, gt=0, le=MAX_LAYERS, description="Text attention heads.")
-    vision_width: int = Field(128, gt=0, le=MAX_CHANNELS, description="Vision transformer width.")
-    vision_layers: int = Field(2, gt=0, le=MAX_LAYERS, description="Vision transformer layers.")
-    vision_heads: int = Field(4, gt=0, le=MAX_LAYERS, description="Vision attention heads.")
-    mlp_ratio: int = Field(
-        2, gt=0, le=MAX_LAYERS, description="Feed-forward width as a multiple of the width."
-    )
-    image_size: int = Field(
-        32, gt=0, le=MAX_RESOLUTION, description="Images are resized to this size."
-    )
-    patch_size: int = Field(
-        4, gt=0, le=MAX_RESOLUTION, description="ViT patch size; regions = (image/patch)^2."
-    )
-    projection_dim: int = Field(
-        128, gt=0, le=MAX_CHANNELS, description="CLIP joint embedding size."
-    )
-    patch_stem: Literal["linear", "conv"] = Field(
-        "linear",
-        description="linear: CLIP's patch embedding (one strided conv); conv: a convolutional "
-        "stem (3x3 conv, 2x2 max-pool, BatchNorm, ReLU per halving, then 1x1 to the width) "
-        "that learns shapes far faster from scratch (patch_size must be a power of two).",
-    )
-    stem_width: int = Field(
-        32, gt=0, le=MAX_CHANNELS, description="Channels of the conv stem's first step."
-    )
-    max_words: int = Field(
-        64,
-        gt=0,
-        le=MAX_TOKENS,
-        description="Longest caption in words (text positions = max_words + 2).",
-    )
+from .params import IdsMode, TinyClipConfig
 
 
 def decode_captions(vocab: Any, tokens: torch.Tensor, mask: torch.Tensor) -> list[str]:

@@ -10,38 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugin import MAX_TOKENS, Params, TextFeatures
+from t2i_stages.plugin import TextFeatures
 
-from .clip_common import IdsMode, TinyClipConfig, build_clip, make_text_side
-
-
-class ClipTextParams(Params):
-    """CLIP text encoder: a local pretrained CLIP folder, or a tiny CLIP trained from scratch."""
-
-    path: str | None = Field(
-        None,
-        description="Local Hugging Face CLIP folder (absolute, ./relative, or relative to "
-        "$T2I_STAGES_HOME); null builds a tiny CLIP from scratch with 'scratch'.",
-    )
-    scratch: TinyClipConfig = Field(
-        default_factory=TinyClipConfig, description="Size of the from-scratch CLIP (path null)."
-    )
-    ids: IdsMode = Field(
-        "auto",
-        description="How dataset tokens reach CLIP: word_level (scratch), model (dataset used "
-        "this model's tokenizer), retokenize (decode with the dataset vocab, re-tokenize); auto "
-        "picks one from path and the vocabulary.",
-    )
-    project: bool = Field(
-        True, description="Apply CLIP's text_projection to words and sentence (D = projection_dim)."
-    )
-    max_length: int = Field(77, gt=2, le=MAX_TOKENS, description="Token limit when re-tokenizing.")
-    trainable: bool | None = Field(
-        None, description="Train the tower; null = frozen when pretrained, trainable from scratch."
-    )
+from .clip_common import build_clip, make_text_side
+from .params import ClipTextParams
 
 
 class ClipTextEncoder(nn.Module):

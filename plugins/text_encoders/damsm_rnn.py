@@ -11,42 +11,12 @@ length axes.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugin import MAX_CHANNELS, MAX_VOCAB, Params, TextFeatures, masked_mean
+from t2i_stages.plugin import TextFeatures, masked_mean
 
-
-class DamsmRnnParams(Params):
-    """DAMSM text encoder: word embedding -> dropout -> 1-layer bidirectional LSTM/GRU (§5.1)."""
-
-    text_dim: int = Field(
-        256,
-        gt=0,
-        le=MAX_CHANNELS,
-        description="Output size D (nef); each direction has D/2 hidden units.",
-    )
-    embedding_dim: int = Field(300, gt=0, le=MAX_CHANNELS, description="Word-embedding size.")
-    rnn_type: Literal["lstm", "gru"] = Field("lstm", description="Recurrent cell type.")
-    dropout: float = Field(0.5, ge=0, lt=1, description="Dropout on word embeddings (training).")
-    sentence: Literal["last", "mean"] = Field(
-        "last",
-        description="Sentence vector: last hidden state of each direction (the reference) or the "
-        "mean of the word features over real words (learns faster from scratch).",
-    )
-    vocab_size: int | None = Field(
-        None,
-        gt=1,
-        le=MAX_VOCAB,
-        description="Vocabulary size; null takes the dataset's (passed as vocab_size by the caller).",
-    )
-    trainable: bool = Field(
-        True,
-        description="Leave the weights trainable; AttnGAN/DM-GAN freeze it after DAMSM pretraining.",
-    )
+from .params import DamsmRnnParams
 
 
 def reverse_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:

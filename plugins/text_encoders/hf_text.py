@@ -10,53 +10,20 @@ from __future__ import annotations
 
 import importlib.resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from t2i_stages.plugin import (
-    MAX_CHANNELS,
-    MAX_TOKENS,
     MissingAssetError,
-    Params,
     T2IError,
     TextFeatures,
     require_hf_folder,
 )
 
 from .clip_common import decode_captions, load_hf_tokenizer
-
-
-class HfTextParams(Params):
-    """Any Hugging Face encoder (BERT, RoBERTa, DistilBERT, ...) from a local folder."""
-
-    path: str = Field(
-        description="Model folder saved with save_pretrained: absolute, ./relative, relative "
-        "to $T2I_STAGES_HOME, or inside 'package' when that is set."
-    )
-    package: str | None = Field(
-        None, description="Installed Python package that ships the folder ('path' is inside it)."
-    )
-    pooling: Literal["mean", "cls", "pooler", "last"] = Field(
-        "mean",
-        description="Sentence vector: masked mean of the word features, the first token, the "
-        "model's pooler output, or the last real token (for causal models).",
-    )
-    ids: Literal["auto", "model", "retokenize"] = Field(
-        "auto",
-        description="model: dataset tokens are this model's ids; retokenize: decode with the "
-        "dataset vocab and tokenize again; auto: retokenize for a word-level vocabulary.",
-    )
-    text_dim: int | None = Field(
-        None,
-        gt=0,
-        le=MAX_CHANNELS,
-        description="Add a trainable linear projection to this size (null: none).",
-    )
-    max_length: int = Field(64, gt=2, le=MAX_TOKENS, description="Token limit when re-tokenizing.")
-    trainable: bool = Field(False, description="Fine-tune the pretrained encoder's weights.")
+from .params import HfTextParams
 
 
 def resolve_model_folder(path: str, package: str | None) -> Path:

@@ -23,6 +23,8 @@ def add_recipe_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
     )
 
 
-def load_from_args(args: argparse.Namespace) -> tuple[Recipe, Registry]:
+def load_from_args(args: argparse.Namespace, build: bool = True) -> tuple[Recipe, Registry]:
+    """The recipe the arguments name, validated in every phase (``build``: see
+    ``validate_recipe``), and the registry it was checked against."""
     registry = load_registry()
-    return load_recipe(args.recipe, args.overrides, registry), registry
+    return load_recipe(args.recipe, args.overrides, registry, build=build), registry

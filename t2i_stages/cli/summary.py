@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-import torch
-
 from ..errors import T2IError
 from ..registry import load_registry
-from ..summary import load_model_recipe, summarize
 from .common import add_recipe_args
 
 
@@ -39,6 +36,10 @@ def _summary(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.words < 1:
         raise T2IError("--batch-size and --words must be at least 1")
     registry = load_registry()
+    import torch
+
+    from ..summary import load_model_recipe, summarize
+
     recipe = load_model_recipe(args.recipe, args.overrides, registry)
     try:
         device = str(torch.device(args.device))

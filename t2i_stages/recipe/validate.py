@@ -87,11 +87,14 @@ def validate_recipe(
     registry: Registry,
     components: bool = True,
     only: Sequence[str] | None = None,
+    build: bool = True,
 ) -> Recipe:
     """Validate merged recipe data; raise RecipeError with file:line per problem.
 
     Phase 1 is the schema, phase 2 every slot's params, phase 3 (``components``) the checks
-    across components (``semantic.py``: losses, discriminators per stage, text features).
+    across components (``semantic.py``: losses, discriminators per stage, text features),
+    from what the components build (``build``) or from their plugins' static facts alone
+    (no torch; what ``validate`` does).
     ``only`` validates just those top-level sections (phases 1 and 2; what ``summary`` and
     ``data`` need): the returned recipe holds them and the defaults, nothing else checked.
     """
@@ -115,7 +118,7 @@ def validate_recipe(
         raise RecipeError(lines) from None
     problems = resolve_slots(recipe, registry)
     if not problems and components:
-        problems = check_components(recipe, registry)
+        problems = check_components(recipe, registry, build=build)
     if problems:
         raise located(rs, problems)
     return recipe
@@ -161,14 +164,16 @@ def load_recipe(
     overrides: list[str] | tuple[str, ...] = (),
     registry: Registry | None = None,
     only: Sequence[str] | None = None,
+    build: bool = True,
 ) -> Recipe:
     """Read, merge, override and validate a recipe (the Python API of `validate`); ``only``
-    validates just those sections (see ``validate_recipe``)."""
+    validates just those sections, and ``build=False`` checks across components from static
+    facts only (see ``validate_recipe``)."""
     if registry is None:
         from ..registry import load_registry
 
         registry = load_registry()
-    return validate_recipe(read_recipe(path, overrides), registry, only=only)
+    return validate_recipe(read_recipe(path, overrides), registry, only=only, build=build)
 
 
 def resolved_dict(value: Any) -> Any:

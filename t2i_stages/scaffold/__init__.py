@@ -84,10 +84,14 @@ def scaffold_plugin(name: str, kind: str, out_dir: str | Path | None = None) -> 
     fields = dict(n, kind=kind, impl=kind, hook=HOOKS[kind], summary=SUMMARIES[kind])
     fields["recipe_path"] = f"src/{n['module']}/recipes/demo.yaml"
     fields["stage"] = Template(STAGE_SLOTS[kind]).substitute(component=n["component"])
+    static = kind == "stage"  # a stage states its output side, so `validate` builds nothing
+    fields["static_import"] = ", out_resolution" if static else ""
+    fields["static"] = "\n            out_resolution=out_resolution," if static else ""
     files = {
         root / "pyproject.toml": "pyproject.toml",
         root / "README.md": "README.md",
         pkg / "__init__.py": "__init__.py",
+        pkg / "params.py": f"params_{kind}.py",
         pkg / f"{kind}.py": f"{kind}.py",
         pkg / "recipes" / "demo.yaml": "demo.yaml",
         root / "tests" / f"test_{n['component']}.py": "test.py",

@@ -127,3 +127,120 @@ def test_assemble_runs_the_same_checks_on_a_recipe_that_skipped_validation(child
     with pytest.raises(T2IError, match="^losses: the recipe names no adversarial loss"):
         assemble(recipe, registry)
     assert not child.home.exists()
+
+
+@pytest.mark.parametrize("name", ["grgan", "attngan", "dmgan", "dfgan"])
+def test_the_built_ins_static_facts_agree_with_what_they_build(name):
+    """`validate` trusts ComponentSpec.resolutions and .role; the build must say the same."""
+    from t2i_stages.recipe.semantic import check_components, static_resolutions
+
+    registry = load_registry()
+    recipe = load_recipe(GRGAN.parent / f"{name}.yaml", registry=registry)
+    assert check_components(recipe, registry, build=True) == []
+    built = assemble(recipe, registry, parts=("generator", "losses"), device="meta")
+    assert static_resolutions(recipe, registry) == built.resolutions
+    for slot, loss in zip(recipe.losses, built.losses, strict=True):
+        assert registry.get("loss", slot.type).spec.role == loss.role
+
+
+def _plugin(**hooks):
+    from t2i_stages.hookspecs import hookimpl
+
+    class Plugin:
+        pass
+
+    for name, specs in hooks.items():
+        setattr(Plugin, name, hookimpl(lambda self, specs=specs: specs))
+    return Plugin()
+
+
+def test_a_plugin_whose_static_facts_are_wrong_is_caught_by_a_build(child, capsys):
+    from t2i_stages.recipe.semantic import check_components
+    from t2i_stages.spec import ComponentSpec
+
+    registry = load_registry()
+    real = registry.get("stage", "refine").spec
+    lying = ComponentSpec(
+        real.factory,
+        real.params,
+        "doubles, it says, but claims x4",
+        out_resolution=lambda p, r: 4 * r,
+    )
+    kl = registry.get("loss", "ca_kl").spec
+    liar = ComponentSpec(kl.factory, kl.params, role="adversarial")
+    registry = load_registry(
+        plugins=[
+            ("liar", _plugin(t2i_stages_stages={"x4": lying}, t2i_stages_losses={"kl2": liar}))
+        ]
+    )
+    path = child(
+        "generator:\n  type: stagewise\n  params:\n    stages:\n      - {type: initial, params: {upsamples: 1}}\n"
+        "      - {type: x4}\n"
+        "discriminators:\n  - type: stagewise\n  - type: stagewise\n"
+        "losses:\n  - type: bce_mismatch\n  - type: kl2\n"
+    )
+    recipe = load_recipe(path, registry=registry, build=False)  # trusts the plugin
+    assert recipe.generator.type == "stagewise"
+    problems = dict(check_components(recipe, registry, build=True))
+    assert (
+        "declares stage resolutions [8, 32] but builds [8, 16]" in problems[("generator", "type")]
+    )
+    assert (
+        problems[("losses", 1, "type")] == "'kl2' declares role 'adversarial' but builds a kl loss"
+    )
+
+
+def test_without_static_facts_validate_builds_what_it_must(child):
+    """A third-party stage that declares no out_resolution: the checks still run (the
+    generator is built on the meta device), and still find two Ds for three stages."""
+    from t2i_stages.spec import ComponentSpec
+
+    registry = load_registry()
+    real = registry.get("stage", "refine").spec
+    quiet = ComponentSpec(real.factory, real.params, "refine, with no static facts")
+    registry = load_registry(plugins=[("quiet", _plugin(t2i_stages_stages={"quiet": quiet}))])
+    path = child(
+        "generator:\n  type: stagewise\n  params:\n    stages:\n      - {type: initial, params: {upsamples: 1}}\n"
+        "      - {type: quiet}\n      - {type: quiet}\n"
+        "discriminators:\n  - type: stagewise\n  - type: stagewise\n"
+    )
+    with pytest.raises(RecipeError, match=r"2 given for 3 generator stages \[8, 16, 32\]"):
+        load_recipe(path, registry=registry, build=False)
+
+
+def test_validate_build_finds_what_only_a_build_can(child, capsys):
+    """A fusion block that needs words given a sentence vector: only building the stage finds
+    it. `validate` (static) passes it; `validate --build`, and so `run`, report its line."""
+    path = child(
+        "generator:\n  type: stagewise\n  params:\n    stages:\n"
+        "      - {type: initial, params: {upsamples: 1}}\n      - {type: refine}\n"
+        "      - type: refine\n        params: {conditioning: {type: sentence}, fusion: {type: word_attention}}\n"
+    )
+    assert main(["validate", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["validate", "--build", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:4: generator.type:" in err and "word_attention" in err
+    assert not child.home.exists()
+
+
+def test_a_first_build_on_the_meta_device_leaves_later_builds_whole():
+    """Factories named by strings are imported at their first build. If that build is phase
+    3's, inside ``torch.device("meta")``, a module-level tensor of the factory's module (the
+    upsampling taps of the built-in layers) must still land on the CPU."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from t2i_stages.plugin import load_recipe, load_registry\n"
+        "reg = load_registry()\n"
+        f"recipe = load_recipe({str(GRGAN)!r}, registry=reg)\n"  # phase 3 builds on meta
+        "g = reg.build('generator', recipe.generator)\n"
+        "from t2i_stages.summary import random_text\n"
+        "out = g(torch.randn(2, g.z_dim), torch.randn(2, g.eps_dim), random_text(2, g.text_dim, 5, 'cpu'))\n"
+        "assert out.images[-1].device.type == 'cpu' and torch.isfinite(out.images[-1]).all()\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.stdout.strip() == "ok", proc.stderr[-2000:]

@@ -69,7 +69,7 @@ def test_the_scaffold_installs_with_pip_and_its_tests_pass(tmp_path):
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stdout[-3000:]
-    assert "2 passed" in done.stdout
+    assert "3 passed" in done.stdout
 
 
 def test_bad_names_and_existing_folders_are_refused(tmp_path, capsys):

@@ -147,21 +147,21 @@ def _run_blocked(code: str, blocked: tuple[str, ...], cwd) -> subprocess.Complet
 def test_onnx_generate_runs_with_torch_blocked(demo_export, tmp_path):
     folder = demo_export("grgan").folder
     code = f"""
-        import argparse, json, sys
+        import json, sys
         try:
             import torch
         except ImportError:
             pass
         else:
             raise SystemExit("torch was importable")
-        from t2i_stages.cli.generate import _generate
+        from t2i_stages.cli.main import main
         from t2i_stages.export.api import generate
         res = generate(["a red circle", ""], {str(tmp_path / "api.png")!r},
                        onnx={str(folder)!r}, n=2, provider="cpu")
-        args = argparse.Namespace(text=["a red circle"], model=None, onnx={str(folder)!r}, n=3,
-                                  seed=1, provider="cpu", allow_cpu_fallback=False, stage=-1,
-                                  threads=1, precision="fp32", out={str(tmp_path / "cli.png")!r})
-        assert _generate(args) == 0
+        argv = ["generate", "--text", "a red circle", "--onnx", {str(folder)!r}, "--n", "3",
+                "--seed", "1", "--provider", "cpu", "--threads", "1",
+                "--out", {str(tmp_path / "cli.png")!r}]
+        assert main(argv) == 0  # the whole command line, parser included
         assert not [m for m in sys.modules if m == "torch" or m.startswith("torch.")]
         print(json.dumps({{"shape": list(res.images[-1].shape), "backend": res.backend}}))
     """

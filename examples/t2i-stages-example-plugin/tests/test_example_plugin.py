@@ -40,6 +40,19 @@ def test_components_are_registered_from_this_package(registry):
         assert entry.plugin.package == "t2i-stages-example-plugin" and not entry.plugin.builtin
 
 
+def test_registering_imports_no_torch_and_validate_builds_nothing():
+    """With this plugin installed, `plugins` and `validate` stay torch-free: the factories are
+    imported when first built, and the stage states its output side (``out_resolution``)."""
+    code = (
+        "import sys\n"
+        "from t2i_stages.cli.main import main\n"
+        f"assert main(['validate', {str(RECIPES / 'gated-shapes.yaml')!r}]) == 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_attention_ignores_padded_words_and_the_gate_starts_nearly_closed():
     torch.manual_seed(0)
     block = GatedCrossAttention(channels=8, text_dim=32, heads=2, gate_bias=-2.0, scale=True)

@@ -10,11 +10,31 @@ attributes back from images. Imports go one way: params <- scene <- captions / r
 
 from __future__ import annotations
 
-from .cache import prepare_split, split_artefact, verify_split
-from .captions import caption_words, scene_captions
-from .dataset import ShapesDataset, shapes_factory, shapes_vocab
+from t2i_stages.plugin import lazy_exports
+
 from .params import COLORS, FINES, SHAPES, SIZES, ShapesParams
-from .scene import COLOR_NAMES, Scene, class_id, decode_attributes, describe, sample_scene
+
+# The rest import numpy or torch: on first use, so registering the plugin imports neither.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "prepare_split": ".cache",
+        "split_artefact": ".cache",
+        "verify_split": ".cache",
+        "caption_words": ".captions",
+        "scene_captions": ".captions",
+        "ShapesDataset": ".dataset",
+        "shapes_factory": ".dataset",
+        "shapes_vocab": ".dataset",
+        "COLOR_NAMES": ".scene",
+        "Scene": ".scene",
+        "class_id": ".scene",
+        "decode_attributes": ".scene",
+        "describe": ".scene",
+        "sample_scene": ".scene",
+    },
+    globals(),
+)
 
 __all__ = [
     "COLORS",

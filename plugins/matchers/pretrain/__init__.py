@@ -12,10 +12,26 @@ Modules: ``params`` (the recipe's ``pretrain`` block), ``loop`` (the training lo
 (key, save, load), ``prepare`` (``pretrain_matcher`` and the ``prepare`` hook).
 """
 
-from .cache import dataset_fingerprint, load_matcher_weights, matcher_cache_payload
-from .loop import lr_factor, train_matcher
+from t2i_stages.plugin import lazy_exports
+
 from .params import PretrainParams
-from .prepare import PretrainingStopped, PretrainResult, prepare_matcher, pretrain_matcher
+
+# The rest import numpy or torch: on first use, so registering the plugin imports neither.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "dataset_fingerprint": ".cache",
+        "load_matcher_weights": ".cache",
+        "matcher_cache_payload": ".cache",
+        "lr_factor": ".loop",
+        "train_matcher": ".loop",
+        "PretrainingStopped": ".prepare",
+        "PretrainResult": ".prepare",
+        "prepare_matcher": ".prepare",
+        "pretrain_matcher": ".prepare",
+    },
+    globals(),
+)
 
 __all__ = [
     "PretrainParams",

@@ -16,26 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from t2i_stages.plugin import Condition, FusionOutput, Params, masked_softmax
+from t2i_stages.plugin import Condition, FusionOutput, masked_softmax
 
-
-class GatedCrossAttentionParams(Params):
-    """Multi-head pixel-to-word attention whose output enters through a learned sigmoid gate.
-
-    Parameters at C channels and text size D: ``C*C`` (queries) ``+ 2*D*C`` (keys, values)
-    ``+ C*C`` (output) ``+ 2*C*C + C`` (gate).
-    """
-
-    heads: int = Field(4, ge=1, description="Attention heads; must divide the image channels.")
-    gate_bias: float = Field(
-        -2.0,
-        description="Initial bias of the gate: sigmoid(-2) = 0.12, so the block starts close to "
-        "the identity and lets text in as training finds it useful.",
-    )
-    scale: bool = Field(True, description="Divide the scores by sqrt(channels per head).")
+from .params import GatedCrossAttentionParams
 
 
 class GatedCrossAttention(nn.Module):

@@ -16,32 +16,15 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from t2i_stages.plugin import (
-    ConditioningSlot,
-    FusionSlot,
-    Params,
     StageOutput,
     TextFeatures,
     check_fit,
 )
 
-
-class GatedRefineParams(Params):
-    """Refinement with a skip: fusion -> ``residual_blocks`` residual blocks -> up, + skip(h)."""
-
-    conditioning: ConditioningSlot = Field(
-        default_factory=lambda: ConditioningSlot(type="words"),
-        description="What text the fusion block sees (words, sentence_tiled, ...).",
-    )
-    fusion: FusionSlot = Field(
-        default_factory=lambda: FusionSlot(type="gated_cross_attention"),
-        description="How text is mixed into the image features.",
-    )
-    residual_blocks: int = Field(1, ge=0, description="Residual blocks after the fusion block.")
-    skip: bool = Field(True, description="Add the learned skip of the upsampled input.")
+from .params import GatedRefineParams
 
 
 class Residual(nn.Module):

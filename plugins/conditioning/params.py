@@ -1,0 +1,46 @@
+"""The conditioning levels' params. No torch here (see ``t2i_stages.plugins``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from t2i_stages.plugin import (
+    MAX_CHANNELS,
+    Params,
+)
+
+
+class CAParams(Params):
+    """Conditioning augmentation of the sentence vector (AttnGAN, DM-GAN and GR-GAN stage 1).
+
+    Parameters: ``nef * 4 * c_dim + 4 * c_dim`` (Linear with bias), e.g. 102,800 at nef 256.
+    """
+
+    c_dim: int = Field(
+        100, gt=0, le=MAX_CHANNELS, description="Size of the condition c (GAN.CONDITION_DIM, 100)."
+    )
+
+
+class SequenceParams(Params):
+    """A word-position sequence with its mask (AttnGAN/DM-GAN words; GR-GAN stages 2 and 3).
+
+    ``shift_mask`` reproduces GR-GAN's off-by-one mask (reference §4.1, §13.6): its code builds
+    the mask from the un-sliced 77 CLIP tokens and truncates it, while the words come from
+    positions 1..T. Default false, which is the AttnGAN/DM-GAN reference and a correct mask; the
+    GR-GAN recipe sets it true when its text encoder returns the correctly aligned mask.
+    """
+
+    shift_mask: bool = Field(
+        False,
+        description="Shift the word mask right by one position (GR-GAN's reference off-by-one).",
+    )
+
+
+class MeanWordsParams(Params):
+    """The mean of the word features (GR-GAN's D3 condition).
+
+    The reference averages over all T positions, padding included (``masked: false``);
+    ``masked: true`` averages over the real words only (a fully padded caption gives zeros).
+    """
+
+    masked: bool = Field(False, description="Average over real words only (reference: false).")

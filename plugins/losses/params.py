@@ -1,0 +1,79 @@
+"""The losses' params. No torch here (see ``t2i_stages.plugins``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from t2i_stages.plugin import (
+    Params,
+)
+
+
+class BCEMismatchParams(Params):
+    """The AttnGAN / DM-GAN / GR-GAN discriminator loss (architectures.md §6.2, §4.2).
+
+    D: real pairs -> 1, fake pairs -> 0, and mismatched pairs (real image k with the condition of
+    sample k+1) -> 0. With both heads: 1/2 (u_real + c_real) + 1/3 (u_fake + c_fake + c_mis);
+    with the conditional head only: c_real + 1/2 (c_fake + c_mis); with the unconditional head
+    only: 1/2 (u_real + u_fake) (GR-GAN's D1). G: each present head on fakes -> 1, summed.
+    """
+
+    mismatch: bool = Field(True, description="Add the mismatched-pair term for conditional heads.")
+
+
+class HingeMAGPParams(Params):
+    """DF-GAN's hinge loss with the matching-aware zero-centred gradient penalty (§7).
+
+    D: mean ReLU(1 - C(x, s)) + 1/2 [mean ReLU(1 + C(x_fake, s)) + mean ReLU(1 + C(x_rolled, s))]
+    + weight * mean(||[dC/dx ; dC/ds]||^p) on real matched pairs. G: -mean C(x_fake, s).
+    """
+
+    gp_weight: float = Field(2.0, ge=0, description="MA-GP weight k (2 in DF-GAN).")
+    gp_power: float = Field(6.0, gt=0, description="MA-GP power p (6 in DF-GAN).")
+    mismatch: Literal["roll", "none"] = Field(
+        "roll", description="Mismatched pairs: roll the images by one against the conditions."
+    )
+
+
+class KLParams(Params):
+    """KL(N(mu, sigma^2) || N(0, I)), averaged over batch and every CA dimension (mean, not sum,
+    as in all three reference repos; weight 1 there)."""
+
+
+Direction = Literal["image_to_text", "text_to_image"]
+
+
+class SentenceMatchingParams(Params):
+    """Sentence-image matching loss S0 + S1: cosine of the global image code and the sentence."""
+
+    gamma3: float = Field(10.0, gt=0, description="Sharpness of the B x B logits (γ3, §6.1).")
+    class_masking: bool = Field(
+        True, description="Mask off-diagonal pairs of the same class before the softmax (§6.1.8)."
+    )
+    directions: list[Direction] = Field(
+        default_factory=lambda: ["image_to_text", "text_to_image"],
+        min_length=1,
+        description="Which cross-entropy directions to sum: image_to_text (S0) and/or "
+        "text_to_image (S1).",
+    )
+
+
+class WordRegionMatchingParams(Params):
+    """Word-region matching loss W0 + W1 over attention-weighted region contexts (§6.1)."""
+
+    gamma1: float = Field(4.0, gt=0, description="Sharpness of the attention over regions (γ1).")
+    gamma2: float = Field(
+        5.0, gt=0, description="Weight of word relevance in the log-sum-exp (γ2)."
+    )
+    gamma3: float = Field(10.0, gt=0, description="Sharpness of the B x B logits (γ3).")
+    class_masking: bool = Field(
+        True, description="Mask off-diagonal pairs of the same class before the softmax (§6.1.8)."
+    )
+    directions: list[Direction] = Field(
+        default_factory=lambda: ["image_to_text", "text_to_image"],
+        min_length=1,
+        description="Which cross-entropy directions to sum: image_to_text (W0) and/or "
+        "text_to_image (W1).",
+    )

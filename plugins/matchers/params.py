@@ -1,0 +1,158 @@
+"""The matchers' params (their pretraining block is pretrain/params.py).
+
+No torch here (see ``t2i_stages.plugins``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from t2i_stages.plugin import (
+    MAX_CHANNELS,
+    MAX_LAYERS,
+    MAX_RESOLUTION,
+    MAX_TOKENS,
+    MAX_VOCAB,
+    Params,
+)
+from t2i_stages.plugins.text_encoders.params import IdsMode, TinyClipConfig
+
+from .pretrain.params import PretrainParams
+
+
+class SmallCnnParams(Params):
+    """A small from-scratch image CNN for small datasets (regions = (image_size / 8)^2)."""
+
+    image_size: int = Field(
+        64,
+        ge=16,
+        le=MAX_RESOLUTION,
+        description="Images are resized to this size (multiple of 16).",
+    )
+    width: int = Field(
+        32, gt=0, le=MAX_CHANNELS, description="Channels of the first layer; doubled at each step."
+    )
+    arch: Literal["strided", "pooled"] = Field(
+        "strided",
+        description="strided: 4x4 stride-2 convs with LeakyReLU (the first design); pooled: "
+        "3x3 conv, 2x2 max-pool, BatchNorm, ReLU per step, which learns shapes several times "
+        "faster from scratch (docs/matchers.md, benchmark).",
+    )
+    code_pool: Literal["flatten", "avgmax"] = Field(
+        "flatten",
+        description="Global code from the 1/16 grid: flatten (keeps the 4x4 layout) or the "
+        "concatenated spatial mean and max (position-invariant, learns faster).",
+    )
+    region_grad: bool = Field(
+        True,
+        description="False: the region projection reads the trunk through a stop-gradient, so "
+        "the word-region loss trains only that projection and cannot slow the sentence "
+        "objective (the trunk is shaped by the sentence loss).",
+    )
+
+
+class DamsmParams(Params):
+    """DAMSM: bidirectional RNN over words + image CNN with region features."""
+
+    text_dim: int = Field(256, gt=0, le=MAX_CHANNELS, description="Shared feature size D (nef).")
+    embedding_dim: int = Field(
+        300, gt=0, le=MAX_CHANNELS, description="Word-embedding size of the RNN."
+    )
+    rnn_type: Literal["lstm", "gru"] = Field("lstm", description="Recurrent cell type.")
+    dropout: float = Field(0.5, ge=0, lt=1, description="Dropout on word embeddings.")
+    sentence: Literal["last", "mean"] = Field(
+        "last",
+        description="Sentence vector: the RNN's last states (reference) or the mean word feature.",
+    )
+    backbone: Literal["small_cnn", "inception"] = Field(
+        "small_cnn",
+        description="small_cnn: trained from scratch (small datasets); inception: frozen "
+        "ImageNet Inception-v3 read from a local file (the references' setting).",
+    )
+    small_cnn: SmallCnnParams = Field(
+        default_factory=SmallCnnParams, description="Size of the from-scratch CNN."
+    )
+    inception_weights: str | None = Field(
+        None,
+        description="Path of torchvision's inception_v3_google-0cc3c7bd.pth; null = the "
+        "default place under $T2I_STAGES_HOME.",
+    )
+    vocab_size: int | None = Field(
+        None,
+        gt=1,
+        le=MAX_VOCAB,
+        description="Vocabulary size; null takes the dataset's (vocab_size in ctx).",
+    )
+    pretrain: PretrainParams = Field(
+        default_factory=PretrainParams, description="How this matcher is pretrained."
+    )
+
+
+class ItmParams(Params):
+    """CLIP-based ITM: frozen pretrained CLIP + trainable head, or a tiny CLIP from scratch."""
+
+    path: str | None = Field(
+        None,
+        description="Local Hugging Face CLIP folder (absolute, ./relative, or relative to "
+        "$T2I_STAGES_HOME); null = a tiny CLIP trained from scratch ('scratch').",
+    )
+    scratch: TinyClipConfig = Field(
+        default_factory=TinyClipConfig, description="Size of the from-scratch CLIP (path null)."
+    )
+    text_dim: int | None = Field(
+        None,
+        gt=0,
+        le=MAX_CHANNELS,
+        description="Output feature size D of the head; null = CLIP projection_dim.",
+    )
+    region_layer: int = Field(
+        -1,
+        ge=-MAX_LAYERS,
+        le=MAX_LAYERS,
+        description="Vision hidden-state index whose patch tokens are the regions.",
+    )
+    pixel_norm: Literal["clip", "none"] = Field(
+        "clip",
+        description="Map [-1,1] images to CLIP's mean/std ('clip'), or feed [-1,1] unchanged "
+        "('none', what GR-GAN's code does).",
+    )
+    ids: IdsMode = Field(
+        "auto",
+        description="How dataset tokens reach CLIP (word_level, model, retokenize; auto picks).",
+    )
+    max_length: int = Field(77, gt=2, le=MAX_TOKENS, description="Token limit when re-tokenizing.")
+    region_grad: bool = Field(
+        True,
+        description="False: the region projection reads the patch tokens through a "
+        "stop-gradient, so the word-region loss trains only the head (see DAMSM's small CNN).",
+    )
+    image_pool: Literal["cls", "mean", "avgmax"] = Field(
+        "cls",
+        description="Image code from CLIP's pooled CLS token (CLIP), the mean patch token, or "
+        "the mean plus the channel-wise max of the patch tokens (both through the same "
+        "post-LayerNorm; they learn faster from scratch, avgmax fastest).",
+    )
+    text_pool: Literal["eos", "mean"] = Field(
+        "eos",
+        description="Sentence from the EOS token (CLIP) or the mean feature of the real words.",
+    )
+    image_tower: Literal["clip", "rn101"] = Field(
+        "clip",
+        description="clip: the CLIP folder's (ViT) image tower; rn101: OpenAI's ResNet tower read "
+        "from 'rn101_weights' (GR-GAN's setting: layer3 regions, attention-pool code), frozen.",
+    )
+    rn101_weights: str | None = Field(
+        None,
+        description="OpenAI's RN101.pt (TorchScript archive, read without running it); null = "
+        "the default place under $T2I_STAGES_HOME (clip/RN101.pt).",
+    )
+    freeze_clip: bool | None = Field(
+        None,
+        description="Freeze the CLIP towers; null = frozen when pretrained, trained from scratch.",
+    )
+    pretrain: PretrainParams = Field(
+        default_factory=lambda: PretrainParams(lr=1e-3),
+        description="How this matcher is pretrained.",
+    )

@@ -1,0 +1,159 @@
+"""The metrics' params. No torch here (see ``t2i_stages.plugins``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from t2i_stages.plugin import (
+    MAX_CHANNELS,
+    MAX_LAYERS,
+    MAX_SAMPLES,
+    MatcherSlot,
+    Params,
+)
+
+DEFAULT_CLIP = "hf/clip-vit-base-patch32"
+
+
+ExtractorName = Literal["inception", "matcher", "held_out", "oracle", "random"]
+
+
+class HeldOutParams(Params):
+    """A second matcher, pretrained like the run's but with another seed (or another config)."""
+
+    held_out_seed: int = Field(
+        1, description="Pretraining seed of the held-out matcher (cached after the first use)."
+    )
+    held_out_matcher: MatcherSlot | None = Field(
+        None, description="Matcher config of the held-out encoder; null = the run's matcher config."
+    )
+
+
+class ClipScoreParams(Params):
+    """Mean of max(cos(image, caption), 0) in CLIP space, times 100 (and Hessel's w = 2.5 form)."""
+
+    clip_folder: str = Field(DEFAULT_CLIP, description="Local Hugging Face CLIP folder.")
+    real_reference: bool = Field(True, description="Also score the real test images.")
+
+
+class InceptionScoreParams(Params):
+    """exp(E KL(p(y|x) ‖ p(y))) over ``splits`` splits, mean ± std."""
+
+    weights: str | None = Field(
+        None,
+        description="torchvision's inception_v3_google-0cc3c7bd.pth; null = the known asset "
+        "path under $T2I_STAGES_HOME.",
+    )
+    splits: int = Field(10, le=MAX_LAYERS, ge=1, description="Splits for the mean ± std.")
+
+
+class AttributeAccuracyParams(Params):
+    """Score generated shapes images with the dataset's oracle."""
+
+    mentioned_only: bool = Field(
+        True, description="Count only attributes the caption mentions (false: every attribute)."
+    )
+    real_reference: bool = Field(True, description="Also score the real test images.")
+
+
+class RPrecisionParams(HeldOutParams):
+    """Retrieval of each generated image's caption among ``candidates`` (1 true + others)."""
+
+    encoder: Literal["run", "held_out", "clip"] = Field(
+        "run",
+        description="Which image-text encoder ranks the captions: the run's matcher (inflated: "
+        "the generator was trained against it), a held-out matcher, or a local CLIP.",
+    )
+    clip_folder: str = Field(DEFAULT_CLIP, description="Local CLIP folder for encoder 'clip'.")
+    candidates: int = Field(
+        100, le=MAX_SAMPLES, ge=2, description="Captions ranked per image (1 true + others)."
+    )
+    folds: int = Field(10, le=MAX_LAYERS, ge=1, description="Folds for the mean ± std.")
+    seed: int = Field(0, description="Seed of the mismatched-caption draws and the fold shuffle.")
+    real_reference: bool = Field(
+        True, description="Also score the real test images (the ceiling for this encoder)."
+    )
+
+
+class CmdParams(HeldOutParams):
+    """Cross-model distance (CMD) and image-text distance (ITDis) of GR-GAN."""
+
+    space: Literal["clip", "matcher", "held_out"] = Field(
+        "clip",
+        description="Joint feature space: a local CLIP folder (GR-GAN used ViT-B/32), the run's "
+        "matcher, or a held-out matcher.",
+    )
+    clip_folder: str = Field(DEFAULT_CLIP, description="Local Hugging Face CLIP folder.")
+    clip_normalize: bool = Field(
+        False,
+        description="Apply CLIP's mean/std to images (the released script does not: false).",
+    )
+    image_scale: float = Field(
+        10.0, le=1e6, gt=0, description="Image features: L2-normalised times this."
+    )
+    text_scale: float = Field(
+        1.0, le=1e6, gt=0, description="Text features: L2-normalised times this."
+    )
+    real_stats: str | None = Field(
+        None,
+        description="An .npz (mu, sigma) for the real images (e.g. GR-GAN's image_feature.npz).",
+    )
+    text_stats: str | None = Field(
+        None, description="An .npz (mu, sigma) for the captions (e.g. GR-GAN's sent_feature.npz)."
+    )
+    captions: Literal["sampled", "all"] = Field(
+        "sampled",
+        description="Caption set l: the caption of each evaluated image, or every caption of the "
+        "evaluated test images (as GR-GAN: 5 per COCO image).",
+    )
+    headline: Literal["paper", "script"] = Field(
+        "paper", description="Which form the 'CMD' and 'ITDis' headline numbers use."
+    )
+    save_stats: str | None = Field(
+        None, description="Folder to write real.npz, text.npz and fake.npz (mu, sigma) into."
+    )
+
+
+class FidParams(HeldOutParams):
+    """Fréchet (and kernel) distance between generated and real images in a feature space."""
+
+    extractor: ExtractorName = Field(
+        "inception",
+        description="Feature space: 'inception' (clean-fid's, gives FID/KID), 'matcher' (the "
+        "run's image encoder), 'held_out' (a matcher pretrained with another seed), 'oracle' "
+        "(shapes oracle's penultimate layer) or 'random' (seeded random CNN, for tests).",
+    )
+    fid: bool = Field(True, description="Report the Fréchet distance.")
+    kid: bool = Field(True, description="Report the kernel (KID) distance.")
+    inception_path: str | None = Field(
+        None,
+        description="clean-fid's inception-2015-12-05.pt (file or folder); null = look under "
+        "$T2I_STAGES_HOME/cleanfid/ and the temp folder.",
+    )
+    reference_stats: str | None = Field(
+        None,
+        description="An .npz with mu and sigma of the real set in this feature space; null = the "
+        "real test images paired with the evaluated captions.",
+    )
+    save_reference_stats: str | None = Field(
+        None, description="Write the real set's mu/sigma to this .npz (to reuse as a reference)."
+    )
+    kid_subsets: int = Field(
+        100, le=MAX_SAMPLES, ge=1, description="KID subsets (clean-fid's num_subsets)."
+    )
+    kid_subset_size: int = Field(
+        1000, le=MAX_SAMPLES, ge=2, description="KID subset size (clean-fid's max)."
+    )
+    kid_seed: int = Field(0, description="Seed of KID's subset draws.")
+    random_seed: int = Field(0, description="Seed of the 'random' extractor's weights.")
+    random_dim: int = Field(
+        64, le=MAX_CHANNELS, ge=2, description="Feature size of the 'random' extractor."
+    )
+
+
+class KidParams(FidParams):
+    """Kernel Inception Distance (or KD in another feature space) only."""
+
+    fid: bool = Field(False, description="Report the Fréchet distance.")
