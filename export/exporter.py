@@ -18,10 +18,8 @@ not, the export fails with the measured difference and the artefacts are kept in
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata as md
 import json
 import os
-import platform
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ import onnx
 import torch
 from torch import nn
 
+from t2i_stages.environment import package_versions as installed_versions
 from t2i_stages.errors import T2IError
 from t2i_stages.hashing import sha256_file
 from t2i_stages.recipe.validate import plugin_versions
@@ -56,13 +55,7 @@ _PACKAGES = ("t2i-stages", "torch", "onnx", "onnxscript", "onnxruntime-gpu", "on
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages an export depends on (absent ones are left out)."""
-    out = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            continue
-    return out
+    return installed_versions(_PACKAGES)
 
 
 def sha256_json(data: Any) -> str:

@@ -41,6 +41,14 @@ def _version(name: str) -> str | None:
         return None
 
 
+def package_versions(names: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """Python's version and those of the installed ``names`` (absent ones are left out): what
+    a metrics file or an export records about the software its numbers came from."""
+    out = {"python": platform.python_version()}
+    out.update({name: v for name in names if (v := _version(name)) is not None})
+    return out
+
+
 def _folder_size(path: Path) -> int:
     total = 0
     for p in path.rglob("*"):

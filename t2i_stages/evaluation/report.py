@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 from pathlib import Path
 from typing import Any
 
+from ..environment import package_versions
 from ..recipe.slots import MetricSlot
 
 VERSION_PACKAGES = (
@@ -25,15 +25,7 @@ VERSION_PACKAGES = (
 
 def versions() -> dict[str, str]:
     """Versions of the packages the numbers depend on."""
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for pkg in VERSION_PACKAGES:
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    return out
+    return package_versions(VERSION_PACKAGES)
 
 
 def _num(v: Any) -> str:
