@@ -72,17 +72,10 @@ def build_shapes(registry: Any, resolution: int) -> tuple[Any, Any, dict[str, An
     """Train and test splits of the default shapes dataset at one resolution."""
     from t2i_stages.recipe.slots import DatasetSlot
 
-    if "shapes" in registry.names("dataset"):
-        slot = DatasetSlot(type="shapes")
-        params = registry.validate_params("dataset", "shapes", {})
-        train = registry.build("dataset", slot, split="train", resolutions=[resolution])
-        test = registry.build("dataset", slot, split="test", resolutions=[resolution])
-    else:  # the dataset plugin is not registered yet: use its module directly
-        from t2i_stages.plugins.datasets.shapes import ShapesParams, shapes_factory
-
-        params = ShapesParams()
-        train = shapes_factory(params, "train", resolutions=[resolution])
-        test = shapes_factory(params, "test", resolutions=[resolution])
+    slot = DatasetSlot(type="shapes")
+    params = registry.validate_params("dataset", "shapes", {})
+    train = registry.build("dataset", slot, split="train", resolutions=[resolution])
+    test = registry.build("dataset", slot, split="test", resolutions=[resolution])
     key = {"type": "shapes", "params": params.model_dump(mode="json"), "resolutions": [resolution]}
     return train, test, key
 
