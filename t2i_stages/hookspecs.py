@@ -29,6 +29,7 @@ KIND_HOOKS: dict[str, str] = {
     "loss": "t2i_stages_losses",
     "metric": "t2i_stages_metrics",
     "exporter": "t2i_stages_exporters",
+    "importer": "t2i_stages_importers",
 }
 
 
@@ -90,3 +91,9 @@ class ComponentHooks:
     def t2i_stages_exporters(self) -> dict:
         """Exporters that turn a trained run into a deployment artefact (ONNX, ...): an object with
         ``export_run(run_dir, out=None, checkpoint=None)`` (names in ``t2i_stages.plugin``)."""
+
+    @hookspec
+    def t2i_stages_importers(self) -> dict:
+        """Importers of a paper's released files (``t2i-stages import FAMILY FILES``): an object
+        with ``identify(files) -> str | None`` and ``convert(files) -> ImportedRelease``
+        (``Importer``, ``ReleaseFile``, ``KeyMap`` in ``t2i_stages.plugin``)."""

@@ -25,6 +25,8 @@ What is here, by what a plugin does with it:
   ``StageContext``, ``DiscriminatorContext``, ``MetricContext``, ``NoContext``; a keyword that is
   not a field is an error), ``PrepareContext`` (its ``prepare`` step, returning
   ``Prepared`` or raising ``PrepareStopped``), ``EvalContext`` and ``EvalBatch`` (metrics);
+- import a paper's released files (kind ``importer``): ``Importer``, ``ReleaseFile``,
+  ``KeyMap``, ``KeyMapError``, ``fit_tensors``, ``ImportedRelease``;
 - report a user error: ``T2IError``, ``PluginError`` (one line, exit code 2 in the CLI);
 - services the built-ins use too: lazy re-exports (``lazy_exports``), local assets (``require_asset``, ``require_hf_folder``),
   content-keyed caches (``Artefact``, ``key_digest``, ``save_state``, ``load_state``,
@@ -59,6 +61,14 @@ from .errors import PluginError, T2IError
 from .hardware import autocast, resolve_precision
 from .hashing import sha256_file
 from .hookspecs import hookimpl
+from .importing import (
+    ImportedRelease,
+    Importer,
+    KeyMap,
+    KeyMapError,
+    ReleaseFile,
+    fit_tensors,
+)
 from .lazy import lazy_exports
 from .lifecycle import PrepareContext, Prepared, PrepareStopped
 from .recipe.schema import Beta
@@ -245,6 +255,13 @@ __all__ = [
     "EvalContext",
     "EvalBatch",
     "MetricResult",
+    # importing a paper's release
+    "Importer",
+    "ImportedRelease",
+    "ReleaseFile",
+    "KeyMap",
+    "KeyMapError",
+    "fit_tensors",
     # errors
     "T2IError",
     "PluginError",

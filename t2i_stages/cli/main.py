@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "eval",
     "ablate",
     "new_plugin",
+    "import_release",
     "env",
 )
 

@@ -60,6 +60,13 @@ class TrainConfig(Strict):
         "what it chose and why (t2i-stages env shows it for this machine).",
     )
     grad_accum: int = Field(1, ge=1)
+    init_from: str | None = Field(
+        None,
+        description="A run folder (one `t2i-stages import` wrote, say) whose newest checkpoint's "
+        "weights start this run: the generator, and the discriminators, matcher and text "
+        "encoder where it holds them. Optimizer state, step and RNG start fresh (for fine-tuning; "
+        "--resume continues a run instead).",
+    )
     ema_decay: float | None = Field(0.999, ge=0, lt=1, description="EMA of G; null disables.")
     ema_warmup: bool = Field(
         False,

@@ -99,3 +99,35 @@ def resume(t: Trainer) -> bool:
     t.guard.restore(int(ckpt.state.get("skipped_nonfinite", 0)), t.step)
     t.log(f"resumed from {ckpt.path} (step {t.step})")
     return True
+
+
+def init_from(t: Trainer, run_dir: Path) -> list[str]:
+    """Start ``t`` from the weights of ``run_dir``'s newest good checkpoint (``train.init_from``):
+    the generator, and whichever of the discriminators, matcher and text encoder it holds.
+    Returns what was loaded; a component that does not fit is a one-line error naming it."""
+    ckpt = latest_good_checkpoint(run_dir / "checkpoints", warn=t.log)
+    if ckpt is None:
+        raise CheckpointError(f"train.init_from: {run_dir / 'checkpoints'}: no usable checkpoint")
+    a = t.assembly
+    targets = [("generator", t.G)] + [(f"discriminator_{i}", d) for i, d in enumerate(t.Ds)]
+    if a.matcher is not None:
+        targets.append(("matcher", a.matcher))
+    if t.recipe.text_encoder is not None:
+        targets.append(("text_encoder", a.text_encoder))
+    loaded = []
+    for name, module in targets:
+        if name not in ckpt.components:
+            continue
+        try:
+            module.load_state_dict(ckpt.components[name], strict=name != "matcher")
+        except (RuntimeError, ValueError) as exc:
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            raise CheckpointError(
+                f"train.init_from: {ckpt.path / (name + '.safetensors')}: does not fit this "
+                f"recipe's {name}: {' '.join(lines[:2])[:300]}"
+            ) from None
+        if name == "matcher" and hasattr(module, "trained"):
+            module.trained = True
+        loaded.append(name)
+    t.log(f"init_from: {', '.join(loaded)} from {ckpt.path}")
+    return loaded

@@ -90,6 +90,8 @@ class Trainer:
         fmt = torch.channels_last if cfg.channels_last else torch.preserve_format
         self.G = a.generator.to(dev, memory_format=fmt)
         self.Ds = [d.to(dev, memory_format=fmt) for d in a.discriminators]
+        if cfg.init_from is not None:  # before the EMA copies G
+            state.init_from(self, Path(cfg.init_from))
         self.G_train = self._compiled(rt.wrap(self.G))
         self.Ds_train = [self._compiled(rt.wrap(d)) for d in self.Ds]
         fused = cfg.fused_optimizer

@@ -1,0 +1,143 @@
+"""``import_release``: released files -> a run folder (the Python API of ``t2i-stages import``).
+
+The folder is an ordinary run folder: ``recipe.resolved.yaml``, ``vocab.json``, one checkpoint
+``checkpoints/step_00000000/`` (the components as safetensors, no optimizer state) and
+``import.json`` (where every tensor came from, what was dropped, the files' SHA-256). ``eval``,
+``generate`` and ``export`` read it as any run; ``train.init_from`` starts a run from it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import T2IError
+from ..hashing import sha256_file
+from ..registry import Registry, load_registry
+from .keymap import fit_tensors
+from .legacy import ReleaseFile, read_release_file
+from .release import ImportedRelease, Importer
+
+RECIPE_FILE = "import.recipe.yaml"  # the importer's recipe, kept so its errors have lines
+
+
+def choose_importer(
+    family: str, files: list[ReleaseFile], registry: Registry
+) -> tuple[str, Importer, str | None]:
+    """(family, importer, the release it recognised); ``family="auto"`` asks every importer
+    and needs exactly one to recognise the files."""
+    from ..recipe.slots import Slot
+
+    def build(name: str) -> Importer:
+        return registry.build("importer", Slot(type=name))
+
+    if family != "auto":
+        importer = build(family)
+        return family, importer, importer.identify(files)
+    found = [
+        (n, imp, r) for n in registry.names("importer") if (r := (imp := build(n)).identify(files))
+    ]
+    names = ", ".join(f.name for f in files)
+    if not found:
+        known = ", ".join(registry.names("importer")) or "(none installed)"
+        raise T2IError(
+            f"import: no importer recognises {names} by its keys and shapes; name the family "
+            f"(one of: {known})"
+        )
+    if len(found) > 1:
+        listing = "; ".join(f"{n}: {r}" for n, _, r in found)
+        raise T2IError(f"import: {names} could be more than one release ({listing}); name one")
+    return found[0]
+
+
+def import_release(
+    family: str,
+    files: Sequence[str | Path],
+    out: str | Path,
+    registry: Registry | None = None,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Import the released ``files`` of ``family`` (or ``"auto"``) into the run folder ``out``."""
+    from ..build import assemble
+    from ..checkpoint import list_checkpoints, save_checkpoint
+    from ..recipe import load_recipe
+    from ..seeding import rng_state
+    from ..training.run_folder import write_resolved_recipe
+
+    registry = registry or load_registry()
+    out = Path(out)
+    if list_checkpoints(out / "checkpoints"):
+        raise T2IError(f"{out}: holds a run already; choose another --out (nothing overwritten)")
+    if not files:
+        raise T2IError("import: give at least one released file")
+    loaded = [read_release_file(p) for p in files]
+    family, importer, recognised = choose_importer(family, loaded, registry)
+    log(f"import: {family}" + (f" ({recognised})" if recognised else ""))
+    rel = importer.convert(loaded)
+    if rel.vocab is None:
+        raise T2IError(f"import: the {family} importer gave no vocabulary; give its vocab file")
+    out.mkdir(parents=True, exist_ok=True)
+    recipe_file = out / RECIPE_FILE
+    recipe_file.write_text(yaml.safe_dump(rel.recipe, sort_keys=False), encoding="utf-8")
+    recipe = load_recipe(recipe_file, registry=registry)
+    parts = ["generator"] + (["text_encoder"] if recipe.text_encoder else [])
+    parts += ["matcher"] if recipe.matcher else []
+    parts += (
+        ["discriminators"] if any(k.startswith("discriminator_") for k in rel.components) else []
+    )
+    built = assemble(recipe, registry, parts=parts, vocab=rel.vocab, log=log)
+    states = _fitted(rel, _targets(built), family)
+    rel.vocab.save(out / "vocab.json")
+    write_resolved_recipe(recipe, registry, out, header=f"imported by `t2i-stages import {family}`")
+    recipe_text = (out / "recipe.resolved.yaml").read_text(encoding="utf-8")
+    state = {"epoch": 0, "batch_in_epoch": 0, "imported": rel.release}
+    ckpt = save_checkpoint(out / "checkpoints", 0, states, {}, rng_state(), state, recipe_text)
+    record = {
+        "family": family,
+        "release": rel.release,
+        "files": {str(f.path): sha256_file(f.path) for f in loaded},
+        "components": {
+            name: {"from": rel.sources.get(name), "tensors": len(sd)}
+            for name, sd in rel.components.items()
+        },
+        "dropped": rel.dropped,
+        "notes": rel.notes,
+        "checkpoint": str(ckpt),
+    }
+    (out / "import.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    for note in rel.notes:
+        log(f"import: note: {note}")
+    log(f"import: wrote {out} ({', '.join(states)})")
+    return out
+
+
+def _targets(built: Any) -> dict[str, Any]:
+    targets = {"generator": built.generator}
+    if built.matcher is not None:
+        targets["matcher"] = built.matcher
+    if built.text_encoder is not None and built.text_encoder is not built.matcher:
+        targets["text_encoder"] = built.text_encoder
+    targets.update({f"discriminator_{i}": d for i, d in enumerate(built.discriminators)})
+    return targets
+
+
+def _fitted(rel: ImportedRelease, targets: dict[str, Any], family: str) -> dict[str, Any]:
+    """Every component's full state dict, the released tensors checked against and loaded into
+    the module the recipe built (so a map that only looks right still has to load)."""
+    states: dict[str, Any] = {}
+    for name, tensors in rel.components.items():
+        module = targets.get(name)
+        source = rel.sources.get(name, name)
+        if module is None:
+            raise T2IError(f"import: the {family} importer gave '{name}', which its recipe lacks")
+        expected = module.state_dict()
+        full = fit_tensors(tensors, expected, source, f"{rel.release} ({name})")
+        module.load_state_dict(full, strict=True)
+        states[name] = module.state_dict()
+    if "generator" not in states:
+        raise T2IError(f"import: no generator among the files ({rel.release})")
+    return states
