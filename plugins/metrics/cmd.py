@@ -8,6 +8,7 @@ resized to its input size in [0, 1] without CLIP's mean/std normalisation.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,70 @@ from t2i_stages.plugin import (
 
 from .common import build_joint
 from .params import CmdParams
+
+# GR-GAN's released statistics (BoO-18/GR-GAN eval/CMD/, commit c4c90d7 "CMD data"), by SHA-256:
+# mu/sigma of its script's features, meaningful only in that script's feature space.
+RELEASED_STATS = {
+    "9f98bfbfa1b0959630db7a955f58672163a3523c3bb6a8382471194d17bf6b2c": (
+        "GR-GAN's released eval/CMD/image_feature.npz (COCO-2014 test images)"
+    ),
+    "97d44431a692d17ae8a583119d64d615c1f948cdb1b8248b52f39a06a09575b7": (
+        "GR-GAN's released eval/CMD/sent_feature.npz (every COCO-2014 test caption)"
+    ),
+}
+SCRIPT_SPACE = (
+    "OpenAI CLIP ViT-B/32, images resized to 224 in [0, 1] without CLIP's normalisation, "
+    "image features L2-normalised x 10, text features L2-normalised"
+)
+
+
+def is_vit_b32(config: dict[str, Any]) -> bool:
+    """Whether a Hugging Face CLIP config.json is ViT-B/32's (512-d joint space)."""
+    vision = config.get("vision_config") or {}
+    return (
+        vision.get("patch_size") == 32
+        and vision.get("hidden_size", 768) == 768
+        and config.get("projection_dim", 512) == 512
+    )
+
+
+def released_stats_problems(params: CmdParams, clip_config: dict[str, Any] | None) -> list[str]:
+    """How ``params`` differ from the space GR-GAN's released statistics were computed in."""
+    problems = []
+    if params.space != "clip":
+        problems.append(f"space is '{params.space}', not clip")
+    elif clip_config is not None and not is_vit_b32(clip_config):
+        problems.append(f"clip_folder {params.clip_folder} is not CLIP ViT-B/32")
+    if params.clip_normalize:
+        problems.append("clip_normalize is true")
+    if params.image_scale != 10.0:
+        problems.append(f"image_scale is {params.image_scale:g}, not 10")
+    if params.text_scale != 1.0:
+        problems.append(f"text_scale is {params.text_scale:g}, not 1")
+    return problems
+
+
+def check_reference_stats(params: CmdParams, clip_config: dict[str, Any] | None) -> dict[str, str]:
+    """Which statistics files are GR-GAN's released ones ({field: what}); a T2IError naming the
+    file and every condition that fails when the run's space is not the script's."""
+    from t2i_stages.plugin import sha256_file
+
+    found = {}
+    for field in ("real_stats", "text_stats"):
+        path = getattr(params, field)
+        if path is None or not Path(path).is_file():
+            continue
+        what = RELEASED_STATS.get(sha256_file(Path(path)))
+        if what is None:
+            continue
+        problems = released_stats_problems(params, clip_config)
+        if problems:
+            raise T2IError(
+                f"cmd: {field} {path} is {what}, valid only in its script's space "
+                f"({SCRIPT_SPACE}): {'; '.join(problems)}"
+            )
+        found[field] = what
+    return found
 
 
 def _all_captions(ctx: EvalContext, batch: EvalBatch) -> tuple[list[str], Any, Any]:
@@ -79,15 +144,24 @@ class CmdMetric(StreamingMetric):
     def finish(self) -> MetricResult:
         p, enc = self.p, self.enc
         fake = GaussianStats.from_features(np.concatenate(self.fake))
+        released = check_reference_stats(p, None)  # checked at build; named in the protocol
         if p.real_stats:
             real = GaussianStats.load(p.real_stats)
-            real_src = f"statistics file {p.real_stats}"
+            real_src = f"statistics file {p.real_stats}" + (
+                f" ({released['real_stats']}; its space's conditions checked)"
+                if "real_stats" in released
+                else ""
+            )
         else:
             real = GaussianStats.from_features(np.concatenate(self.real))
             real_src = f"the {self.n_images} real test images behind the evaluated captions"
         if p.text_stats:
             text = GaussianStats.load(p.text_stats)
-            text_src = f"statistics file {p.text_stats}"
+            text_src = f"statistics file {p.text_stats}" + (
+                f" ({released['text_stats']}; its space's conditions checked)"
+                if "text_stats" in released
+                else ""
+            )
         else:
             text = GaussianStats.from_features(np.concatenate(self.text))
             text_src = f"{self.n_captions} captions ({p.captions}) of the evaluated test images"
@@ -136,6 +210,9 @@ class CmdMetric(StreamingMetric):
 
 
 def build_cmd(params: CmdParams, **ctx: Any) -> CmdMetric:
+    config = None
     if params.space == "clip":  # a missing CLIP folder fails before any generation
-        require_hf_folder(params.clip_folder, what="CLIP model folder")
+        folder = require_hf_folder(params.clip_folder, what="CLIP model folder")
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    check_reference_stats(params, config)  # the released statistics, in the wrong space
     return CmdMetric(params)
