@@ -30,9 +30,13 @@ class DamsmMatcher(Matcher):
         )
         self.text = DamsmRnnEncoder(rnn, vocab_size)
         if params.backbone == "inception":
-            self.image = InceptionImageEncoder(params.text_dim, params.inception_weights)
+            self.image = InceptionImageEncoder(
+                params.text_dim, params.inception_weights, params.resize_align_corners
+            )
         else:
-            self.image = SmallCnnImageEncoder(params.small_cnn, params.text_dim)
+            self.image = SmallCnnImageEncoder(
+                params.small_cnn, params.text_dim, params.resize_align_corners
+            )
 
     def encode_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> TextFeatures:
         return self.text.encode_text(tokens, mask)

@@ -25,8 +25,9 @@ def _down(cin: int, cout: int) -> nn.Sequential:
 class SmallCnnImageEncoder(nn.Module):
     """image -> (regions (B, D, (s/8)^2) from the 1/8 grid, code (B, D) from the 1/16 grid)."""
 
-    def __init__(self, params: SmallCnnParams, text_dim: int):
+    def __init__(self, params: SmallCnnParams, text_dim: int, align_corners: bool = False):
         super().__init__()
+        self.align_corners = align_corners
         if params.image_size % 16:
             raise ValueError(
                 f"small_cnn image_size must be a multiple of 16, got {params.image_size}"
@@ -54,7 +55,7 @@ class SmallCnnImageEncoder(nn.Module):
         self.code_proj = nn.Linear(code_in, text_dim)
 
     def forward(self, images: torch.Tensor) -> ImageFeatures:
-        x = self.to_regions(self.stem(resize_images(images, self.image_size)))
+        x = self.to_regions(self.stem(resize_images(images, self.image_size, self.align_corners)))
         regions = self.region_proj(x if self.params.region_grad else x.detach()).flatten(2)
         code = self.code_proj(self.to_global(x))
         return ImageFeatures(regions, code)
@@ -74,10 +75,11 @@ class InceptionImageEncoder(nn.Module):
     projections train (U(-0.1, 0.1) init).
     """
 
-    def __init__(self, text_dim: int, weights: str | None = None):
+    def __init__(self, text_dim: int, weights: str | None = None, align_corners: bool = False):
         super().__init__()
         import torchvision
 
+        self.align_corners = align_corners
         path = require_asset("inception_v3_imagenet", weights)
         net = torchvision.models.inception_v3(
             weights=None, aux_logits=False, init_weights=False, transform_input=False
@@ -99,7 +101,7 @@ class InceptionImageEncoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> ImageFeatures:
         n = self.backbone
-        x = resize_images(images, 299)
+        x = resize_images(images, 299, self.align_corners)
         for name in (
             "Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
             "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a",

@@ -79,6 +79,14 @@ class DamsmParams(Params):
         description="Path of torchvision's inception_v3_google-0cc3c7bd.pth; null = the "
         "default place under $T2I_STAGES_HOME.",
     )
+    resize_align_corners: bool = Field(
+        False,
+        description="Resize images for the image side with align_corners=True, as DM-GAN's "
+        "CNN_ENCODER does (nn.Upsample(size=(299, 299), mode='bilinear', align_corners=True), "
+        "code/model.py) and AttnGAN's under the torch it was written for; it changes the "
+        "generator's matching-loss gradients. false (torch's default) keeps earlier runs as "
+        "they were; the DM-GAN paper recipes and the import set it true.",
+    )
     vocab_size: int | None = Field(
         None,
         gt=1,

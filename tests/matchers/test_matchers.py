@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -292,3 +294,21 @@ def test_itm_avgmax_image_code_reads_mean_plus_max_of_the_patch_tokens(reg):
         )
     torch.testing.assert_close(code, expected)
     assert not torch.allclose(code, mean_only, atol=1e-4)
+
+
+def test_the_dmgan_resize_switch_changes_the_image_side_and_the_paper_recipes_set_it():
+    """DM-GAN's CNN_ENCODER resizes with align_corners=True; the default keeps torch's False."""
+    import torch.nn.functional as F
+
+    from t2i_stages.plugins.matchers.resize import resize_images
+    from t2i_stages.recipe import load_recipe
+    from t2i_stages.registry import load_registry
+
+    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    ref = F.interpolate(images, size=(96, 96), mode="bilinear", align_corners=True)
+    assert torch.equal(resize_images(images, 96, align_corners=True), ref)
+    assert (resize_images(images, 96) - ref).abs().max() > 1e-3
+    registry = load_registry()
+    for name in ("coco/dmgan.yaml", "cub/dmgan.yaml"):
+        recipe = load_recipe(Path(__file__).parents[2] / "recipes" / name, registry=registry)
+        assert recipe.matcher.resolved.resize_align_corners is True
