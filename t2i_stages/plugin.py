@@ -25,7 +25,9 @@ What is here, by what a plugin does with it:
   ``StageContext``, ``DiscriminatorContext``, ``MetricContext``, ``NoContext``; a keyword that is
   not a field is an error), ``PrepareContext`` (its ``prepare`` step, returning
   ``Prepared`` or raising ``PrepareStopped``), ``EvalContext`` and ``EvalBatch`` (metrics);
-- report a user error: ``T2IError``, ``PluginError`` (one line, exit code 2 in the CLI);
+- report a user error: ``T2IError``, ``PluginError`` (one line, exit code 2 in the CLI); report
+  bad input files: ``BadData`` (one ``DataWarning`` with the count and the first names, or
+  ``BadDataError`` in strict mode) and ``IMAGE_EXTS`` (the image suffixes the readers look at);
 - services the built-ins use too: lazy re-exports (``lazy_exports``), local assets (``require_asset``, ``require_hf_folder``),
   content-keyed caches (``Artefact``, ``key_digest``, ``save_state``, ``load_state``,
   ``write_config``, ``sha256_file``), precision (``autocast``, ``resolve_precision``), stop
@@ -55,6 +57,7 @@ from .context import (
     TextContext,
 )
 from .contracts import AdversarialLoss, Critic, KLLoss, MatchingLoss, check_fit
+from .data_files import IMAGE_EXTS, BadData, BadDataError, DataWarning
 from .errors import PluginError, T2IError
 from .hardware import autocast, resolve_precision
 from .hashing import sha256_file
@@ -245,9 +248,13 @@ __all__ = [
     "EvalContext",
     "EvalBatch",
     "MetricResult",
-    # errors
+    # errors and bad data
     "T2IError",
     "PluginError",
+    "BadData",
+    "BadDataError",
+    "DataWarning",
+    "IMAGE_EXTS",
     # services
     "require_asset",
     "require_hf_folder",
