@@ -67,7 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="score the images in DIR (searched recursively) instead of a run's samples",
+        help="score the images in DIR instead of a run's samples (its sidecar captions: searched "
+        "recursively)",
     )
     g.add_argument(
         "--captions",
