@@ -25,14 +25,14 @@ What is here, by what a plugin does with it:
   ``StageContext``, ``DiscriminatorContext``, ``MetricContext``, ``NoContext``; a keyword that is
   not a field is an error), ``PrepareContext`` (its ``prepare`` step, returning
   ``Prepared`` or raising ``PrepareStopped``), ``EvalContext`` and ``EvalBatch`` (metrics);
-- report a user error: ``T2IError``, ``PluginError`` (one line, exit code 2 in the CLI); report
-  bad input files: ``BadData`` (one ``DataWarning`` with the count and the first names, or
-  ``BadDataError`` in strict mode) and ``IMAGE_EXTS`` (the image suffixes the readers look at);
+- report a user error: ``T2IError``, ``PluginError`` (one line, exit code 2 in the CLI);
 - services the built-ins use too: lazy re-exports (``lazy_exports``), local assets (``require_asset``, ``require_hf_folder``),
   content-keyed caches (``Artefact``, ``key_digest``, ``save_state``, ``load_state``,
   ``write_config``, ``sha256_file``), precision (``autocast``, ``resolve_precision``), stop
   signals (``StopRequests``), text (``WordVocab``, ``tokenize``, ``HFTokenizer``,
   ``load_tokenizer``), metric building blocks (extractors, encoders, distances);
+- report bad input files: ``BadData`` (one ``DataWarning`` with the count and the first names,
+  or ``BadDataError`` in strict mode) and ``IMAGE_EXTS`` (the image suffixes the readers read);
 - test a plugin: ``load_registry``, ``load_recipe``.
 
 The factory context each kind is given is described in docs/writing-a-plugin.md. Importing
@@ -248,13 +248,9 @@ __all__ = [
     "EvalContext",
     "EvalBatch",
     "MetricResult",
-    # errors and bad data
+    # errors
     "T2IError",
     "PluginError",
-    "BadData",
-    "BadDataError",
-    "DataWarning",
-    "IMAGE_EXTS",
     # services
     "require_asset",
     "require_hf_folder",
@@ -291,6 +287,11 @@ __all__ = [
     "cmd_from_stats",
     "CMD_FORMS",
     "inception_score_from_probs",
+    # bad input files
+    "BadData",
+    "BadDataError",
+    "DataWarning",
+    "IMAGE_EXTS",
     # testing a plugin
     "load_registry",
     "load_recipe",
