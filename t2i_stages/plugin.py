@@ -33,6 +33,8 @@ What is here, by what a plugin does with it:
   ``write_config``, ``sha256_file``), precision (``autocast``, ``resolve_precision``), stop
   signals (``StopRequests``), text (``WordVocab``, ``tokenize``, ``HFTokenizer``,
   ``load_tokenizer``), metric building blocks (extractors, encoders, distances);
+- report bad input files: ``BadData`` (one ``DataWarning`` with the count and the first names,
+  or ``BadDataError`` in strict mode) and ``IMAGE_EXTS`` (the image suffixes the readers read);
 - test a plugin: ``load_registry``, ``load_recipe``.
 
 The factory context each kind is given is described in docs/writing-a-plugin.md. Importing
@@ -57,6 +59,7 @@ from .context import (
     TextContext,
 )
 from .contracts import AdversarialLoss, Critic, KLLoss, MatchingLoss, check_fit
+from .data_files import IMAGE_EXTS, BadData, BadDataError, DataWarning
 from .errors import PluginError, T2IError
 from .hardware import autocast, resolve_precision
 from .hashing import sha256_file
@@ -301,6 +304,11 @@ __all__ = [
     "cmd_from_stats",
     "CMD_FORMS",
     "inception_score_from_probs",
+    # bad input files
+    "BadData",
+    "BadDataError",
+    "DataWarning",
+    "IMAGE_EXTS",
     # testing a plugin
     "load_registry",
     "load_recipe",

@@ -20,28 +20,27 @@ sees exactly the data an uninterrupted one would.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from t2i_stages.plugin import HFTokenizer, T2IError, WordVocab, load_tokenizer
+# BadData, BadDataError and DataWarning are the core's bad-data report (t2i_stages.data_files,
+# shared with `eval --images`), re-exported here for the loaders
+from t2i_stages.plugin import (  # noqa: F401
+    BadData,
+    BadDataError,
+    DataWarning,
+    HFTokenizer,
+    T2IError,
+    WordVocab,
+    load_tokenizer,
+)
 
 SPLITS = ("train", "test")
 _SPLIT_IDS = {"train": 0, "test": 1}
-
-
-class DataWarning(UserWarning):
-    """Bad samples were skipped (one warning per dataset, with a count and the first paths)."""
-
-
-class BadDataError(T2IError):
-    """A sample is unusable and the dataset is in strict mode."""
 
 
 def check_split(split: str) -> str:
@@ -64,42 +63,6 @@ def check_resolutions(resolutions: Sequence[int] | None, default: Sequence[int])
 
 def split_id(split: str) -> int:
     return _SPLIT_IDS[split]
-
-
-@dataclass
-class BadData:
-    """Collects skipped samples; reports them in one warning, or raises at once in strict mode."""
-
-    dataset: str
-    strict: bool = False
-    show: int = 5
-    problems: list[tuple[str, str]] = field(default_factory=list)
-
-    def add(self, path: str | Path, reason: str) -> None:
-        if self.strict:
-            raise BadDataError(
-                f"{self.dataset}: {path}: {reason} (strict mode; set strict: false to skip bad samples)"
-            )
-        self.problems.append((str(path), reason))
-
-    def report(self, total: int | None = None) -> None:
-        if not self.problems:
-            return
-        first = "; ".join(f"{p}: {r}" for p, r in self.problems[: self.show])
-        more = (
-            f" (and {len(self.problems) - self.show} more)"
-            if len(self.problems) > self.show
-            else ""
-        )
-        of = f" of {total}" if total is not None else ""
-        warnings.warn(
-            f"{self.dataset}: skipped {len(self.problems)}{of} samples with bad data: {first}{more}",
-            DataWarning,
-            stacklevel=3,
-        )
-
-    def __len__(self) -> int:
-        return len(self.problems)
 
 
 def to_tensor_image(arr: np.ndarray) -> torch.Tensor:

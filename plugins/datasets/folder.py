@@ -18,11 +18,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from t2i_stages.plugin import T2IError
+from t2i_stages.plugin import IMAGE_EXTS, T2IError
 
 from .base import BadData, check_split
 from .params import FolderParams
-from .real import IMAGE_EXTS, RealDataset, Record, clean_captions, read_caption_file
+from .real import RealDataset, Record, clean_captions, read_caption_file
 
 
 def index_folder(folder: Path, bad: BadData) -> list[Record]:

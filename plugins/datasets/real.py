@@ -43,8 +43,6 @@ from .base import (
 )
 from .params import RealParams
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
-
 
 @dataclass
 class Record:

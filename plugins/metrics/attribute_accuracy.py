@@ -74,7 +74,10 @@ class AttributeAccuracyMetric(StreamingMetric):
 
     def update(self, batch: EvalBatch) -> None:
         if batch.attributes is None:
-            raise T2IError("attribute_accuracy: the dataset gives no ground-truth attributes")
+            raise T2IError(
+                "attribute_accuracy: no ground-truth attributes for these images (the dataset "
+                "gives none, or given images have captions that are not their test image's)"
+            )
         self.truth.append(batch.attributes)
         self.fake.append(predict_images(self.oracle, batch.fake))
         if self.p.real_reference:

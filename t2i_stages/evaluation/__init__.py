@@ -3,6 +3,7 @@ distances, runner. Metrics consume batches (``start``/``update``/``finish``) and
 
 from t2i_stages.evaluation import evaluate_run_dir
 report = evaluate_run_dir("runs/grgan", metrics=["fid:extractor=matcher", "r_precision"])
+report = evaluate_images("samples/", "samples/captions.jsonl", run="runs/grgan")  # given images
 """
 
 from __future__ import annotations
@@ -19,8 +20,16 @@ from .distances import (
     kernel_distance,
     stats_distance,
 )
+from .image_stream import ImageStream
+from .images import ImageFolder, read_image_folder
 from .report import format_table
-from .runner import evaluate_run_dir, evaluate_samples, evaluate_stream, evaluate_trainer
+from .runner import (
+    evaluate_images,
+    evaluate_run_dir,
+    evaluate_samples,
+    evaluate_stream,
+    evaluate_trainer,
+)
 from .samples import (
     EvalBatch,
     EvalSamples,
@@ -38,6 +47,8 @@ __all__ = [
     "EvalContext",
     "EvalSamples",
     "GaussianStats",
+    "ImageFolder",
+    "ImageStream",
     "Metric",
     "MetricResult",
     "SampleStream",
@@ -45,6 +56,7 @@ __all__ = [
     "cmd",
     "cmd_from_stats",
     "collect_samples",
+    "evaluate_images",
     "evaluate_run_dir",
     "evaluate_samples",
     "evaluate_stream",
@@ -56,6 +68,7 @@ __all__ = [
     "itdis",
     "kernel_distance",
     "parse_metric_spec",
+    "read_image_folder",
     "samples_from_real",
     "stats_distance",
     "stream_from_real",

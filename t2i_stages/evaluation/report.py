@@ -58,8 +58,13 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
 def format_table(report: dict[str, Any]) -> str:
     """A Markdown table of every number, then the shared protocol."""
     p = report["protocol"]
+    title = (
+        f"# Evaluation of the images in {report['images']}"
+        if "images" in report
+        else f"# Evaluation of {report.get('run', 'a run')} (step {report.get('step', '?')})"
+    )
     lines = [
-        f"# Evaluation of {report.get('run', 'a run')} (step {report.get('step', '?')})",
+        title,
         "",
         "| metric | value | ± | note |",
         "|---|---|---|---|",
@@ -67,10 +72,20 @@ def format_table(report: dict[str, Any]) -> str:
     for r in report["table"]:
         std = _num(r["std"]) if r.get("std") is not None else ""
         lines.append(f"| {r['name']} | {_num(r['value'])} | {std} | {r['note']} |")
+    if "input" in p:  # given images (eval --images)
+        given = p["input"]
+        sample = (
+            f"{p['images']}, at {p['resolution']} px; read {given['read']} of "
+            f"{given['considered']} (skipped {given['skipped']}), resized {given['resized']}."
+        )
+    else:
+        sample = (
+            f"{p['num_samples']} samples at {p['resolution']} px from the {p['split']} split "
+            f"({p['images']}); noise seed {p['noise_seed']}; generator: {p.get('generator', '?')}."
+        )
     lines += [
         "",
-        f"{p['num_samples']} samples at {p['resolution']} px from the {p['split']} split "
-        f"({p['images']}); noise seed {p['noise_seed']}; generator: {p.get('generator', '?')}.",
+        sample,
         "Every metric's extractor, weight hash, reference set and resizer are in metrics.json.",
         "",
     ]
