@@ -111,6 +111,12 @@ def load_run(
         ckpt = latest_good_checkpoint(run_dir / "checkpoints")
     if ckpt is None:
         raise T2IError(f"{run_dir / 'checkpoints'}: no usable checkpoint")
+    if "generator" not in ckpt.components:
+        raise T2IError(
+            f"{ckpt.path}: holds no generator, only {', '.join(sorted(ckpt.components))} (an "
+            "imported matcher, say): start a run from it with train.init_from, or load its "
+            "matcher.safetensors with matcher.params.pretrain.weights"
+        )
     vocab_path = run_dir / "vocab.json"
     if not vocab_path.is_file():
         raise T2IError(f"{vocab_path}: missing (the run's vocabulary)")

@@ -8,9 +8,20 @@ where reproducing the release needs them. The key maps are written out in docs/i
 
 from __future__ import annotations
 
-from t2i_stages.plugin import ComponentSpec, hookimpl
+from t2i_stages.plugin import ComponentSpec, NoParams, hookimpl
 
 
 @hookimpl
 def t2i_stages_importers() -> dict[str, ComponentSpec]:
-    return {}
+    return {
+        "attngan": ComponentSpec(
+            "t2i_stages.plugins.importers.attngan:build_attngan_importer",
+            NoParams,
+            "AttnGAN's netG with its DAMSM text encoder and captions.pickle (+ image encoder, Ds)",
+        ),
+        "damsm": ComponentSpec(
+            "t2i_stages.plugins.importers.damsm:build_damsm_importer",
+            NoParams,
+            "AttnGAN's DAMSM text and image encoders with captions.pickle, as a damsm matcher",
+        ),
+    }

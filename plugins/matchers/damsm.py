@@ -29,9 +29,10 @@ class DamsmMatcher(Matcher):
             sentence=params.sentence,
         )
         self.text = DamsmRnnEncoder(rnn, vocab_size)
-        if params.backbone == "inception":
+        if params.backbone in ("inception", "inception_checkpoint"):
+            trunk = "imagenet" if params.backbone == "inception" else "checkpoint"
             self.image = InceptionImageEncoder(
-                params.text_dim, params.inception_weights, params.resize_align_corners
+                params.text_dim, params.inception_weights, params.resize_align_corners, trunk
             )
         else:
             self.image = SmallCnnImageEncoder(
@@ -45,7 +46,16 @@ class DamsmMatcher(Matcher):
         return self.image(images)
 
     def is_frozen_buffer(self, name: str) -> bool:
-        return name.startswith("image.backbone.")
+        return self.params.backbone == "inception" and name.startswith("image.backbone.")
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """What a checkpoint keeps; with ``inception_checkpoint`` the frozen trunk too, since
+        no file outside the checkpoint holds it."""
+        out = super().trainable_state_dict()
+        if self.params.backbone == "inception_checkpoint":
+            trunk = self.image.backbone.state_dict()
+            out.update({f"image.backbone.{k}": v.detach() for k, v in trunk.items()})
+        return out
 
 
 def build_damsm(params: DamsmParams, vocab_size: int | None = None, **ctx: Any) -> DamsmMatcher:

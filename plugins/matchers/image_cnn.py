@@ -6,6 +6,8 @@ layer, projected into the text space (§5.2).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
@@ -69,24 +71,36 @@ class _AvgMax(nn.Module):
 
 
 class InceptionImageEncoder(nn.Module):
-    """Frozen ImageNet Inception-v3: Mixed_6e (17x17) regions and Mixed_7c pooled code (§5.2).
+    """Frozen Inception-v3: Mixed_6e (17x17) regions and Mixed_7c pooled code (§5.2).
 
     Images stay in [-1, 1] and are resized to 299 (as the references do). Only the two
-    projections train (U(-0.1, 0.1) init).
+    projections train (U(-0.1, 0.1) init). ``trunk="imagenet"`` reads torchvision's ImageNet
+    weights from the local file ``weights``; ``trunk="checkpoint"`` builds the trunk as the
+    references' CNN_ENCODER holds it (no ImageNet ``fc``) with torch's default init and reads
+    no file: its tensors come with the matcher's (a released image_encoder, imported).
     """
 
-    def __init__(self, text_dim: int, weights: str | None = None, align_corners: bool = False):
+    def __init__(
+        self,
+        text_dim: int,
+        weights: str | None = None,
+        align_corners: bool = False,
+        trunk: Literal["imagenet", "checkpoint"] = "imagenet",
+    ):
         super().__init__()
         import torchvision
 
         self.align_corners = align_corners
-        path = require_asset("inception_v3_imagenet", weights)
         net = torchvision.models.inception_v3(
             weights=None, aux_logits=False, init_weights=False, transform_input=False
         )
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = {k: v for k, v in state.items() if not k.startswith("AuxLogits.")}
-        net.load_state_dict(state, strict=True)
+        if trunk == "imagenet":
+            path = require_asset("inception_v3_imagenet", weights)
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = {k: v for k, v in state.items() if not k.startswith("AuxLogits.")}
+            net.load_state_dict(state, strict=True)
+        else:
+            net.fc = nn.Identity()  # never called: the code comes from code_proj
         net.eval().requires_grad_(False)
         self.backbone = net
         self.region_proj = nn.Conv2d(768, text_dim, 1, bias=False)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from t2i_stages.plugin import (
     MAX_CHANNELS,
@@ -66,10 +66,15 @@ class DamsmParams(Params):
         "last",
         description="Sentence vector: the RNN's last states (reference) or the mean word feature.",
     )
-    backbone: Literal["small_cnn", "inception"] = Field(
+    backbone: Literal["small_cnn", "inception", "inception_checkpoint"] = Field(
         "small_cnn",
         description="small_cnn: trained from scratch (small datasets); inception: frozen "
-        "ImageNet Inception-v3 read from a local file (the references' setting).",
+        "ImageNet Inception-v3 read from a local file (the references' setting); "
+        "inception_checkpoint: the same frozen Inception-v3 trunk (without its ImageNet fc), "
+        "whose weights come with the matcher's own (a released image_encoder*.pth holds the "
+        "whole trunk; `t2i-stages import` sets it): no ImageNet file is read, and the trunk is "
+        "saved with the matcher, so it is loaded from a checkpoint (train.init_from) or from "
+        "pretrain.weights and never pretrained.",
     )
     small_cnn: SmallCnnParams = Field(
         default_factory=SmallCnnParams, description="Size of the from-scratch CNN."
@@ -83,9 +88,11 @@ class DamsmParams(Params):
         False,
         description="Resize images for the image side with align_corners=True, as DM-GAN's "
         "CNN_ENCODER does (nn.Upsample(size=(299, 299), mode='bilinear', align_corners=True), "
-        "code/model.py) and AttnGAN's under the torch it was written for; it changes the "
-        "generator's matching-loss gradients. false (torch's default) keeps earlier runs as "
-        "they were; the DM-GAN paper recipes and the import set it true.",
+        "code/model.py) and AttnGAN's under torch <= 0.3.1 (its line passes none, which is "
+        "false from torch 0.4.0 on); it changes the generator's matching-loss gradients. "
+        "false (torch's default, and AttnGAN's code as it runs today) keeps earlier runs as "
+        "they were and is what the AttnGAN/DAMSM import sets; the DM-GAN paper recipes set it "
+        "true.",
     )
     vocab_size: int | None = Field(
         None,
@@ -96,6 +103,17 @@ class DamsmParams(Params):
     pretrain: PretrainParams = Field(
         default_factory=PretrainParams, description="How this matcher is pretrained."
     )
+
+    @model_validator(mode="after")
+    def _trunk_from_checkpoint_is_not_pretrained(self) -> DamsmParams:
+        p = self.pretrain
+        if self.backbone == "inception_checkpoint" and p.enabled and not p.weights:
+            raise ValueError(
+                "backbone inception_checkpoint takes its trunk from a checkpoint, so it cannot "
+                "be pretrained from scratch: set pretrain.enabled false and give the weights "
+                "with train.init_from (a run `t2i-stages import` wrote), or set pretrain.weights"
+            )
+        return self
 
 
 class ItmParams(Params):

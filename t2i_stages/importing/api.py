@@ -3,7 +3,9 @@
 The folder is an ordinary run folder: ``recipe.resolved.yaml``, ``vocab.json``, one checkpoint
 ``checkpoints/step_00000000/`` (the components as safetensors, no optimizer state) and
 ``import.json`` (where every tensor came from, what was dropped, the files' SHA-256). ``eval``,
-``generate`` and ``export`` read it as any run; ``train.init_from`` starts a run from it.
+``generate`` and ``export`` read it as any run; ``train.init_from`` starts a run from it. A
+release of a matcher alone (the DAMSM encoders) gives a run whose checkpoint holds the matcher
+only: ``train.init_from`` and ``matcher.params.pretrain.weights`` take it, ``load_run`` does not.
 """
 
 from __future__ import annotations
@@ -138,6 +140,6 @@ def _fitted(rel: ImportedRelease, targets: dict[str, Any], family: str) -> dict[
         full = fit_tensors(tensors, expected, source, f"{rel.release} ({name})")
         module.load_state_dict(full, strict=True)
         states[name] = module.state_dict()
-    if "generator" not in states:
-        raise T2IError(f"import: no generator among the files ({rel.release})")
+    if not states.keys() & {"generator", "matcher"}:
+        raise T2IError(f"import: no generator or matcher among the files ({rel.release})")
     return states

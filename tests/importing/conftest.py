@@ -1,4 +1,5 @@
-"""Fixtures of the import tests: a registry with the toy importer, and its legacy file."""
+"""Fixtures of the import tests: a registry with the toy importer, its legacy file, and the
+AttnGAN release files the golden fixtures leave out."""
 
 from __future__ import annotations
 
@@ -31,3 +32,16 @@ def release(registry, tmp_path_factory):
     encoder = folder / "text_encoder200.pth"
     torch.save({f"enc.{k}": v for k, v in matcher.state_dict().items()}, encoder)
     return [path, encoder], sd
+
+
+@pytest.fixture(scope="session")
+def made_release_files(tmp_path_factory):
+    """The AttnGAN release files the golden fixtures leave out, made once per session:
+    ``captions.pickle`` and the full ``image_encoder.pth`` (see reference_release.py)."""
+    from reference_release import write_captions_pickle, write_full_image_encoder
+
+    folder = tmp_path_factory.mktemp("attngan-release")
+    return {
+        "captions": write_captions_pickle(folder / "captions.pickle"),
+        "image_encoder": write_full_image_encoder(folder / "image_encoder200.pth"),
+    }

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from pydantic import ValidationError
 
 from t2i_stages.assets import MissingAssetError
 from t2i_stages.recipe.slots import MatcherSlot
@@ -132,6 +133,21 @@ def test_inception_backbone_from_a_local_file(reg, tmp_path):
     with torch.no_grad():
         img = m.encode_image(torch.rand(1, 3, 64, 64) * 2 - 1)
     assert img.regions.shape == (1, 32, 289) and img.code.shape == (1, 32)  # 17x17 Mixed_6e grid
+
+
+def test_inception_checkpoint_backbone_reads_no_file_and_checkpoints_its_trunk(reg):
+    """An imported DAMSM's trunk comes with its weights: nothing is read from the (absent)
+    ImageNet file, the trunk has CNN_ENCODER's layout (no fc), and a checkpoint keeps it."""
+    params = {"backbone": "inception_checkpoint", "text_dim": 32, "pretrain": {"enabled": False}}
+    m = reg.build("matcher", MatcherSlot(type="damsm", params=params), vocab_size=10)
+    trunk = {k for k in m.state_dict() if k.startswith("image.backbone.")}
+    assert len(trunk) == 564 and not any(".fc." in k or "AuxLogits" in k for k in trunk)
+    assert set(m.trainable_state_dict()) == set(m.state_dict())
+    assert not any(p.requires_grad for p in m.image.backbone.parameters())
+    m.train()
+    assert not m.image.backbone.training
+    with pytest.raises(ValidationError, match="cannot be pretrained from scratch"):
+        reg.validate_params("matcher", "damsm", {"backbone": "inception_checkpoint"})
 
 
 def test_params_schema_is_documented(reg):
