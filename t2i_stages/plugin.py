@@ -26,7 +26,8 @@ What is here, by what a plugin does with it:
   not a field is an error), ``PrepareContext`` (its ``prepare`` step, returning
   ``Prepared`` or raising ``PrepareStopped``), ``EvalContext`` and ``EvalBatch`` (metrics);
 - import a paper's released files (kind ``importer``): ``Importer``, ``ReleaseFile``,
-  ``KeyMap``, ``KeyMapError``, ``fit_tensors``, ``ImportedRelease``;
+  ``KeyMap``, ``KeyMapError``, ``fit_tensors``, ``ImportedRelease``, and
+  ``latest_good_checkpoint`` (another run's weights, e.g. the text side a release lacks);
 - report a user error: ``T2IError``, ``PluginError`` (one line, exit code 2 in the CLI);
 - services the built-ins use too: lazy re-exports (``lazy_exports``), local assets (``require_asset``, ``require_hf_folder``),
   content-keyed caches (``Artefact``, ``key_digest``, ``save_state``, ``load_state``,
@@ -117,6 +118,7 @@ _LAZY: dict[str, str] = {
     "load_state": "t2i_stages.artefacts",
     "save_state": "t2i_stages.artefacts",
     "write_config": "t2i_stages.artefacts",
+    "latest_good_checkpoint": "t2i_stages.checkpoint",
     "DiscriminatorBase": "t2i_stages.bases",
     "Matcher": "t2i_stages.bases",
     "EvalContext": "t2i_stages.evaluation.context",
@@ -156,6 +158,7 @@ _LAZY: dict[str, str] = {
 if TYPE_CHECKING:
     from .artefacts import Artefact, key_digest, load_state, save_state, write_config
     from .bases import DiscriminatorBase, Matcher
+    from .checkpoint import latest_good_checkpoint
     from .evaluation.context import EvalContext, Metric, MetricResult, StreamingMetric
     from .evaluation.distances import (
         CMD_FORMS,
@@ -265,6 +268,7 @@ __all__ = [
     "KeyMap",
     "KeyMapError",
     "fit_tensors",
+    "latest_good_checkpoint",
     # errors
     "T2IError",
     "PluginError",

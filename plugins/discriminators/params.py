@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from t2i_stages.plugin import (
     MAX_CHANNELS,
@@ -27,6 +27,14 @@ class StagewiseDiscriminatorParams(Params):
 
     ``init``: "orthogonal" is the reference ``weights_init`` that AttnGAN and DM-GAN apply to
     their Ds; GR-GAN leaves its Ds at torch's default init, so its recipe sets "pytorch".
+
+    ``spectral_norm`` (reference quirk, with ``norm: spectral``): "torch" is torch's
+    parametrization (u = W v first, then v = W^T u; u and v advance in training mode only);
+    "reference" is DM-GAN's and GR-GAN's ``code/spectral.py`` (v = W^T u first, then u = W v, in
+    every forward, eval mode included, so the stored v never matters). The same weights and u
+    give other logits under each (about 0.5% in the D's gradients at init; far more where u and
+    v are out of step, as in a released file). Default "torch", which every run so far trained
+    with; the GR-GAN import sets "reference" to reproduce the release.
     """
 
     df: int = Field(
@@ -52,6 +60,18 @@ class StagewiseDiscriminatorParams(Params):
         description="Weight init of the built-in parts: orthogonal or pytorch; a conditioning "
         "level from another package keeps its own.",
     )
+    spectral_norm: Literal["torch", "reference"] = Field(
+        "torch",
+        description="Power iteration of norm: spectral. torch: u from v, then v, in training "
+        "mode only (the default, what runs trained with); reference: DM-GAN/GR-GAN "
+        "code/spectral.py, v from u first, then u, in every forward (eval too).",
+    )
+
+    @model_validator(mode="after")
+    def _spectral_only(self) -> StagewiseDiscriminatorParams:
+        if self.spectral_norm != "torch" and self.norm != "spectral":
+            raise ValueError("spectral_norm: reference needs norm: spectral")
+        return self
 
 
 class DFGANDiscriminatorParams(Params):

@@ -5,6 +5,8 @@ Trunk for resolution r: 4x4 stride-2 convs 3 -> df -> 2df -> 4df -> 8df with Lea
 halving back to 8df, so every D ends at (B, 8df, 4, 4).
 Heads: unconditional = Conv(8df -> 1, k4, s4, bias); conditional = tile the condition vector
 to 4x4, concatenate, Block3x3(8df + d -> 8df), the same kind of 4x4 conv.
+With ``norm: spectral`` the convs use torch's spectral-norm parametrization; ``spectral_norm:
+reference`` swaps in the reference code's power iteration (``spectral.py``), same keys.
 
 API (see ``t2i_stages.plugin.DiscriminatorBase``)::
 
@@ -31,6 +33,7 @@ from t2i_stages.plugins.common.init import apply_init
 
 from .params import StagewiseDiscriminatorParams
 from .resolution import resolve_resolution
+from .spectral import use_reference_power_iteration
 
 
 def _conv(norm: str, in_ch: int, out_ch: int, k: int, s: int, p: int) -> list[nn.Module]:
@@ -145,4 +148,7 @@ def build_stagewise_d(
     )
     if not (d.has_uncond or params.cond_head):
         raise PluginError("discriminator 'stagewise': both heads are disabled; enable one")
-    return apply_init(d, params.init)
+    d = apply_init(d, params.init)
+    if params.spectral_norm == "reference":
+        use_reference_power_iteration(d)
+    return d

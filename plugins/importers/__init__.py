@@ -3,7 +3,10 @@
 One module per family maps its release's keys onto the built-in components (a ``KeyMap``),
 tells its files by their keys and shapes (``identify``), reads the release's config from the
 tensor shapes and writes the recipe that rebuilds it, with the reference's quirks switched on
-where reproducing the release needs them. The key maps are written out in docs/importing.md.
+where reproducing the release needs them. Each family's format (key maps, fingerprints, the
+config from shapes) is a torch-free ``<family>_format`` module; ``text_side`` takes the text
+encoder a release lacks from a t2i-stages run. The key maps are written out in
+docs/importing-dfgan-grgan.md (DF-GAN, GR-GAN).
 """
 
 from __future__ import annotations
@@ -23,5 +26,16 @@ def t2i_stages_importers() -> dict[str, ComponentSpec]:
             "t2i_stages.plugins.importers.damsm:build_damsm_importer",
             NoParams,
             "AttnGAN's DAMSM text and image encoders with captions.pickle, as a damsm matcher",
+        ),
+        "dfgan": ComponentSpec(
+            "t2i_stages.plugins.importers.dfgan:build_dfgan_importer",
+            NoParams,
+            "DF-GAN (tobran/DF-GAN): state_epoch_*.pth or NetG, with a DAMSM text side from a run",
+        ),
+        "grgan": ComponentSpec(
+            "t2i_stages.plugins.importers.grgan:build_grgan_importer",
+            NoParams,
+            "GR-GAN (BoO-18/GR-GAN): checkpoint_*.pth or netG/netD%d.pth, with an ITM text side "
+            "from a run",
         ),
     }
