@@ -7,6 +7,8 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..recipe.protocols import PRESETS
+
     p = sub.add_parser(
         "eval",
         help="evaluate a trained run (FID/KID, IS, R-precision, CMD, CLIP score, attributes)",
@@ -28,6 +30,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--num-samples", type=int, default=None, help="images (default eval.num_samples)"
+    )
+    p.add_argument(
+        "--protocol",
+        default=None,
+        choices=list(PRESETS),
+        help="evaluate under a paper's protocol preset (sample count, metrics, Inception, "
+        "resize, uint8 round-trip; docs/metrics.md) instead of the run's eval section; "
+        "--metrics and --num-samples still win",
     )
     p.add_argument("--batch-size", type=int, default=None, help="default eval.batch_size")
     p.add_argument("--seed", type=int, default=100, help="noise seed (default 100)")
@@ -62,6 +72,7 @@ def _eval(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint,
         log=lambda m: print(m, file=sys.stderr, flush=True),
         progress=True,
+        protocol=args.protocol,
     )
     print(format_table(report))
     print(f"wrote {Path(report['folder']) / 'metrics.json'}")
