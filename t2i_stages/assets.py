@@ -38,6 +38,12 @@ KNOWN_ASSETS: dict[str, KnownAsset] = {
         "torchvision's ImageNet Inception-v3 weights (Inception_V3_Weights.IMAGENET1K_V1); copy the "
         ".pth from a machine with internet (torch hub cache, ~/.cache/torch/hub/checkpoints/)",
     ),
+    "pytorch_fid_inception": KnownAsset(
+        "pytorch-fid/pt_inception-2015-12-05-6726825d.pth",
+        "pytorch-fid's FID Inception weights (the TF graph inception-2015-12-05 ported to torch), "
+        "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+        "pt_inception-2015-12-05-6726825d.pth, downloaded on a machine with internet",
+    ),
     "clip-rn101": KnownAsset(
         "clip/RN101.pt",
         "OpenAI's CLIP RN101.pt (the file `clip.load('RN101')` keeps in ~/.cache/clip/; only its "

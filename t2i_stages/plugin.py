@@ -134,6 +134,12 @@ _LAZY: dict[str, str] = {
     "ClipEncoder": "t2i_stages.evaluation.extractors",
     "ImageExtractor": "t2i_stages.evaluation.extractors",
     "InceptionExtractor": "t2i_stages.evaluation.extractors",
+    "FidInceptionExtractor": "t2i_stages.evaluation.inceptions",
+    "ImageNetInceptionExtractor": "t2i_stages.evaluation.inceptions",
+    "TFInceptionClassifier": "t2i_stages.evaluation.inceptions",
+    "load_imagenet_inception": "t2i_stages.evaluation.inceptions",
+    "resize_images": "t2i_stages.evaluation.extractors",
+    "QUANTIZE": "t2i_stages.evaluation.samples",
     "JointEncoder": "t2i_stages.evaluation.extractors",
     "MatcherEncoder": "t2i_stages.evaluation.extractors",
     "inception_file": "t2i_stages.evaluation.extractors",
@@ -179,9 +185,16 @@ if TYPE_CHECKING:
         matcher_extractor,
         oracle_extractor,
         random_extractor,
+        resize_images,
         resize_uint8,
     )
-    from .evaluation.samples import EvalBatch, to_float
+    from .evaluation.inceptions import (
+        FidInceptionExtractor,
+        ImageNetInceptionExtractor,
+        TFInceptionClassifier,
+        load_imagenet_inception,
+    )
+    from .evaluation.samples import QUANTIZE, EvalBatch, to_float
     from .masking import masked_mean, masked_softmax
     from .types import (
         Condition,
@@ -292,10 +305,16 @@ __all__ = [
     "load_tokenizer",
     "to_float",
     "resize_uint8",
+    "resize_images",
+    "QUANTIZE",
     "l2_normalise",
     "inception_file",
     "ImageExtractor",
     "InceptionExtractor",
+    "FidInceptionExtractor",
+    "ImageNetInceptionExtractor",
+    "TFInceptionClassifier",
+    "load_imagenet_inception",
     "random_extractor",
     "matcher_extractor",
     "oracle_extractor",

@@ -27,7 +27,7 @@ from t2i_stages.plugin import (
     require_hf_folder,
 )
 
-from .common import build_joint
+from .common import PixelLog, build_joint
 from .params import CmdParams
 
 # GR-GAN's released statistics (BoO-18/GR-GAN eval/CMD/, commit c4c90d7 "CMD data"), by SHA-256:
@@ -120,16 +120,19 @@ class CmdMetric(StreamingMetric):
     def start(self, ctx: EvalContext) -> None:
         p = self.p
         self.ctx = ctx
-        self.enc = build_joint(ctx, p.space, p.clip_folder, p.clip_normalize, p)
+        self.enc = build_joint(ctx, p.space, p.clip_folder, p.clip_normalize, p, p.resize)
         self.fake: list[np.ndarray] = []
         self.real: list[np.ndarray] = []
         self.text: list[np.ndarray] = []
         self.n_images = self.n_captions = 0
+        self.pixels = PixelLog(p.quantize)
 
     def update(self, batch: EvalBatch) -> None:
         p, enc, bs = self.p, self.enc, self.ctx.batch_size
         self.n_images += len(batch)
-        self.fake.append(l2_normalise(enc.image_features(batch.fake, bs), p.image_scale))
+        self.pixels.see(batch)
+        fake = batch.pixels("fake", p.quantize)
+        self.fake.append(l2_normalise(enc.image_features(fake, bs), p.image_scale))
         if not p.real_stats:
             self.real.append(l2_normalise(enc.image_features(batch.real, bs), p.image_scale))
         if not p.text_stats:
@@ -205,6 +208,7 @@ class CmdMetric(StreamingMetric):
             "real": real_src,
             "text": text_src,
             "feature_dim": int(np.asarray(fake.mu).shape[0]),
+            "generated_pixels": self.pixels.describe(),
         }
         return MetricResult(values, protocol, details=details, notes=notes, better="lower")
 
@@ -214,5 +218,12 @@ def build_cmd(params: CmdParams, **ctx: Any) -> CmdMetric:
     if params.space == "clip":  # a missing CLIP folder fails before any generation
         folder = require_hf_folder(params.clip_folder, what="CLIP model folder")
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        if params.expect_vit_b32 and not is_vit_b32(config):
+            raise T2IError(
+                f"cmd: clip_folder {folder} is not CLIP ViT-B/32 (expect_vit_b32: GR-GAN's "
+                "CMD_score.py loads ViT-B/32); place openai/clip-vit-base-patch32 there"
+            )
+    elif params.expect_vit_b32:
+        raise T2IError(f"cmd: expect_vit_b32 needs space 'clip', not '{params.space}'")
     check_reference_stats(params, config)  # the released statistics, in the wrong space
     return CmdMetric(params)

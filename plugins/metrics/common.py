@@ -1,4 +1,5 @@
-"""Feature spaces shared by the metric plugins: building extractors and held-out encoders."""
+"""What the metric plugins share: building extractors and encoders (held-out ones too), and
+the record of how generated images were turned into pixels."""
 
 from __future__ import annotations
 
@@ -6,9 +7,13 @@ import copy
 from typing import Any
 
 from t2i_stages.plugin import (
+    QUANTIZE,
     ClipEncoder,
+    EvalBatch,
     EvalContext,
+    FidInceptionExtractor,
     ImageExtractor,
+    ImageNetInceptionExtractor,
     InceptionExtractor,
     JointEncoder,
     MatcherEncoder,
@@ -78,12 +83,20 @@ def build_extractor(
     random_seed: int = 0,
     random_dim: int = 64,
     held_out: HeldOutParams | None = None,
+    weights: str | None = None,
+    resize: str | None = None,
 ) -> ImageExtractor:
-    """One image feature extractor by name, built once per evaluation."""
+    """One image feature extractor by name, built once per evaluation (``resize``: the
+    Inception extractors' resize, null = their own; ``weights``: the pytorch-fid and torchvision
+    Inceptions' file)."""
 
     def build() -> ImageExtractor:
         if name == "inception":
-            return InceptionExtractor(ctx.device, inception_path)
+            return InceptionExtractor(ctx.device, inception_path, resize)
+        if name == "fid_inception":
+            return FidInceptionExtractor(ctx.device, weights, resize)
+        if name == "imagenet_inception":
+            return ImageNetInceptionExtractor(ctx.device, weights, resize)
         if name == "matcher":
             return matcher_extractor(ctx.matcher, "run-matcher", ctx.device)
         if name == "held_out":
@@ -97,7 +110,8 @@ def build_extractor(
         raise T2IError(f"unknown feature extractor '{name}'")
 
     hkey = held_out.model_dump_json() if held_out is not None else ""
-    return ctx.cached(f"extractor:{name}:{inception_path}:{random_seed}:{random_dim}:{hkey}", build)
+    key = f"extractor:{name}:{inception_path}:{weights}:{resize}:{random_seed}:{random_dim}:{hkey}"
+    return ctx.cached(key, build)
 
 
 def build_joint(
@@ -106,12 +120,16 @@ def build_joint(
     clip_folder: str = DEFAULT_CLIP,
     clip_normalize: bool = True,
     held_out: HeldOutParams | None = None,
+    resize: str | None = None,
 ) -> JointEncoder:
-    """An image-text encoder: 'clip' (local folder), 'matcher' (the run's) or 'held_out'."""
+    """An image-text encoder: 'clip' (local folder), 'matcher' (the run's) or 'held_out'
+    (``resize``: CLIP's, null = clean_bilinear; a matcher resizes on its own)."""
 
     def build() -> JointEncoder:
         if space == "clip":
-            return ClipEncoder(clip_folder, ctx.device, normalize=clip_normalize)
+            return ClipEncoder(
+                clip_folder, ctx.device, normalize=clip_normalize, resize=resize or "clean_bilinear"
+            )
         if space in ("matcher", "run"):
             return MatcherEncoder(ctx.matcher, "run-matcher", ctx.device)
         if space == "held_out":
@@ -121,4 +139,22 @@ def build_joint(
         raise T2IError(f"unknown image-text feature space '{space}'")
 
     hkey = held_out.model_dump_json() if held_out is not None else ""
-    return ctx.cached(f"joint:{space}:{clip_folder}:{clip_normalize}:{hkey}", build)
+    return ctx.cached(f"joint:{space}:{clip_folder}:{clip_normalize}:{resize}:{hkey}", build)
+
+
+class PixelLog:
+    """What a metric's protocol says of the generated images' round-trip: as asked, or uint8
+    already where a batch had no float images (images read from files)."""
+
+    def __init__(self, quantize: str):
+        self.quantize, self.uint8_only = quantize, False
+
+    def see(self, batch: EvalBatch) -> None:
+        if self.quantize != "round" and batch.fake_float is None:
+            self.uint8_only = True
+
+    def describe(self) -> str:
+        text = f"{self.quantize}: {QUANTIZE[self.quantize]}"
+        if self.uint8_only:
+            text += " (asked; the images came as uint8, so they were read as they are)"
+        return text

@@ -1,6 +1,10 @@
 """FID / KID through clean-fid's distance functions, with a selectable feature extractor.
 
-Only clean-fid's Inception gives numbers named FID and KID. The in-domain extractors (the run's
+Only clean-fid's Inception gives numbers named FID and KID. The papers' other Inceptions give
+``FID[fid_inception]`` (pytorch-fid's FID Inception, the TF-FID weights) and
+``FID[imagenet_inception]`` (torchvision's ImageNet Inception as DM-GAN's and DF-GAN's FID code
+fed it), each with its resize and uint8 round-trip (``resize``, ``quantize``: the protocol
+presets set them). The in-domain extractors (the run's
 matcher, a held-out matcher, the shapes oracle's penultimate layer) and the seeded random CNN
 give a Fréchet distance ``FD[<extractor>]`` and kernel distance ``KD[<extractor>]`` in their own
 feature space: comparable between runs that use the same extractor weights (their SHA-256 is in
@@ -26,18 +30,22 @@ from t2i_stages.plugin import (
     T2IError,
     inception_file,
     kernel_distance,
+    require_asset,
     stats_distance,
 )
 
-from .common import build_extractor
+from .common import PixelLog, build_extractor
 from .params import FidParams, KidParams
 
 
-def batch_features(batch: EvalBatch, extractor: Any, which: str, batch_size: int) -> np.ndarray:
-    """Features of a batch's generated ('fake') or real images, once per extractor and batch."""
-    images = batch.fake if which == "fake" else batch.real
-    key = f"feats:{which}:{extractor.name}:{extractor.weights_sha256}"
-    return batch.cached(key, lambda: extractor.features(images, batch_size))
+def batch_features(
+    batch: EvalBatch, extractor: Any, which: str, batch_size: int, quantize: str = "round"
+) -> np.ndarray:
+    """Features of a batch's generated ('fake') or real images, once per extractor, resize,
+    round-trip and batch."""
+    q = quantize if which == "fake" else "stored"
+    key = f"feats:{which}:{q}:{extractor.name}:{extractor.resize_method}:{extractor.weights_sha256}"
+    return batch.cached(key, lambda: extractor.features(batch.pixels(which, quantize), batch_size))
 
 
 class FrechetMetric(StreamingMetric):
@@ -52,22 +60,28 @@ class FrechetMetric(StreamingMetric):
             raise T2IError(f"metric '{self.name}': both fid and kid are off")
         self.ctx = ctx
         self.ex = build_extractor(
-            ctx, p.extractor, p.inception_path, p.random_seed, p.random_dim, p
+            ctx, p.extractor, p.inception_path, p.random_seed, p.random_dim, p, p.weights, p.resize
         )
         self.need_real = p.reference_stats is None or p.kid or bool(p.save_reference_stats)
         self.fake: list[np.ndarray] = []
         self.real: list[np.ndarray] = []
+        self.pixels = PixelLog(p.quantize)
 
     def update(self, batch: EvalBatch) -> None:
         bs = self.ctx.batch_size
-        self.fake.append(batch_features(batch, self.ex, "fake", bs))
+        self.pixels.see(batch)
+        self.fake.append(batch_features(batch, self.ex, "fake", bs, self.p.quantize))
         if self.need_real:
             self.real.append(batch_features(batch, self.ex, "real", bs))
 
     def finish(self) -> MetricResult:
         p, ex = self.p, self.ex
-        fd_key = "FID" if ex.is_inception else f"FD[{p.extractor}]"
-        kd_key = "KID" if ex.is_inception else f"KD[{p.extractor}]"
+        if p.extractor == "inception":
+            fd_key, kd_key = "FID", "KID"
+        elif ex.is_inception:
+            fd_key, kd_key = f"FID[{p.extractor}]", f"KID[{p.extractor}]"
+        else:
+            fd_key, kd_key = f"FD[{p.extractor}]", f"KD[{p.extractor}]"
         fake = np.concatenate(self.fake)
         real = np.concatenate(self.real) if self.real else None
         self.fake, self.real = [], []
@@ -76,6 +90,7 @@ class FrechetMetric(StreamingMetric):
         protocol: dict[str, Any] = ex.describe(int(self.ctx.resolution or 0))
         protocol["feature_dim"] = int(fake.shape[1])
         protocol["distance"] = "clean-fid frechet_distance / kernel_distance"
+        protocol["generated_pixels"] = self.pixels.describe()
         if not ex.is_inception:
             protocol["label"] = (
                 f"Fréchet distance in the '{ex.name}' feature space; not FID, not comparable with "
@@ -95,7 +110,7 @@ class FrechetMetric(StreamingMetric):
                 assert real is not None
                 GaussianStats.from_features(real).save(p.save_reference_stats)
             values[fd_key] = stats_distance(GaussianStats.from_features(fake), ref)
-            notes[fd_key] = "FID (clean-fid Inception)" if ex.is_inception else protocol["label"]
+            notes[fd_key] = FID_NOTES.get(p.extractor, protocol.get("label", ""))
         if p.kid:
             assert real is not None
             values[kd_key] = kernel_distance(
@@ -110,10 +125,22 @@ class FrechetMetric(StreamingMetric):
         return MetricResult(values, protocol, notes=notes, better="lower")
 
 
+FID_NOTES = {
+    "inception": "FID (clean-fid Inception)",
+    "fid_inception": "FID with pytorch-fid's FID Inception (the TF-FID weights)",
+    "imagenet_inception": "FID with torchvision's ImageNet Inception as pytorch-fid 802da39 "
+    "(DM-GAN's and DF-GAN's 'Pytorch FID')",
+}
+
+
 def _check_assets(params: FidParams) -> None:
     """Fail when the metric is built (before any generation) if the Inception file is absent."""
     if params.extractor == "inception":
         inception_file(params.inception_path)
+    elif params.extractor == "fid_inception":
+        require_asset("pytorch_fid_inception", params.weights)
+    elif params.extractor == "imagenet_inception":
+        require_asset("inception_v3_imagenet", params.weights)
 
 
 def build_fid(params: FidParams, **ctx: Any) -> FrechetMetric:

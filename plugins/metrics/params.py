@@ -17,7 +17,30 @@ from t2i_stages.plugin import (
 DEFAULT_CLIP = "hf/clip-vit-base-patch32"
 
 
-ExtractorName = Literal["inception", "matcher", "held_out", "oracle", "random"]
+ExtractorName = Literal[
+    "inception", "fid_inception", "imagenet_inception", "matcher", "held_out", "oracle", "random"
+]
+# How images reach a network's input size (t2i_stages.evaluation.extractors.RESIZES).
+ResizeName = Literal["clean_bicubic", "clean_bilinear", "pil_bilinear", "torch_bilinear"]
+RESIZE_HELP = (
+    "clean_bicubic / clean_bilinear: clean-fid's PIL resize on float (no quantisation); "
+    "pil_bilinear: PIL bilinear on the uint8 image, back to uint8 (torchvision Resize on a PIL "
+    "image, scipy imresize: DM-GAN's FID and IS, GR-GAN's CMD); torch_bilinear: bilinear "
+    "interpolation on float, align_corners=False (pytorch-fid, DF-GAN's tensor Resize)"
+)
+QuantizeName = Literal["round", "floor", "none"]
+
+
+class PixelParams(Params):
+    """How generated images become the pixels a metric reads (the uint8 round-trip)."""
+
+    quantize: QuantizeName = Field(
+        "round",
+        description="Generated images in [-1, 1] -> [0, 255]: 'round' to uint8 (a saved PNG, the "
+        "default), 'floor' (x + 1) * 127.5 cast to uint8 as the references saved their PNGs, "
+        "'none' float without the round-trip (DF-GAN's in-process FID, DM-GAN's R-precision). "
+        "Images read from files are uint8 already.",
+    )
 
 
 class HeldOutParams(Params):
@@ -38,13 +61,28 @@ class ClipScoreParams(Params):
     real_reference: bool = Field(True, description="Also score the real test images.")
 
 
-class InceptionScoreParams(Params):
+class InceptionScoreParams(PixelParams):
     """exp(E KL(p(y|x) ‖ p(y))) over ``splits`` splits, mean ± std."""
 
+    network: Literal["torchvision", "tf_inception"] = Field(
+        "torchvision",
+        description="'torchvision': ImageNet Inception-v3, 1000 classes, [-1, 1] input; "
+        "'tf_inception': the TF graph inception-2015-12-05 that improved-gan's IS (AttnGAN, "
+        "DM-GAN on COCO) used, 1008 classes without the output bias, from clean-fid's TorchScript "
+        "inception-2015-12-05.pt.",
+    )
     weights: str | None = Field(
         None,
         description="torchvision's inception_v3_google-0cc3c7bd.pth; null = the known asset "
         "path under $T2I_STAGES_HOME.",
+    )
+    inception_path: str | None = Field(
+        None,
+        description="network 'tf_inception': clean-fid's inception-2015-12-05.pt (file or "
+        "folder); null = look under $T2I_STAGES_HOME/cleanfid/ and the temp folder.",
+    )
+    resize: ResizeName | None = Field(
+        None, description=f"Resize to 299; null = clean_bilinear. {RESIZE_HELP}."
     )
     splits: int = Field(10, le=MAX_LAYERS, ge=1, description="Splits for the mean ± std.")
 
@@ -58,7 +96,7 @@ class AttributeAccuracyParams(Params):
     real_reference: bool = Field(True, description="Also score the real test images.")
 
 
-class RPrecisionParams(HeldOutParams):
+class RPrecisionParams(HeldOutParams, PixelParams):
     """Retrieval of each generated image's caption among ``candidates`` (1 true + others)."""
 
     encoder: Literal["run", "held_out", "clip"] = Field(
@@ -77,7 +115,7 @@ class RPrecisionParams(HeldOutParams):
     )
 
 
-class CmdParams(HeldOutParams):
+class CmdParams(HeldOutParams, PixelParams):
     """Cross-model distance (CMD) and image-text distance (ITDis) of GR-GAN."""
 
     space: Literal["clip", "matcher", "held_out"] = Field(
@@ -89,6 +127,14 @@ class CmdParams(HeldOutParams):
     clip_normalize: bool = Field(
         False,
         description="Apply CLIP's mean/std to images (the released script does not: false).",
+    )
+    expect_vit_b32: bool = Field(
+        False,
+        description="Refuse a clip_folder whose config.json is not CLIP ViT-B/32 (the model "
+        "GR-GAN's CMD_score.py loads; the grgan preset sets it).",
+    )
+    resize: ResizeName | None = Field(
+        None, description=f"Resize to CLIP's input size; null = clean_bilinear. {RESIZE_HELP}."
     )
     image_scale: float = Field(
         10.0, le=1e6, gt=0, description="Image features: L2-normalised times this."
@@ -116,14 +162,30 @@ class CmdParams(HeldOutParams):
     )
 
 
-class FidParams(HeldOutParams):
+class FidParams(HeldOutParams, PixelParams):
     """Fréchet (and kernel) distance between generated and real images in a feature space."""
 
     extractor: ExtractorName = Field(
         "inception",
-        description="Feature space: 'inception' (clean-fid's, gives FID/KID), 'matcher' (the "
-        "run's image encoder), 'held_out' (a matcher pretrained with another seed), 'oracle' "
-        "(shapes oracle's penultimate layer) or 'random' (seeded random CNN, for tests).",
+        description="Feature space: 'inception' (clean-fid's TorchScript, gives FID/KID), "
+        "'fid_inception' (pytorch-fid's FID Inception from pt_inception-2015-12-05-6726825d.pth, "
+        "gives FID[fid_inception]), 'imagenet_inception' (torchvision's ImageNet Inception-v3 "
+        "fed as pytorch-fid 802da39 = DM-GAN's and DF-GAN's FID code, gives "
+        "FID[imagenet_inception]), 'matcher' (the run's image encoder), 'held_out' (a matcher "
+        "pretrained with another seed), 'oracle' (shapes oracle's penultimate layer) or "
+        "'random' (seeded random CNN, for tests).",
+    )
+    weights: str | None = Field(
+        None,
+        description="Weights file of 'fid_inception' (pt_inception-2015-12-05-6726825d.pth) or "
+        "'imagenet_inception' (inception_v3_google-0cc3c7bd.pth); null = the known asset path "
+        "under $T2I_STAGES_HOME (pytorch-fid/, torchvision/).",
+    )
+    resize: ResizeName | None = Field(
+        None,
+        description="Resize to the Inception's 299 px; null = the extractor's own (inception: "
+        "clean_bicubic, fid_inception: torch_bilinear, imagenet_inception: pil_bilinear; the "
+        f"other extractors read the native size). {RESIZE_HELP}.",
     )
     fid: bool = Field(True, description="Report the Fréchet distance.")
     kid: bool = Field(True, description="Report the kernel (KID) distance.")

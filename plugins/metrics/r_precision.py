@@ -20,7 +20,7 @@ from t2i_stages.plugin import (
 )
 
 from ..common.retrieval import retrieval_r_precision
-from .common import build_joint
+from .common import PixelLog, build_joint
 from .params import RPrecisionParams
 
 
@@ -41,13 +41,16 @@ class RPrecisionMetric(StreamingMetric):
         self.fake: list[torch.Tensor] = []
         self.real: list[torch.Tensor] = []
         self.class_ids: list[torch.Tensor] = []
+        self.pixels = PixelLog(p.quantize)
 
     def update(self, batch: EvalBatch) -> None:
         enc, bs = self.enc, self.ctx.batch_size
+        self.pixels.see(batch)
         self.text.append(
             torch.from_numpy(enc.text_features(batch.captions, batch.tokens, batch.mask))
         )
-        self.fake.append(torch.from_numpy(enc.image_features(batch.fake, bs)))
+        fake = batch.pixels("fake", self.p.quantize)
+        self.fake.append(torch.from_numpy(enc.image_features(fake, bs)))
         if self.p.real_reference:
             self.real.append(torch.from_numpy(enc.image_features(batch.real, bs)))
         self.class_ids.append(batch.class_ids)
@@ -78,6 +81,7 @@ class RPrecisionMetric(StreamingMetric):
             "negatives": "captions of other test images of a different class id (any other image "
             "when there are no classes), drawn with replacement when too few",
             "similarity": "cosine; a hit when the true caption ranks strictly first",
+            "generated_pixels": self.pixels.describe(),
         }
         return MetricResult(
             {key: r.mean}, protocol, {key: r.std}, details, {key: note}, better="higher"

@@ -11,6 +11,8 @@ IMAGES_ONLY = ("captions", "recipe", "overrides", "reference_run", "strict")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..recipe.protocols import PRESETS
+
     p = sub.add_parser(
         "eval",
         help="evaluate a trained run, or a folder of images (FID/KID, IS, R-precision, CMD, "
@@ -45,6 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         help="images (default eval.num_samples; with --images: all of them)",
+    )
+    p.add_argument(
+        "--protocol",
+        default=None,
+        choices=list(PRESETS),
+        help="evaluate under a paper's protocol preset (sample count, metrics, Inception, "
+        "resize, uint8 round-trip; docs/metrics.md) instead of the run's eval section; "
+        "--metrics and --num-samples still win",
     )
     p.add_argument("--batch-size", type=int, default=None, help="default eval.batch_size")
     p.add_argument("--seed", type=int, default=None, help="noise seed (default 100)")
@@ -129,6 +139,11 @@ def _check(args: argparse.Namespace) -> None:
         return
     if args.seed is not None:
         raise T2IError("--seed has no use with --images (no noise is drawn)")
+    if args.protocol is not None:
+        raise T2IError(
+            "--protocol goes with RUN_DIR; with --images, choose the metrics with --metrics or "
+            "the reference recipe's eval section"
+        )
     if (args.recipe is None) == (args.reference_run is None):
         raise T2IError(
             "--images needs its reference: exactly one of --recipe RECIPE and --run RUN_DIR"
@@ -163,6 +178,7 @@ def _eval(args: argparse.Namespace) -> int:
             checkpoint=args.checkpoint,
             log=log,
             progress=True,
+            protocol=args.protocol,
         )
     print(format_table(report))
     print(f"wrote {Path(report['folder']) / 'metrics.json'}")

@@ -1,9 +1,10 @@
 """Image feature extractors for Fréchet / kernel distances, and image-text encoders for CMD.
 
-Every extractor reads uint8 images (N, 3, H, W), resizes them with clean-fid's resizers when
-its network wants another size, and returns numpy features (N, D). It records what a reader of
-``metrics.json`` needs to reproduce the number: its name, the resizer, and a SHA-256 of its
-weights. Only clean-fid's Inception gives a number called FID; every other extractor gives a
+Every extractor reads images (N, 3, H, W) in [0, 255] (uint8, or float for a protocol that
+scores the generator's output without the uint8 round-trip), resizes them when its network wants
+another size (clean-fid's resizers by default; ``RESIZES`` names the papers' others), and returns
+numpy features (N, D). It records what a reader of ``metrics.json`` needs to reproduce the
+number: its name, the resizer, and a SHA-256 of its weights. Only clean-fid's Inception gives a number called FID; every other extractor gives a
 Fréchet distance *in its own feature space*, labelled ``FD[<name>]``.
 """
 
@@ -50,13 +51,62 @@ def clean_resizer(size: int, filter: str = "bicubic") -> Callable[[np.ndarray], 
 
 
 def resize_uint8(images: torch.Tensor, size: int | None, filter: str = "bicubic") -> torch.Tensor:
-    """uint8 (N, 3, H, W) -> float (N, 3, size, size) in [0, 255] through clean-fid's resizer."""
+    """uint8 (or float) (N, 3, H, W) in [0, 255] -> float (N, 3, size, size) in [0, 255] through
+    clean-fid's resizer (PIL on float, no quantisation)."""
     if size is None or tuple(images.shape[-2:]) == (size, size):
         return images.float()
     fn = clean_resizer(size, filter)
-    arr = images.permute(0, 2, 3, 1).numpy()
+    arr = images.permute(0, 2, 3, 1).float().numpy()
     out = np.stack([fn(a) for a in arr])
     return torch.from_numpy(out).permute(0, 3, 1, 2).float()
+
+
+# How images reach a network's input size, as the papers' evaluation code resized them.
+RESIZES: dict[str, str] = {
+    "clean_bicubic": "clean-fid PIL bicubic on float (no quantisation)",
+    "clean_bilinear": "clean-fid PIL bilinear on float (no quantisation)",
+    "pil_bilinear": "PIL bilinear on the uint8 image, back to uint8 (torchvision Resize on a "
+    "PIL image, scipy.misc.imresize)",
+    "torch_bilinear": "torch bilinear interpolation on float, align_corners=False, no antialias "
+    "(pytorch-fid; torchvision Resize on a tensor)",
+}
+
+
+def _pil_bilinear_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
+    from PIL import Image
+
+    arr = images.float().round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    out = [np.asarray(Image.fromarray(a).resize((size, size), Image.BILINEAR)) for a in arr]
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float()
+
+
+def resize_images(images: torch.Tensor, size: int | None, method: str) -> torch.Tensor:
+    """(N, 3, H, W) in [0, 255] (uint8 or float) -> float (N, 3, size, size) in [0, 255] by one
+    of ``RESIZES``; the same size (or ``size`` None) is returned unchanged (as float).
+
+    ``pil_bilinear`` works on uint8 as PIL does: a float input is rounded to uint8 first.
+    """
+    if method not in RESIZES:
+        raise T2IError(f"unknown resize '{method}'; known: {', '.join(RESIZES)}")
+    if size is None or tuple(images.shape[-2:]) == (size, size):
+        return images.float()
+    if method.startswith("clean_"):
+        return resize_uint8(images, size, method.removeprefix("clean_"))
+    if method == "pil_bilinear":
+        return _pil_bilinear_uint8(images, size)
+    return torch.nn.functional.interpolate(
+        images.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=False
+    )
+
+
+def describe_resize(method: str, native: int, size: int | None) -> str:
+    """The resizer line of a metric's protocol."""
+    if size is None or size == native:
+        return f"none (native {native} px)"
+    if method.startswith("clean_"):
+        name = method.removeprefix("clean_")
+        return f"clean-fid PIL {name} {native} -> {size} px (float, no quantisation)"
+    return f"{RESIZES[method]}: {native} -> {size} px"
 
 
 class ImageExtractor:
@@ -65,10 +115,14 @@ class ImageExtractor:
     name = "extractor"
     is_inception = False
     size: int | None = None  # input side the network wants (None = the images' own)
-    filter = "bicubic"
+    resize_method = "clean_bicubic"  # one of RESIZES
 
-    def __init__(self, device: torch.device | str = "cpu"):
+    def __init__(self, device: torch.device | str = "cpu", resize: str | None = None):
         self.device = torch.device(device)
+        if resize is not None:
+            if resize not in RESIZES:
+                raise T2IError(f"unknown resize '{resize}'; known: {', '.join(RESIZES)}")
+            self.resize_method = resize
 
     def model_fn(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, s, s) float in [0, 255] on ``device`` -> (B, D)."""
@@ -79,15 +133,14 @@ class ImageExtractor:
         raise NotImplementedError
 
     def resizer(self, native: int) -> str:
-        if self.size is None or self.size == native:
-            return f"none (native {native} px)"
-        return f"clean-fid PIL {self.filter} {native} -> {self.size} px (float, no quantisation)"
+        return describe_resize(self.resize_method, native, self.size)
 
     @torch.no_grad()
     def features(self, images: torch.Tensor, batch_size: int = 64) -> np.ndarray:
+        """Features of (N, 3, H, W) images in [0, 255] (uint8, or float: not quantised)."""
         outs = []
         for s in range(0, len(images), batch_size):
-            x = resize_uint8(images[s : s + batch_size], self.size, self.filter)
+            x = resize_images(images[s : s + batch_size], self.size, self.resize_method)
             outs.append(self.model_fn(x.to(self.device)).float().cpu().numpy())
         return np.concatenate(outs).astype(np.float64)
 
@@ -131,8 +184,10 @@ class InceptionExtractor(ImageExtractor):
     is_inception = True
     size = 299
 
-    def __init__(self, device: torch.device | str = "cpu", path: str | None = None):
-        super().__init__(device)
+    def __init__(
+        self, device: torch.device | str = "cpu", path: str | None = None, resize: str | None = None
+    ):
+        super().__init__(device, resize)
         from cleanfid.inception_torchscript import InceptionV3W
 
         self.path = inception_file(path)
@@ -152,6 +207,8 @@ class InceptionExtractor(ImageExtractor):
         return self._sha
 
     def resizer(self, native: int) -> str:
+        if self.resize_method != "clean_bicubic":
+            return super().resizer(native)
         return f"clean-fid 'clean' mode: PIL bicubic {native} -> 299 px (float, no quantisation)"
 
 
@@ -269,7 +326,13 @@ def _pooled(out: Any) -> torch.Tensor:
 class ClipEncoder(JointEncoder):
     """A Hugging Face CLIP read from a local folder (never downloaded)."""
 
-    def __init__(self, folder: str, device: str | torch.device = "cpu", normalize: bool = True):
+    def __init__(
+        self,
+        folder: str,
+        device: str | torch.device = "cpu",
+        normalize: bool = True,
+        resize: str = "clean_bilinear",
+    ):
         from transformers import AutoTokenizer, CLIPModel
 
         self.folder = require_hf_folder(folder, what="CLIP model folder")
@@ -279,16 +342,25 @@ class ClipEncoder(JointEncoder):
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.folder), local_files_only=True)
         self.size = int(self.model.config.vision_config.image_size)
         self.normalize = normalize
+        if resize not in RESIZES:
+            raise T2IError(f"unknown resize '{resize}'; known: {', '.join(RESIZES)}")
+        self.resize_method = resize
         self.name = f"clip({self.folder.name})"
         self.weights_sha256 = state_sha256(self.model)
         norm = "CLIP mean/std normalisation" if normalize else "no CLIP normalisation ([0,1])"
-        self.resizer = f"clean-fid PIL bilinear -> {self.size} px, {norm}"
+        how = (
+            f"clean-fid PIL {resize.removeprefix('clean_')}"
+            if resize.startswith("clean_")
+            else RESIZES[resize]
+        )
+        self.resizer = f"{how} -> {self.size} px, {norm}"
 
     @torch.no_grad()
     def image_features(self, images: torch.Tensor, batch_size: int = 64) -> np.ndarray:
+        """Features of (N, 3, H, W) images in [0, 255] (uint8, or float: not quantised)."""
         outs = []
         for s in range(0, len(images), batch_size):
-            x = resize_uint8(images[s : s + batch_size], self.size, "bilinear") / 255.0
+            x = resize_images(images[s : s + batch_size], self.size, self.resize_method) / 255.0
             if self.normalize:
                 x = (x - _CLIP_MEAN) / _CLIP_STD
             outs.append(_pooled(self.model.get_image_features(pixel_values=x.to(self.device))))

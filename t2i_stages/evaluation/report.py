@@ -89,6 +89,13 @@ def format_table(report: dict[str, Any]) -> str:
         "Every metric's extractor, weight hash, reference set and resizer are in metrics.json.",
         "",
     ]
+    preset = report.get("protocol_preset")
+    if preset:
+        changed = preset["overridden_by_recipe"] + preset["overridden_by_command_line"]
+        lines[-1:-1] = [
+            f"Protocol preset: {preset['name']} ({preset['paper']}); its fields and sources are "
+            f"in metrics.json (protocol_preset); overridden: {', '.join(changed) or 'nothing'}."
+        ]
     return "\n".join(lines)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from ..errors import T2IError
+from ..recipe import protocols
 from ..recipe.slots import MetricSlot
 from .context import EvalContext, MetricResult, is_streaming
 from .image_stream import ImageStream
@@ -206,13 +207,16 @@ def evaluate_run_dir(
     log: Callable[[str], None] = print,
     progress: bool = False,
     tensorboard: bool = True,
+    protocol: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate a trained run folder (``t2i-stages eval``).
 
     Writes metrics.json/.md into ``out_dir``, by default a new folder under ``RUN/evals/``
     named by the metrics, sample count, seed and time (``report["folder"]``): the training-time
     ``metrics.json`` and earlier evaluations are kept. The headline numbers also go to the
-    run's TensorBoard log under ``eval/<that folder>/``.
+    run's TensorBoard log under ``eval/<that folder>/``. ``protocol`` evaluates under that
+    preset (``recipe.protocols``) instead of the run's ``eval`` section; ``metrics`` and
+    ``num_samples`` still win over it.
     """
     from ..api import load_run
     from ..build import assemble
@@ -221,7 +225,10 @@ def evaluate_run_dir(
     run_dir = Path(run_dir)
     registry = load_registry()
     run = load_run(run_dir, device=device, registry=registry, checkpoint=checkpoint)
+    metrics = list(metrics) if metrics is not None else None
     recipe = run.recipe
+    if protocol is not None:
+        recipe = protocols.with_protocol(recipe, protocol, registry)
     cfg = recipe.eval
     G = run.generator
     resolutions = list(getattr(G, "resolutions", []) or [])
@@ -245,8 +252,10 @@ def evaluate_run_dir(
 
     n = num_samples or cfg.num_samples
     bs = batch_size or cfg.batch_size
-    log(f"eval: generating {min(n, len(test))} images from the test captions")
-    stream = stream_samples(test, generate, G.z_dim, G.eps_dim, n, bs, noise_seed)
+    stream = stream_samples(
+        test, generate, G.z_dim, G.eps_dim, n, bs, noise_seed, protocols.passes(cfg)
+    )
+    log(f"eval: generating {stream.num_samples} images from the test captions")
     ctx = EvalContext(
         registry=registry,
         device=run.device,
@@ -272,6 +281,14 @@ def evaluate_run_dir(
             "precision": choice.to_dict(),
         },
     }
+    preset = protocols.preset_block(
+        cfg,
+        registry,
+        {"metrics": metrics, "num_samples": num_samples},
+        "eval --protocol" if protocol else "eval.protocol",
+    )
+    if preset is not None:
+        header["protocol_preset"] = preset
     folder = (
         Path(out_dir)
         if out_dir
@@ -421,8 +438,12 @@ def evaluate_trainer(trainer: Any, out_dir: str | Path, strict: bool = False) ->
             return trainer.generate(batch, z, eps)
 
     stream = stream_samples(
-        test, generate, G.z_dim, G.eps_dim, cfg.num_samples, cfg.batch_size, NOISE_SEED
-    )
+        test, generate, G.z_dim, G.eps_dim, cfg.num_samples, cfg.batch_size, NOISE_SEED,
+        protocols.passes(cfg),
+    )  # fmt: skip
+    preset = protocols.preset_block(cfg, registry)
+    if preset is not None:
+        header["protocol_preset"] = preset
     train = trainer.assembly.train_data
     ctx = EvalContext(
         registry=registry,

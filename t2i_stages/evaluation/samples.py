@@ -5,10 +5,14 @@ the caption drawn for each image is fixed by the dataset seed) and one noise dra
 from ``noise_seed``: one ``torch.Generator`` is read batch after batch (z for the batch, then
 its eps), so an image's noise depends on ``batch_size`` as well as the seed.
 
+With ``passes`` > 1 (a protocol preset's), a ``num_samples`` larger than the split continues
+with further passes over it, pass k drawing the captions of epoch k (as DM-GAN's sampling loops
+over the test captions until it has 30,000 images).
+
 Evaluation is streamed: ``SampleStream`` yields one ``EvalBatch`` at a time (generated images as
-uint8, what a saved PNG would hold, with their real counterparts, tokens, captions, class ids and
-ground-truth attributes) and keeps nothing once the batch is consumed, so memory does not grow
-with ``num_samples`` x image size. ``EvalSamples`` (every image at once) remains for metrics
+uint8, what a saved PNG would hold, and as generated, with their real counterparts, tokens,
+captions, class ids and ground-truth attributes) and keeps nothing once the batch is consumed,
+so memory does not grow with ``num_samples`` x image size. ``EvalSamples`` (every image at once) remains for metrics
 written against the older ``compute(ctx)`` interface and for small scripts.
 """
 
@@ -39,6 +43,29 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 127.5 - 1.0
 
 
+# How generated [-1, 1] images become the pixels a metric reads (its ``quantize`` param).
+QUANTIZE: dict[str, str] = {
+    "round": "rounded to uint8 (what a saved PNG holds: this project's default)",
+    "floor": "(x + 1) * 127.5 cast to uint8, truncating, as the references saved their PNGs "
+    "(AttnGAN/DM-GAN/GR-GAN trainer.py: im.astype(np.uint8))",
+    "none": "not quantised: (x + 1) * 127.5 as float, the generator's output as it is (DF-GAN's "
+    "in-process FID)",
+}
+
+
+def quantize_images(images: torch.Tensor, how: str) -> torch.Tensor:
+    """Generated [-1, 1] float images -> pixels in [0, 255]: uint8 for ``round``/``floor``,
+    float for ``none`` (see ``QUANTIZE``)."""
+    if how == "round":
+        return to_uint8(images)
+    x = (images.detach().float().cpu() + 1) * 127.5
+    if how == "floor":
+        return x.clamp(0, 255).floor().to(torch.uint8)
+    if how == "none":
+        return x
+    raise T2IError(f"unknown quantize '{how}'; known: {', '.join(QUANTIZE)}")
+
+
 @dataclass
 class EvalBatch:
     """One batch of the evaluation stream: generated images and what they were generated from.
@@ -58,6 +85,8 @@ class EvalBatch:
     indices: list[int]  # test-split index of each image
     start: int = 0
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    # float (B, 3, H, W) in [-1, 1] as generated; None when the images came as uint8 (files)
+    fake_float: torch.Tensor | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return int(self.fake.shape[0])
@@ -71,6 +100,18 @@ class EvalBatch:
         if key not in self.cache:
             self.cache[key] = fn()
         return self.cache[key]
+
+    def pixels(self, which: str = "fake", quantize: str = "round") -> torch.Tensor:
+        """The batch's images in [0, 255] as a metric's protocol reads them: the real ones as
+        stored (uint8), the generated ones quantised as ``quantize`` says (``QUANTIZE``; without
+        ``fake_float`` they are the uint8 ``fake`` whatever ``quantize`` says)."""
+        if which == "real":
+            return self.real
+        if quantize not in QUANTIZE:
+            raise T2IError(f"unknown quantize '{quantize}'; known: {', '.join(QUANTIZE)}")
+        if quantize == "round" or self.fake_float is None:
+            return self.fake
+        return self.cached(f"pixels:{quantize}", lambda: quantize_images(self.fake_float, quantize))
 
 
 @dataclass
@@ -168,8 +209,12 @@ class SampleStream:
         num_samples: int,
         batch_size: int = 64,
         noise_seed: int = 100,
+        passes: int = 1,
     ):
-        self.num_samples = min(int(num_samples), len(dataset))
+        if passes < 1:
+            raise T2IError(f"evaluation passes must be at least 1, got {passes}")
+        self.passes = int(passes)
+        self.num_samples = min(int(num_samples), len(dataset) * self.passes)
         if self.num_samples < 2:
             raise T2IError(
                 f"evaluation needs at least 2 test images; the test split has {len(dataset)}"
@@ -185,11 +230,18 @@ class SampleStream:
     @property
     def protocol(self) -> dict[str, Any]:
         """The shared sample protocol written into metrics.json (resolution once known)."""
-        n = self.num_samples
+        n, size = self.num_samples, len(self.dataset)
+        images = f"the first {n} test images, caption drawn at epoch 0 of the split"
+        if n > size:
+            k = -(-n // size)
+            images = (
+                f"{n} images from {k} passes over the {size} test images, the captions of pass "
+                f"p drawn at epoch p (the real images repeat with each pass)"
+            )
         return {
             "num_samples": n,
             "split": "test",
-            "images": f"the first {n} test images, caption drawn at epoch 0 of the split",
+            "images": images,
             "noise_seed": self.noise_seed,
             "resolution": self.resolution,
         }
@@ -198,31 +250,36 @@ class SampleStream:
     def __iter__(self) -> Iterator[EvalBatch]:
         t0 = time.time()
         ds = self.dataset
-        if hasattr(ds, "set_epoch"):
-            ds.set_epoch(0)
-        loader = DataLoader(
-            Subset(ds, range(self.num_samples)),
-            batch_size=self.batch_size,
-            collate_fn=getattr(ds, "collate", None),
-        )
         g = torch.Generator().manual_seed(self.noise_seed)
         done = 0
-        for batch in loader:
-            out = self._make_batch(batch, g, done)
-            del batch  # the loader's copy: only the EvalBatch lives on
-            self.resolution = out.resolution
-            self.seconds += time.time() - t0
-            yield out
-            done += len(out)
-            del out
-            t0 = time.time()
+        for epoch in range(self.passes):
+            count = min(self.num_samples - done, len(ds))
+            if count <= 0:
+                break
+            if hasattr(ds, "set_epoch"):
+                ds.set_epoch(epoch)
+            loader = DataLoader(
+                Subset(ds, range(count)),
+                batch_size=self.batch_size,
+                collate_fn=getattr(ds, "collate", None),
+            )
+            for batch in loader:
+                out = self._make_batch(batch, g, done)
+                del batch  # the loader's copy: only the EvalBatch lives on
+                self.resolution = out.resolution
+                self.seconds += time.time() - t0
+                yield out
+                done += len(out)
+                del out
+                t0 = time.time()
         self.seconds += time.time() - t0
 
     def _make_batch(self, batch: dict, g: torch.Generator, done: int) -> EvalBatch:
         b = batch["tokens"].shape[0]
         z = torch.randn(b, self.z_dim, generator=g)
         eps = torch.randn(b, self.eps_dim, generator=g) if self.eps_dim else None
-        fake = to_uint8(self.generate(batch, z, eps).images[-1])
+        generated = self.generate(batch, z, eps).images[-1].detach().float().cpu()
+        fake = to_uint8(generated)
         images = batch["images"]
         real = to_uint8(images[-1] if isinstance(images, list | tuple) else images)
         if fake.shape[-2:] != real.shape[-2:]:
@@ -231,6 +288,7 @@ class SampleStream:
                 f"{tuple(real.shape[-2:])}"
             )
         cid, a, ix = batch.get("class_id"), batch.get("attributes"), batch.get("index")
+        n = len(self.dataset)
         return EvalBatch(
             fake=fake,
             real=real,
@@ -243,8 +301,9 @@ class SampleStream:
                 else torch.full((b,), -1, dtype=torch.long)
             ),
             attributes=a.cpu() if torch.is_tensor(a) and a.numel() else None,
-            indices=[int(i) for i in ix] if ix is not None else list(range(done, done + b)),
+            indices=[int(i) for i in ix] if ix is not None else [(done + j) % n for j in range(b)],
             start=done,
+            fake_float=generated,
         )
 
 
@@ -256,9 +315,13 @@ def stream_samples(
     num_samples: int,
     batch_size: int = 64,
     noise_seed: int = 100,
+    passes: int = 1,
 ) -> SampleStream:
-    """One image per test image (first ``num_samples``) with fixed noise, batch by batch."""
-    return SampleStream(dataset, generate, z_dim, eps_dim, num_samples, batch_size, noise_seed)
+    """One image per test image (first ``num_samples``) with fixed noise, batch by batch;
+    ``passes`` > 1 lets a larger ``num_samples`` go round the split again (new captions)."""
+    return SampleStream(
+        dataset, generate, z_dim, eps_dim, num_samples, batch_size, noise_seed, passes
+    )
 
 
 def _real_as_generated(batch: dict, z: torch.Tensor, eps: torch.Tensor | None) -> GeneratorOutput:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .protocols import ProtocolName, fill_eval
 from .slots import (
     DatasetSlot,
     DiscriminatorSlot,
@@ -129,6 +130,18 @@ class EvalConfig(Strict):
         description="Add the metrics the dataset advertises as its own (its dataset_metrics: "
         "the shapes dataset's oracle reads each image's attributes back); named for that one.",
     )
+    protocol: ProtocolName | None = Field(
+        None,
+        description="A paper's evaluation protocol as a preset (attngan, dmgan, dfgan, grgan, "
+        "clean: docs/metrics.md#protocol-presets): it fills num_samples and metrics where this "
+        "section does not set them (an explicit metrics entry replaces the preset's entries of "
+        "its type); null = no preset.",
+    )
+
+    @model_validator(mode="after")
+    def _apply_protocol(self) -> EvalConfig:
+        fill_eval(self)
+        return self
 
 
 class Recipe(Strict):
