@@ -22,6 +22,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("family", help="importer name (attngan, dmgan, dfgan, grgan, damsm) or auto")
     p.add_argument("files", nargs="+", type=Path, help="the released files")
     p.add_argument("--out", type=Path, required=True, help="run folder to write (must be new)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="change the importer's recipe (repeatable), e.g. where the release's dataset is: "
+        "--set data.dataset.params.root=data/birds",
+    )
     p.set_defaults(func=_import)
 
 
@@ -29,7 +38,11 @@ def _import(args: argparse.Namespace) -> int:
     from ..importing.api import import_release
 
     import_release(
-        args.family, args.files, args.out, log=lambda m: print(m, file=sys.stderr, flush=True)
+        args.family,
+        args.files,
+        args.out,
+        log=lambda m: print(m, file=sys.stderr, flush=True),
+        overrides=args.overrides,
     )
     print(f"wrote {args.out}")
     return 0

@@ -62,8 +62,11 @@ def import_release(
     out: str | Path,
     registry: Registry | None = None,
     log: Callable[[str], None] = print,
+    overrides: Sequence[str] = (),
 ) -> Path:
-    """Import the released ``files`` of ``family`` (or ``"auto"``) into the run folder ``out``."""
+    """Import the released ``files`` of ``family`` (or ``"auto"``) into the run folder ``out``;
+    ``overrides`` (``"data.dataset.params.root=data/coco"``) change the importer's recipe as
+    ``--set`` does a recipe's (where the release's data lives, say)."""
     from ..build import assemble
     from ..checkpoint import list_checkpoints, save_checkpoint
     from ..recipe import load_recipe
@@ -85,7 +88,7 @@ def import_release(
     out.mkdir(parents=True, exist_ok=True)
     recipe_file = out / RECIPE_FILE
     recipe_file.write_text(yaml.safe_dump(rel.recipe, sort_keys=False), encoding="utf-8")
-    recipe = load_recipe(recipe_file, registry=registry)
+    recipe = load_recipe(recipe_file, list(overrides), registry=registry)
     parts = ["generator"] + (["text_encoder"] if recipe.text_encoder else [])
     parts += ["matcher"] if recipe.matcher else []
     parts += (

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from toy_release import RELEASE, reference_names
 
 from t2i_stages.api import load_run
@@ -39,8 +40,13 @@ def test_auto_tells_the_family_and_the_cli_writes_the_folder(
 
     monkeypatch.setattr(api, "load_registry", lambda: registry)
     files, _ = release
-    assert main(["import", "auto", *map(str, files), "--out", str(tmp_path / "auto")]) == 0
+    argv = ["import", "auto", *map(str, files), "--set", "eval.num_samples=7"]
+    assert main([*argv, "--out", str(tmp_path / "auto")]) == 0
     assert f"toy ({RELEASE})" in capsys.readouterr().err
+    resolved = yaml.safe_load((tmp_path / "auto" / "recipe.resolved.yaml").read_text())
+    assert resolved["eval"]["num_samples"] == 7  # --set reaches the importer's recipe
+    assert main([*argv[:-2], "--set", "eval.num_sample=7", "--out", str(tmp_path / "bad")]) == 2
+    assert "did you mean 'num_samples'" in capsys.readouterr().err
     other = tmp_path / "other.pth"
     torch.save({"fc.weight": torch.zeros(2)}, other)
     assert main(["import", "auto", str(other), "--out", str(tmp_path / "x")]) == 2
