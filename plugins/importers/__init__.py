@@ -4,9 +4,12 @@ One module per family maps its release's keys onto the built-in components (a ``
 tells its files by their keys and shapes (``identify``), reads the release's config from the
 tensor shapes and writes the recipe that rebuilds it, with the reference's quirks switched on
 where reproducing the release needs them. Each family's format (key maps, fingerprints, the
-config from shapes) is a torch-free ``<family>_format`` module; ``text_side`` takes the text
-encoder a release lacks from a t2i-stages run. The key maps are written out in
-docs/importing-dfgan-grgan.md (DF-GAN, GR-GAN).
+config from shapes) is a torch-free ``<family>_format`` module (DM-GAN's G_NET and D_NET are
+``grgan_format``'s: GR-GAN forked them unchanged, and ``g_net_family`` tells the two releases
+apart); ``damsm_side`` takes the DAMSM text side AttnGAN and DM-GAN release beside their netG,
+``text_side`` the text encoder a release lacks from a t2i-stages run. The key maps are written out in
+docs/importing-attngan-damsm.md (AttnGAN, DAMSM), docs/importing-dfgan-grgan.md (DF-GAN,
+GR-GAN) and docs/importing-dmgan.md (DM-GAN).
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ def t2i_stages_importers() -> dict[str, ComponentSpec]:
             "t2i_stages.plugins.importers.damsm:build_damsm_importer",
             NoParams,
             "AttnGAN's DAMSM text and image encoders with captions.pickle, as a damsm matcher",
+        ),
+        "dmgan": ComponentSpec(
+            "t2i_stages.plugins.importers.dmgan:build_dmgan_importer",
+            NoParams,
+            "DM-GAN (MinfengZhu/DM-GAN): netG (+ netD0/1/2) with its DAMSM text encoder and "
+            "captions.pickle (+ image encoder)",
         ),
         "dfgan": ComponentSpec(
             "t2i_stages.plugins.importers.dfgan:build_dfgan_importer",

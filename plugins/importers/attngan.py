@@ -2,9 +2,10 @@
 
 A release is ``netG*.pth`` (``torch.save(netG.state_dict())``, the EMA weights) with the DAMSM
 text encoder it was trained with (``text_encoder*.pth``) and the dataset's ``captions.pickle``:
-the generator has no text side of its own. The image encoder (``image_encoder*.pth``) is
-accepted too and makes the run's matcher the released DAMSM (for the matching losses and
-R-precision); without it the text encoder is the run's ``text_encoder``. The trainer's
+the generator has no text side of its own (``damsm_side``, shared with DM-GAN). The image
+encoder (``image_encoder*.pth``) is accepted too and makes the run's matcher the released DAMSM
+(for the matching losses and R-precision); without it the text encoder is the run's
+``text_encoder``. The trainer's
 ``netD0/1/2.pth`` (D_NET64/128/256) are accepted as the stages' discriminators.
 
 The config is read from the shapes: nef and c_dim from ``ca_net.fc`` (4*c_dim x nef), gf from
@@ -22,27 +23,9 @@ from typing import Any
 
 from t2i_stages.plugin import ImportedRelease, KeyMap, KeyMapError, ReleaseFile
 
-from .damsm import (
-    REPO,
-    TextSide,
-    image_nef,
-    is_image_encoder,
-    is_text_encoder,
-    matcher_params,
-    matcher_state,
-    read_text_side,
-    release_vocab,
-    text_state,
-    unknown_files,
-)
-from .recipes import (
-    BUILTIN_DF,
-    RESIZE_NOTE,
-    VOCAB_NOTE,
-    discriminator_slots,
-    layout,
-    loss_slots,
-)
+from .damsm import REPO, is_image_encoder, is_text_encoder, unknown_files
+from .damsm_side import DamsmSide, read_damsm_side
+from .recipes import BUILTIN_DF, discriminator_slots, layout, loss_slots
 
 GENERATOR_KEYS = KeyMap(
     [
@@ -198,68 +181,38 @@ class AttnganImporter:
         if len(gens) != 1:
             raise KeyMapError(f"attngan: give one AttnGAN netG (got {len(gens)}): {HINT}")
         g = gens[0]
-        if not texts:
-            raise KeyMapError(
-                f"attngan: {g.name} has no text side; add the DAMSM text encoder it was trained "
-                f"with (text_encoder*.pth) and the dataset's captions.pickle: {HINT}"
-            )
-        if len(texts) > 1 or len(images) > 1:
-            raise KeyMapError(
-                f"attngan: give one text encoder and at most one image encoder: {HINT}"
-            )
         cfg = read_generator(g)
-        text = read_text_side(texts[0])
-        vocab = release_vocab(files, text, "attngan", HINT)
-        self._check_sizes(g, cfg, text, images, ds)
-        where = layout(text.vocab_size, coco_generator=(cfg.gf, cfg.r_num) == (48, 3))
+        side = read_damsm_side(files, "attngan", g.name, cfg.nef, HINT, align_corners=False)
+        self._check_discriminators(g, cfg, ds)
+        where = layout(side.text.vocab_size, coco_generator=(cfg.gf, cfg.r_num) == (48, 3))
         release = (
-            f"AttnGAN ({REPO}): {cfg.describe()}; {text.describe()}; "
+            f"AttnGAN ({REPO}): {cfg.describe()}; {side.text.describe()}; "
             f"recipe builtin:{where}/attngan.yaml"
         )
-        components, sources = self._components(g, text, images, ds, release)
+        components, sources = self._components(g, side, ds, release)
         df = ds[0].df if ds else BUILTIN_DF[where]
         notes = [
             "word attention: reference_mask_layout true (AttnGAN#93: pixel q of every caption is "
             "masked with caption (q mod batch)'s mask, as the release was trained and sampled)",
-            VOCAB_NOTE,
+            *side.notes(),
         ]
-        if images:
-            notes.append(RESIZE_NOTE)
-        else:
-            notes.append(
-                "no image encoder: the released text encoder is the run's text_encoder and the "
-                "recipe has no matcher (fine-tuning runs without the DAMSM losses; add "
-                "image_encoder*.pth to import them)"
-            )
         if not ds:
             notes.append("no netD files: the discriminators start untrained when fine-tuning")
         return ImportedRelease(
-            recipe=self._recipe(cfg, text, bool(images), where, df, release),
+            recipe=self._recipe(cfg, side, where, df, release),
             components=components,
             sources=sources,
             release=release,
-            vocab=vocab,
+            vocab=side.vocab,
             dropped={name: [] for name in components},
             notes=notes,
         )
 
     @staticmethod
-    def _check_sizes(
-        g: ReleaseFile,
-        cfg: GeneratorConfig,
-        text: TextSide,
-        images: list[ReleaseFile],
-        ds: list[DiscriminatorFile],
+    def _check_discriminators(
+        g: ReleaseFile, cfg: GeneratorConfig, ds: list[DiscriminatorFile]
     ) -> None:
-        """The files belong together: one nef, one df, one D per stage, stages G has."""
-        if text.nef != cfg.nef:
-            raise KeyMapError(
-                f"{text.file.path}: gives nef {text.nef} but {g.name} reads nef {cfg.nef}; give "
-                "the text encoder the generator was trained with"
-            )
-        for image in images:
-            if image_nef(image) != cfg.nef:
-                raise KeyMapError(f"{image.path}: nef {image_nef(image)}, {g.name} reads {cfg.nef}")
+        """The Ds belong to the netG: one df and its nef, one D per stage it has."""
         seen: dict[int, DiscriminatorFile] = {}
         for d in ds:
             res = 64 * 2**d.stage
@@ -280,21 +233,14 @@ class AttnganImporter:
 
     @staticmethod
     def _components(
-        g: ReleaseFile,
-        text: TextSide,
-        images: list[ReleaseFile],
-        ds: list[DiscriminatorFile],
-        release: str,
+        g: ReleaseFile, side: DamsmSide, ds: list[DiscriminatorFile], release: str
     ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
         generator, _ = GENERATOR_KEYS.apply(g.tensors, str(g.path), release)
         components = {"generator": generator}
         sources = {"generator": str(g.path)}
-        if images:
-            components["matcher"] = matcher_state(text, images[0], release)
-            sources["matcher"] = f"{text.file.path} + {images[0].path}"
-        else:
-            components["text_encoder"], _ = text_state(text, release)
-            sources["text_encoder"] = str(text.file.path)
+        text_components, text_sources = side.components(release)
+        components.update(text_components)
+        sources.update(text_sources)
         for d in ds:
             name = f"discriminator_{d.stage}"
             components[name], _ = DISCRIMINATOR_KEYS.apply(
@@ -305,7 +251,7 @@ class AttnganImporter:
 
     @staticmethod
     def _recipe(
-        cfg: GeneratorConfig, text: TextSide, matcher: bool, where: str, df: int, release: str
+        cfg: GeneratorConfig, side: DamsmSide, where: str, df: int, release: str
     ) -> dict[str, Any]:
         stages: list[dict[str, Any]] = [
             {
@@ -327,7 +273,7 @@ class AttnganImporter:
                     },
                 }
             )
-        recipe: dict[str, Any] = {
+        return {
             "extends": f"builtin:{where}/attngan.yaml",
             "name": f"attngan-{where}-import",
             "description": f"{release}; imported by t2i-stages import",
@@ -337,18 +283,9 @@ class AttnganImporter:
                 "params": {"text_dim": cfg.nef, "z_dim": cfg.z_dim, "gf": cfg.gf, "stages": stages},
             },
             "discriminators": discriminator_slots(cfg.resolutions, df, cfg.nef),
-            "losses": loss_slots(where, cfg.stages - 1, matching=matcher),
+            "losses": loss_slots(where, cfg.stages - 1, matching=side.matching),
+            **side.slots(),
         }
-        if matcher:
-            recipe["matcher"] = {"type": "damsm", "params": matcher_params(text)}
-        else:
-            recipe["matcher"] = None  # R-precision ranks with the matcher: FID and IS only
-            recipe["eval"] = {"metrics": [{"type": "fid"}, {"type": "inception_score"}]}
-            recipe["text_encoder"] = {
-                "type": "damsm_rnn",
-                "params": {**text.params, "trainable": False},
-            }
-        return recipe
 
 
 def build_attngan_importer(params: Any, **ctx: Any) -> AttnganImporter:

@@ -161,13 +161,14 @@ def matcher_state(text: TextSide, image: ReleaseFile, release: str) -> dict[str,
     }
 
 
-def matcher_params(text: TextSide) -> dict[str, Any]:
+def matcher_params(text: TextSide, align_corners: bool = False) -> dict[str, Any]:
     """The released DAMSM as ``damsm`` params: trunk from the checkpoint, no pretraining, and
-    AttnGAN's resize (its ``nn.Upsample`` passes no align_corners: false from torch 0.4.0)."""
+    the resize of the code that used it: AttnGAN's ``nn.Upsample`` passes no align_corners
+    (false from torch 0.4.0), DM-GAN's passes ``align_corners=True``."""
     return {
         **text.params,
         "backbone": "inception_checkpoint",
-        "resize_align_corners": False,
+        "resize_align_corners": align_corners,
         "pretrain": {"enabled": False},
     }
 

@@ -20,64 +20,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from t2i_stages.plugin import ImportedRelease, ReleaseFile, T2IError
 
+from .g_net_family import discriminators, generators, identify_g_net
 from .grgan_format import (
-    DAMSM_DIM,
-    ITM_DIM,
-    NETD_ANCHORS,
     NETD_MAP,
-    NETG_ANCHORS,
     NETG_MAP,
     DConfig,
     GrganConfig,
     discriminator_config,
     generator_config,
 )
-from .layout import Part, find_part
+from .layout import Part
 from .text_side import read_text_side, run_recipes
 
 TEXT_KINDS = {"matcher": {"itm"}, "text_encoder": set()}
 D_CONDITIONS = ("none", "sentence", "mean_words")  # D1 unconditional, D2 sentence, D3 mean word
-
-
-def _generators(files: list[ReleaseFile]) -> list[Part]:
-    return [p for f in files if (p := find_part(f.tensors, NETG_ANCHORS, str(f.path))) is not None]
-
-
-def _discriminators(files: list[ReleaseFile]) -> list[Part]:
-    """Plain ``netD%d.pth`` files, and the ``netD`` list of a GR-GAN checkpoint (a list, which
-    the flattened tensors of a file do not reach)."""
-    out = []
-    for f in files:
-        listed = f.content.get("netD") if isinstance(f.content, dict) else None
-        if isinstance(listed, (list, tuple)):
-            for i, sd in enumerate(listed):
-                if isinstance(sd, dict):
-                    part = find_part(sd, NETD_ANCHORS, f"{f.path} (netD[{i}])")
-                    if part is not None:
-                        out.append(part)
-        elif (part := find_part(f.tensors, NETD_ANCHORS, str(f.path))) is not None:
-            out.append(part)
-    return out
-
-
-def _is_checkpoint(f: ReleaseFile) -> bool:
-    c = f.content
-    return isinstance(c, dict) and "netG" in c and isinstance(c.get("netD"), (list, tuple))
-
-
-def _text_kind(f: ReleaseFile) -> str | None:
-    try:
-        data = yaml.safe_load(f.path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    slot = data.get("text_encoder") or data.get("matcher")
-    return slot.get("type") if isinstance(slot, dict) else None
 
 
 class GrganImporter:
@@ -90,47 +48,15 @@ class GrganImporter:
         """GR-GAN when a file holds G_NET with DM-GAN's memory stages and nothing says DM-GAN.
 
         GR-GAN's G_NET has exactly DM-GAN's keys and shapes, so the generator alone cannot tell
-        them apart. What can: the text size (512 is the ITM's, which hard-codes it; 256 is the
-        DAMSM's of every DM-GAN release), a stage-2/3 D_NET (GR-GAN's have no UNCOND_DNET,
-        DM-GAN's do), the checkpoint layout (``netG`` with a ``netD`` list), and the text-side
-        run (an ``itm`` or a DAMSM). With nothing to tell (a G_NET of another text size, alone)
-        this claims the files and says so in what it returns: where a DM-GAN importer claims
-        them too, ``import auto`` refuses, naming both, rather than guessing.
+        them apart; the files around it can (``g_net_family``, the one place both importers
+        weigh that evidence). With nothing to tell (a G_NET of another text size, alone) this
+        claims the files and says so in what it returns: the ``dmgan`` importer claims them
+        too, and ``import auto`` refuses, naming both, rather than guessing.
         """
-        found = _generators(files)
-        if not found:
-            return None
-        try:
-            cfg = generator_config(found[0])
-        except T2IError:
-            return None
-        ours, theirs = [], []
-        if cfg.text_dim == ITM_DIM:
-            ours.append(f"text size {ITM_DIM} (the ITM's)")
-        elif cfg.text_dim == DAMSM_DIM:
-            theirs.append(f"text size {DAMSM_DIM}")
-        for d in _discriminators(files):
-            dc = discriminator_config(d)
-            if dc.stage > 0:
-                (theirs if dc.uncond else ours).append(
-                    f"D_NET{64 << dc.stage} {'with' if dc.uncond else 'without'} UNCOND_DNET"
-                )
-        if any(_is_checkpoint(f) for f in files):
-            ours.append("checkpoint layout")
-        for f in run_recipes(files):
-            kind = _text_kind(f)
-            if kind in TEXT_KINDS["matcher"]:
-                ours.append(f"text side '{kind}'")
-            elif kind is not None:
-                theirs.append(f"text side '{kind}'")
-        if ours:
-            return f"{cfg.describe()}; told by {', '.join(ours)}"
-        if theirs:
-            return None
-        return f"{cfg.describe()}; from G_NET alone (DM-GAN's netG has the same keys and shapes)"
+        return identify_g_net("grgan", files, lambda g: generator_config(g).describe())
 
     def convert(self, files: list[ReleaseFile]) -> ImportedRelease:
-        gens = _generators(files)
+        gens = generators(files)
         if not gens:
             names = ", ".join(f.name for f in files)
             raise T2IError(f"import grgan: no GR-GAN G_NET (ca_net, h_net1..3, img_net) in {names}")
@@ -143,7 +69,7 @@ class GrganImporter:
         cfg = generator_config(g)
         release = cfg.describe()
         ds: dict[int, tuple[Part, DConfig]] = {}
-        for d in _discriminators(files):
+        for d in discriminators(files):
             dc = discriminator_config(d)
             if dc.stage in ds:
                 raise T2IError(

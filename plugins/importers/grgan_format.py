@@ -11,13 +11,17 @@ repository's own spectral norm (``code/spectral.py``): each normalised conv stor
 
 GR-GAN is a DM-GAN fork: G_NET has DM-GAN's keys and shapes exactly; what differs is what the
 stages are fed (stage 2 the tiled sentence), the text size (the ITM's 512, DM-GAN's DAMSM 256)
-and the discriminators (GR-GAN builds D_NET128/D_NET256 without an unconditional head).
+and the discriminators (GR-GAN builds D_NET128/D_NET256 without an unconditional head). So the
+maps and the config readers here are DM-GAN's too: the ``dmgan`` importer uses them as they are
+(``GNetConfig`` is the sizes, each family's subclass says whose release they describe), and
+``g_net_family`` tells the two families' files apart.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypeVar
 
 from t2i_stages.plugin import KeyMap
 
@@ -55,7 +59,7 @@ def _netg_rules() -> list[tuple[str, str | None]]:
 
 
 NETG_MAP = KeyMap(_netg_rules())
-"""G_NET -> the ``stagewise`` generator (95 keys at R_NUM 1, 131 at R_NUM 3, all mapped)."""
+"""G_NET -> the ``stagewise`` generator (95 keys at R_NUM 1, 143 at R_NUM 3, all mapped)."""
 
 SN_CONVS = {
     "img_code_s16.0": "trunk.0",
@@ -93,11 +97,11 @@ def _netd_rules() -> list[tuple[str, str | None]]:
 
 NETD_MAP = KeyMap(_netd_rules())
 """D_NET64/128/256 -> the ``stagewise`` discriminator with ``norm: spectral`` (30 keys for
-GR-GAN's D_NET128)."""
+GR-GAN's D_NET128, 32 for DM-GAN's, which keeps UNCOND_DNET)."""
 
 
 @dataclass(frozen=True)
-class GrganConfig:
+class GNetConfig:
     """What G_NET's shapes say: GF_DIM, Z_DIM, CONDITION_DIM, EMBEDDING_DIM, R_NUM, branches."""
 
     gf: int
@@ -107,26 +111,42 @@ class GrganConfig:
     r_num: int
     branches: int
 
-    def describe(self) -> str:
+    def sizes(self) -> str:
         return (
-            f"GR-GAN ({REPO} G_NET: gf {self.gf}, z {self.z_dim}, c {self.c_dim}, text "
-            f"{self.text_dim}, R_NUM {self.r_num}, 64/128/256 px)"
+            f"gf {self.gf}, z {self.z_dim}, c {self.c_dim}, text {self.text_dim}, "
+            f"R_NUM {self.r_num}, 64/128/256 px"
         )
+
+    def describe(self) -> str:
+        return f"G_NET ({self.sizes()})"
+
+
+@dataclass(frozen=True)
+class GrganConfig(GNetConfig):
+    """A G_NET read as GR-GAN's."""
+
+    def describe(self) -> str:
+        return f"GR-GAN ({REPO} G_NET: {self.sizes()})"
+
+
+ConfigT = TypeVar("ConfigT", bound=GNetConfig)
 
 
 @dataclass(frozen=True)
 class DConfig:
-    """One D_NET: its stage (0 = 64 px), DF_DIM, and whether it has UNCOND_DNET."""
+    """One D_NET: its stage (0 = 64 px), DF_DIM, whether it has UNCOND_DNET and COND_DNET, and
+    the condition size COND_DNET's jointConv takes after the 8df features (None without it)."""
 
     stage: int
     df: int
     uncond: bool
     cond: bool
+    cond_dim: int | None = None
 
 
-def generator_config(g: Part) -> GrganConfig:
-    """G_NET's config: CA fc is Linear(nef, 4c); INIT_STAGE_G's fc Linear(c + z, 16gf*4*4*2);
-    the memory's B is Linear(gf, 1); R_NUM ResBlocks per next stage."""
+def generator_config(g: Part, kind: type[ConfigT] = GrganConfig) -> ConfigT:
+    """G_NET's config (as ``kind``, the family's reading of it): CA fc is Linear(nef, 4c);
+    INIT_STAGE_G's fc Linear(c + z, 16gf*4*4*2); R_NUM ResBlocks per next stage."""
     four_c, nef = shape(g, "ca_net.fc.weight", 2)
     need(four_c % 4 == 0, g, f"'ca_net.fc.weight' has {four_c} rows, not 4*CONDITION_DIM")
     rows, in_dim = shape(g, "h_net1.fc.0.weight", 2)
@@ -136,10 +156,14 @@ def generator_config(g: Part) -> GrganConfig:
     ups = indices(g.tensors, r"h_net1\.upsample(\d+)\..*")
     need(ups == [1, 2, 3, 4], g, f"INIT_STAGE_G has upsample{ups}, not upsample1..4 (64 px)")
     branches = 1 + len(indices(g.tensors, r"h_net([23])\..*"))
-    need(branches == 3, g, f"{branches} branches; GR-GAN's G_NET has 3 (TREE.BRANCH_NUM 3)")
+    need(
+        branches == 3,
+        g,
+        f"{branches} branches; DM-GAN's and GR-GAN's releases have 3 (TREE.BRANCH_NUM 3)",
+    )
     r_num = indices(g.tensors, r"h_net2\.residual\.(\d+)\..*")
     need(bool(r_num) and r_num == list(range(len(r_num))), g, f"residual blocks {r_num}")
-    return GrganConfig(gf, in_dim - c_dim, c_dim, nef, len(r_num), branches)
+    return kind(gf, in_dim - c_dim, c_dim, nef, len(r_num), branches)
 
 
 def discriminator_config(d: Part) -> DConfig:
@@ -151,4 +175,6 @@ def discriminator_config(d: Part) -> DConfig:
         stage = 2 if "img_code_s64.0.module.weight_bar" in keys else 1
     uncond = "UNCOND_DNET.outlogits.0.weight" in keys
     cond = "COND_DNET.outlogits.0.weight" in keys
-    return DConfig(stage, df, uncond, cond)
+    joint = "COND_DNET.jointConv.0.module.weight_bar"
+    cond_dim = shape(d, joint, 4)[1] - 8 * df if joint in keys else None
+    return DConfig(stage, df, uncond, cond, cond_dim)

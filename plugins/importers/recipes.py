@@ -1,8 +1,9 @@
 """What an AttnGAN-lineage import writes over the built-in paper recipe it extends.
 
-An imported run's recipe is ``extends: builtin:<cub|coco>/attngan.yaml`` plus the sizes read
-from the release's tensors. The built-in is chosen by the release's config: COCO's vocabulary
-has 27,297 words and its AttnGAN gf 48 with R_NUM 3, CUB's 5,450 words with gf 32 and R_NUM 2.
+An imported run's recipe is ``extends: builtin:<cub|coco>/<attngan|dmgan>.yaml`` plus the sizes
+read from the release's tensors. The built-in is chosen by the release's config: COCO's
+vocabulary has 27,297 words (its AttnGAN gf 48 with R_NUM 3, its DM-GAN R_NUM 3), CUB's 5,450
+words (AttnGAN gf 32, both R_NUM 2).
 Lists (the stages, the discriminators, the losses) replace the built-in's as a whole, so they are
 restated here with the built-in's values where the release does not tell (df without a netD,
 the DAMSM loss weight LAMBDA).
@@ -31,8 +32,14 @@ def layout(vocab_size: int, coco_generator: bool = False) -> str:
     return "coco" if coco_generator or vocab_size > COCO_MIN_WORDS else "cub"
 
 
-def discriminator_slots(resolutions: list[int], df: int, nef: int) -> list[dict[str, Any]]:
-    """AttnGAN's D_NET64/128/256, one per stage: BatchNorm, both heads, the raw sentence."""
+def discriminator_slots(
+    resolutions: list[int], df: int, nef: int, spectral: bool = False
+) -> list[dict[str, Any]]:
+    """D_NET64/128/256, one per stage, both heads, the raw sentence: AttnGAN's with BatchNorm,
+    or (``spectral``) DM-GAN's with its ``code/spectral.py`` power iteration on every conv."""
+    norm: dict[str, Any] = {"norm": "batch"}
+    if spectral:
+        norm = {"norm": "spectral", "spectral_norm": "reference"}
     return [
         {
             "type": "stagewise",
@@ -40,7 +47,7 @@ def discriminator_slots(resolutions: list[int], df: int, nef: int) -> list[dict[
                 "resolution": r,
                 "df": df,
                 "text_dim": nef,
-                "norm": "batch",
+                **norm,
                 "conditioning": {"type": "sentence"},
             },
         }
