@@ -100,3 +100,16 @@ def test_dfgan_recipe_trains_end_to_end(registry, tmp_path):
     assert all(k in history[-1] for k in ("D0", "G_total"))
     results = json.loads((tmp_path / "run" / "metrics.json").read_text())["results"]
     assert "FD[matcher]" in results["fid"]["values"]
+
+
+@pytest.mark.parametrize("name", ["cub/attngan.yaml", "coco/attngan.yaml", "coco/grgan.yaml"])
+def test_the_paper_recipes_switch_on_the_reference_behaviour(name, registry):
+    """Issue 19: the paper recipes reproduce the released code's quirks (the golden import
+    tests pin what each switch does): the word / memory mask lined up as the reference's
+    mask.repeat does, and (GR-GAN) the D's power iteration of its code/spectral.py."""
+    recipe = load_recipe(ROOT / "recipes" / name, [], registry)
+    fusions = [s.resolved.fusion.resolved for s in recipe.generator.resolved.stages[1:]]
+    assert fusions and all(f.reference_mask_layout for f in fusions)
+    spectral = [d.resolved for d in recipe.discriminators if d.resolved.norm == "spectral"]
+    assert all(d.spectral_norm == "reference" for d in spectral)
+    assert bool(spectral) == name.endswith("grgan.yaml")
