@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import T2IError
+from .common import add_set_arg
 
 
 def _int_list(text: str) -> list[int]:
@@ -27,13 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and write table.md, table.csv, runs.csv and chart.png into the study folder.",
     )
     p.add_argument("ablation", help="path of an ablation YAML file")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override a recipe field in every variant (repeatable), e.g. --set train.max_steps=10",
+    add_set_arg(
+        p,
+        "override a recipe field in every variant (repeatable), e.g. --set train.max_steps=10",
     )
     p.add_argument(
         "--out", type=Path, default=None, help="study folder (default runs/ablations/<name>/)"

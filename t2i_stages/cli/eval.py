@@ -7,6 +7,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from .common import add_set_arg
+
 IMAGES_ONLY = ("captions", "recipe", "overrides", "reference_run", "strict")
 
 
@@ -94,13 +96,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the reference: this recipe's test split, matcher (pretrained or cached), oracle "
         "and eval.metrics",
     )
-    g.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override a field of --recipe (repeatable)",
+    add_set_arg(
+        g,
+        "override a field of --recipe (repeatable)",
     )
     g.add_argument(
         "--run",

@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .common import add_set_arg
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -22,13 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("family", help="importer name (attngan, dmgan, dfgan, grgan, damsm) or auto")
     p.add_argument("files", nargs="+", type=Path, help="the released files")
     p.add_argument("--out", type=Path, required=True, help="run folder to write (must be new)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="change the importer's recipe (repeatable), e.g. where the release's dataset is: "
+    add_set_arg(
+        p,
+        "change the importer's recipe (repeatable), e.g. where the release's dataset is: "
         "--set data.dataset.params.root=data/birds",
     )
     p.set_defaults(func=_import)
