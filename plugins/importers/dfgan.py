@@ -7,8 +7,8 @@ text encoder. It is given as the released files themselves (``text_encoder*.pth`
 dataset's ``captions.pickle``, optionally ``image_encoder*.pth``), taken as the ``attngan`` and
 ``dmgan`` importers take them (``damsm_side``), or, as the alternative, as the
 ``recipe.resolved.yaml`` of a t2i-stages run whose text side is a DAMSM (``text_side``: the
-output of ``t2i-stages import damsm``, or a run that trained one); without either the import
-stops with a line saying so.
+output of ``t2i-stages import damsm``, or a run that trained one); ``release_text`` picks the
+source, and without either the import stops with a line saying so.
 
 DF-GAN's ``prepare_models`` loads the image encoder too, frozen, but its ``train`` never
 receives it (the one use, a ``MAP`` similarity term, is commented out): the release is trained
@@ -24,14 +24,11 @@ every key has its place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from t2i_stages.plugin import ImportedRelease, ReleaseFile, T2IError
 
-from .captions import is_captions_file
-from .damsm_side import damsm_files, read_damsm_side
 from .dfgan_format import (
     NETC_ANCHORS,
     NETC_MAP,
@@ -44,9 +41,8 @@ from .dfgan_format import (
     generator_config,
 )
 from .layout import Part, find_part
-from .text_side import read_text_side, run_recipes
+from .release_text import ReleaseText, read_release_text
 
-TEXT_KINDS = {"matcher": {"damsm"}, "text_encoder": {"damsm_rnn"}}
 HINT = (
     "t2i-stages import dfgan state_epoch_290.pth text_encoder100.pth captions.pickle "
     "[image_encoder100.pth] --out RUN"
@@ -56,18 +52,6 @@ NO_MATCHING_NOTE = (
     "MAP term is commented out): the run's damsm matcher serves R-precision, no matching loss "
     "is added; resize align_corners false, as DF-GAN's CNN_ENCODER interpolates"
 )
-
-
-@dataclass
-class DfganText:
-    """The text side of a DF-GAN import, from either source: recipe slots, components, notes."""
-
-    slots: dict[str, Any]
-    components: dict[str, dict[str, Any]]
-    sources: dict[str, str]
-    vocab: Any
-    notes: list[str]
-    files: set[str]  # the files it was read from (so not unknown)
 
 
 def _parts(files: list[ReleaseFile], anchors: tuple[str, ...], what: str) -> Part | None:
@@ -134,8 +118,9 @@ class DfganImporter:
             raise T2IError(f"{one.source}: {name} without {other}; they form one D, give both")
         else:
             notes.append("no NetD/NetC among the files: the discriminator starts from its init")
-        components.update(text.components)
-        sources.update(text.sources)
+        text_components, text_sources = text.components(release)
+        components.update(text_components)
+        sources.update(text_sources)
         return ImportedRelease(
             recipe=dfgan_recipe(cfg, ndf, text.slots),
             components=components,
@@ -146,34 +131,28 @@ class DfganImporter:
             notes=notes,
         )
 
-    def _text_side(self, files: list[ReleaseFile], g: Part, cfg: DfganConfig) -> DfganText:
-        """The DAMSM among the files (``damsm_side``), else a text-side run (``text_side``)."""
-        direct = damsm_files(files) + [f for f in files if is_captions_file(f)]
-        runs = run_recipes(files)
-        if direct and runs:
-            raise T2IError(
-                f"import dfgan: give one text side, the DAMSM files ({direct[0].path}) or a "
-                f"text-side run ({runs[0].path}), not both"
-            )
-        if direct:
-            name = f"{Path(g.file).name}'s NetG"
-            side = read_damsm_side(files, "dfgan", name, cfg.cond_dim, HINT, align_corners=False)
-            components, sources = side.components(cfg.describe())
-            notes = side.notes(matching_losses=False)
-            if side.image is not None:
-                notes = [notes[0], NO_MATCHING_NOTE]
-            return DfganText(
-                side.slots(), components, sources, side.vocab, notes, {str(f.path) for f in direct}
-            )
-        missing = (
-            f"import dfgan: DF-GAN's generator needs its DAMSM text encoder (sentence size "
-            f"{cfg.cond_dim}), which is not among the files: add AttnGAN's text_encoder*.pth and "
-            f"the dataset's captions.pickle ({HINT}), or the recipe.resolved.yaml of a text-side "
-            "run (`t2i-stages import damsm`, or any run whose matcher is a damsm of that size)"
+    def _text_side(self, files: list[ReleaseFile], g: Part, cfg: DfganConfig) -> ReleaseText:
+        """The DAMSM as the released files, or as a text-side run (``release_text``)."""
+        text = read_release_text(
+            files,
+            "dfgan",
+            f"{Path(g.file).name}'s NetG",
+            cfg.cond_dim,
+            HINT,
+            align_corners=False,
+            missing=(
+                f"import dfgan: DF-GAN's generator needs its DAMSM text encoder (sentence size "
+                f"{cfg.cond_dim}), which is not among the files: add AttnGAN's text_encoder*.pth "
+                f"and the dataset's captions.pickle ({HINT}), or the recipe.resolved.yaml of a "
+                "text-side run (`t2i-stages import damsm`, or any run whose matcher is a damsm "
+                "of that size)"
+            ),
+            registry=self.registry,
+            matching_losses=False,
         )
-        run = read_text_side(files, "dfgan", TEXT_KINDS, cfg.cond_dim, missing, self.registry)
-        used = {str(f.path) for f in runs}
-        return DfganText(run.slots, run.components, run.sources, run.vocab, run.notes, used)
+        if text.side is not None and text.side.image is not None:
+            text.notes = [*text.notes[:-1], NO_MATCHING_NOTE]
+        return text
 
 
 def dfgan_recipe(cfg: DfganConfig, ndf: int, text: dict[str, Any]) -> dict[str, Any]:
