@@ -1,15 +1,16 @@
-"""The DAMSM text side of an AttnGAN-lineage generator release (AttnGAN, DM-GAN).
+"""The DAMSM text side of an AttnGAN-lineage generator release (AttnGAN, DM-GAN, DF-GAN).
 
-AttnGAN's and DM-GAN's generators have no text side of their own: each is trained on the words
-and sentence of AttnGAN's DAMSM ``RNN_ENCODER`` (DM-GAN reuses AttnGAN's encoders), whose
-embedding rows are indexed by the dataset's ``captions.pickle``. So a release is the netG with
+AttnGAN's, DM-GAN's and DF-GAN's generators have no text side of their own: each is trained on
+the text of AttnGAN's DAMSM ``RNN_ENCODER`` (DM-GAN and DF-GAN reuse AttnGAN's encoders; DF-GAN
+reads only the sentence), whose embedding rows are indexed by the dataset's ``captions.pickle``. So a release is the netG with
 ``text_encoder*.pth`` and ``captions.pickle``, and optionally ``image_encoder*.pth`` (the DAMSM
-image side, for the matching losses and R-precision). This module takes that text side from the
+image side, for the matching losses and R-precision; DF-GAN has no matching loss, so there it
+serves R-precision only). This module takes that text side from the
 files, checks it against the generator's nef, and gives what the run needs from it: the
 components (the ``damsm`` matcher with the image encoder, else the ``damsm_rnn`` text encoder),
 the recipe slots, and the notes. The one difference between the two families is the image
 side's resize (``align_corners``): AttnGAN's ``nn.Upsample`` passes none (false from torch
-0.4.0), DM-GAN's passes ``align_corners=True``.
+0.4.0), DM-GAN's passes ``align_corners=True``, DF-GAN's ``interpolate`` passes false.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ NO_IMAGE_NOTE = (
     "no image encoder: the released text encoder is the run's text_encoder and the recipe has "
     "no matcher (fine-tuning runs without the DAMSM losses; add image_encoder*.pth to import "
     "them)"
+)
+NO_IMAGE_EVAL_NOTE = (
+    "no image encoder: the released text encoder is the run's text_encoder and the recipe has "
+    "no matcher (the release trains with no matching loss; add image_encoder*.pth for a damsm "
+    "matcher and R-precision)"
 )
 
 
@@ -87,9 +93,12 @@ class DamsmSide:
             },
         }
 
-    def notes(self) -> list[str]:
+    def notes(self, matching_losses: bool = True) -> list[str]:
+        """The import's notes; ``matching_losses`` False for a release trained without the
+        DAMSM losses (DF-GAN), whose missing image encoder costs R-precision only."""
         resize = ALIGNED_RESIZE_NOTE if self.align_corners else RESIZE_NOTE
-        return [VOCAB_NOTE, resize if self.image is not None else NO_IMAGE_NOTE]
+        missing = NO_IMAGE_NOTE if matching_losses else NO_IMAGE_EVAL_NOTE
+        return [VOCAB_NOTE, resize if self.image is not None else missing]
 
 
 def read_damsm_side(

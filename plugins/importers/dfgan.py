@@ -2,10 +2,19 @@
 
 Files: ``state_epoch_%03d.pth`` as DF-GAN's ``save_models`` writes it (NetG, NetD, NetC; the
 optimizer states are not imported), or a plain NetG (and NetD/NetC) state dict, plus the text
-side (``text_side``): DF-GAN conditions on AttnGAN's DAMSM sentence vector, a file the release
-does not contain, so the ``recipe.resolved.yaml`` of a t2i-stages run whose text side is a DAMSM
-(``t2i-stages import damsm`` of AttnGAN's ``text_encoder*.pth`` and ``captions.pickle``) must be
-among the files; without one the import stops with a line saying so.
+side the release does not contain: DF-GAN conditions on the sentence vector of AttnGAN's DAMSM
+text encoder. It is given as the released files themselves (``text_encoder*.pth`` and the
+dataset's ``captions.pickle``, optionally ``image_encoder*.pth``), taken as the ``attngan`` and
+``dmgan`` importers take them (``damsm_side``), or, as the alternative, as the
+``recipe.resolved.yaml`` of a t2i-stages run whose text side is a DAMSM (``text_side``: the
+output of ``t2i-stages import damsm``, or a run that trained one); ``release_text`` picks the
+source, and without either the import stops with a line saying so.
+
+DF-GAN's ``prepare_models`` loads the image encoder too, frozen, but its ``train`` never
+receives it (the one use, a ``MAP`` similarity term, is commented out): the release is trained
+on the sentence vector alone with no matching loss. So an image encoder among the files makes
+the run's matcher the released DAMSM (R-precision), resized as DF-GAN's ``CNN_ENCODER`` does
+(``align_corners=False``), and the recipe keeps ``builtin:dfgan.yaml``'s losses.
 
 The recipe extends ``builtin:dfgan.yaml`` with the shapes' config. The model maps 1:1: the
 affine conditions are ``[noise ; sentence]`` in both, and the reference's never-used 1x1
@@ -15,6 +24,7 @@ every key has its place.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from t2i_stages.plugin import ImportedRelease, ReleaseFile, T2IError
@@ -31,9 +41,17 @@ from .dfgan_format import (
     generator_config,
 )
 from .layout import Part, find_part
-from .text_side import read_text_side, run_recipes
+from .release_text import ReleaseText, read_release_text
 
-TEXT_KINDS = {"matcher": {"damsm"}, "text_encoder": {"damsm_rnn"}}
+HINT = (
+    "t2i-stages import dfgan state_epoch_290.pth text_encoder100.pth captions.pickle "
+    "[image_encoder100.pth] --out RUN"
+)
+NO_MATCHING_NOTE = (
+    "image encoder: DF-GAN's prepare_models loads it frozen but its train() never uses it (the "
+    "MAP term is commented out): the run's damsm matcher serves R-precision, no matching loss "
+    "is added; resize align_corners false, as DF-GAN's CNN_ENCODER interpolates"
+)
 
 
 def _parts(files: list[ReleaseFile], anchors: tuple[str, ...], what: str) -> Part | None:
@@ -71,27 +89,17 @@ class DfganImporter:
             raise T2IError(f"import dfgan: no DF-GAN NetG (GBlocks.*, fc, to_rgb) in {names}")
         d = _parts(files, NETD_ANCHORS, "NetD")
         c = _parts(files, NETC_ANCHORS, "NetC")
-        used = {p.file for p in (g, d, c) if p is not None}
-        used |= {str(f.path) for f in run_recipes(files)}
+        cfg = generator_config(g)
+        release = cfg.describe()
+        text = self._text_side(files, g, cfg)
+        used = {p.file for p in (g, d, c) if p is not None} | text.files
         for f in files:
             if str(f.path) not in used:
                 raise T2IError(
-                    f"{f.path}: not part of a DF-GAN release (NetG, NetD, NetC) nor a text-side "
-                    "run's recipe.resolved.yaml"
+                    f"{f.path}: not part of a DF-GAN release (NetG, NetD, NetC, the DAMSM "
+                    "text_encoder*.pth / image_encoder*.pth, captions.pickle) nor a text-side "
+                    f"run's recipe.resolved.yaml: {HINT}"
                 )
-        cfg = generator_config(g)
-        release = cfg.describe()
-        text = read_text_side(
-            files,
-            "dfgan",
-            TEXT_KINDS,
-            cfg.cond_dim,
-            f"import dfgan: DF-GAN's generator needs its DAMSM text encoder (sentence size "
-            f"{cfg.cond_dim}), which is not among the files: import AttnGAN's text_encoder*.pth "
-            "and captions.pickle with `t2i-stages import damsm` and add that run's "
-            "recipe.resolved.yaml (or that of any run whose matcher is a damsm of that size)",
-            self.registry,
-        )
         gen, dropped = NETG_MAP.apply(g.tensors, g.source, release)
         components = {"generator": gen}
         sources = {"generator": g.source}
@@ -110,8 +118,9 @@ class DfganImporter:
             raise T2IError(f"{one.source}: {name} without {other}; they form one D, give both")
         else:
             notes.append("no NetD/NetC among the files: the discriminator starts from its init")
-        components.update(text.components)
-        sources.update(text.sources)
+        text_components, text_sources = text.components(release)
+        components.update(text_components)
+        sources.update(text_sources)
         return ImportedRelease(
             recipe=dfgan_recipe(cfg, ndf, text.slots),
             components=components,
@@ -122,12 +131,34 @@ class DfganImporter:
             notes=notes,
         )
 
+    def _text_side(self, files: list[ReleaseFile], g: Part, cfg: DfganConfig) -> ReleaseText:
+        """The DAMSM as the released files, or as a text-side run (``release_text``)."""
+        text = read_release_text(
+            files,
+            "dfgan",
+            f"{Path(g.file).name}'s NetG",
+            cfg.cond_dim,
+            HINT,
+            align_corners=False,
+            missing=(
+                f"import dfgan: DF-GAN's generator needs its DAMSM text encoder (sentence size "
+                f"{cfg.cond_dim}), which is not among the files: add AttnGAN's text_encoder*.pth "
+                f"and the dataset's captions.pickle ({HINT}), or the recipe.resolved.yaml of a "
+                "text-side run (`t2i-stages import damsm`, or any run whose matcher is a damsm "
+                "of that size)"
+            ),
+            registry=self.registry,
+            matching_losses=False,
+        )
+        if text.side is not None and text.side.image is not None:
+            text.notes = [*text.notes[:-1], NO_MATCHING_NOTE]
+        return text
 
-def dfgan_recipe(
-    cfg: DfganConfig, ndf: int, text: dict[str, dict[str, Any] | None]
-) -> dict[str, Any]:
+
+def dfgan_recipe(cfg: DfganConfig, ndf: int, text: dict[str, Any]) -> dict[str, Any]:
     """The recipe that rebuilds the release: ``builtin:dfgan.yaml`` at the release's config,
-    with the text side of the named run."""
+    with the text side's slots (``matcher`` / ``text_encoder``, and ``eval`` without a
+    matcher); the builtin's losses stay (no matching loss, as the reference)."""
     return {
         "extends": "builtin:dfgan.yaml",
         "name": "dfgan-import",
@@ -155,8 +186,7 @@ def dfgan_recipe(
                 },
             }
         ],
-        "matcher": text["matcher"],
-        "text_encoder": text["text_encoder"],
+        **text,
     }
 
 

@@ -3,8 +3,10 @@
 Files: ``netG*.pth`` as DM-GAN's trainer saves it (``torch.save(netG.state_dict())`` of the
 EMA weights; the released ``bird_DMGAN.pth`` / ``coco_DMGAN.pth``), the DAMSM it was trained
 with (AttnGAN's ``text_encoder*.pth`` and the dataset's ``captions.pickle``, optionally
-``image_encoder*.pth``; taken as the ``attngan`` importer takes them, ``damsm_side``), and
-optionally the trainer's ``netD0/1/2.pth`` (D_NET64/128/256, each placed by its layers).
+``image_encoder*.pth``; taken as the ``attngan`` importer takes them, ``damsm_side``) or, as
+the alternative, the ``recipe.resolved.yaml`` of a t2i-stages run whose text side is that DAMSM
+(``t2i-stages import damsm``'s output; ``text_side``, as ``dfgan`` takes it: ``release_text``),
+and optionally the trainer's ``netD0/1/2.pth`` (D_NET64/128/256, each placed by its layers).
 
 DM-GAN's G_NET and D_NET are the networks GR-GAN later forked unchanged, so the key maps and
 the config read off the shapes are ``grgan_format``'s, and which of the two released a G_NET is
@@ -28,7 +30,7 @@ from typing import Any
 from t2i_stages.plugin import ImportedRelease, ReleaseFile, T2IError
 
 from .captions import is_captions_file
-from .damsm_side import DamsmSide, damsm_files, read_damsm_side
+from .damsm_side import damsm_files
 from .g_net_family import discriminators, generators, identify_g_net, is_checkpoint
 from .grgan_format import (
     NETD_MAP,
@@ -40,6 +42,8 @@ from .grgan_format import (
 )
 from .layout import Part
 from .recipes import discriminator_slots, layout, loss_slots
+from .release_text import ReleaseText, read_release_text
+from .text_side import run_recipes
 
 REPO = "MinfengZhu/DM-GAN d515995"
 RELEASE_DF = 32  # GAN.DF_DIM of bird_DMGAN.yml and coco_DMGAN.yml
@@ -69,6 +73,9 @@ class DmganConfig(GNetConfig):
 class DmganImporter:
     """``identify`` / ``convert`` for DM-GAN's release (see the module docstring)."""
 
+    def __init__(self, registry: Any = None):
+        self.registry = registry
+
     def identify(self, files: list[ReleaseFile]) -> str | None:
         """DM-GAN when a file holds G_NET with the memory stages and nothing says GR-GAN only;
         a G_NET with nothing to tell is claimed "from G_NET alone" (``g_net_family``)."""
@@ -79,17 +86,17 @@ class DmganImporter:
         cfg = generator_config(g, DmganConfig)
         ds = self._discriminators(files, cfg)
         known = {g.file, *(d.file for d, _ in ds.values())}
-        known |= {str(f.path) for f in damsm_files(files)}
+        known |= {str(f.path) for f in damsm_files(files) + run_recipes(files)}
         for f in files:
             if str(f.path) not in known and not is_captions_file(f):
                 raise T2IError(
                     f"{f.path}: not a file of the DM-GAN release (netG, netD0/1/2, the DAMSM "
-                    f"text_encoder*.pth / image_encoder*.pth, captions.pickle): {HINT}"
+                    "text_encoder*.pth / image_encoder*.pth, captions.pickle, or a text-side "
+                    f"run's recipe.resolved.yaml): {HINT}"
                 )
-        name = Path(g.file).name
-        side = read_damsm_side(files, "dmgan", name, cfg.text_dim, HINT, align_corners=True)
-        where = layout(side.text.vocab_size, coco_generator=(cfg.gf, cfg.r_num) == (64, 3))
-        release = f"{cfg.describe()}; {side.text.describe()}; recipe builtin:{where}/dmgan.yaml"
+        side = self._text_side(files, Path(g.file).name, cfg)
+        where = layout(len(side.vocab), coco_generator=(cfg.gf, cfg.r_num) == (64, 3))
+        release = f"{cfg.describe()}; {side.describe}; recipe builtin:{where}/dmgan.yaml"
         generator, dropped = NETG_MAP.apply(g.tensors, g.source, release)
         components = {"generator": generator}
         sources = {"generator": g.source}
@@ -102,7 +109,7 @@ class DmganImporter:
         sources.update(text_sources)
         widths = {dc.df for _, dc in ds.values()}
         df = widths.pop() if widths else RELEASE_DF
-        notes = [*QUIRK_NOTES, *side.notes()]
+        notes = [*QUIRK_NOTES, *side.notes]
         if not ds:
             notes.append(
                 f"no netD files: the discriminators start from their init (DF_DIM {df}, the "
@@ -119,6 +126,23 @@ class DmganImporter:
             vocab=side.vocab,
             dropped={"generator": dropped} if dropped else {},
             notes=notes,
+        )
+
+    def _text_side(self, files: list[ReleaseFile], name: str, cfg: DmganConfig) -> ReleaseText:
+        """The DAMSM as the released files, or as a text-side run (``release_text``)."""
+        return read_release_text(
+            files,
+            "dmgan",
+            name,
+            cfg.text_dim,
+            HINT,
+            align_corners=True,
+            missing=(
+                f"dmgan: {name} has no text side; add the DAMSM text encoder it was trained with "
+                "(text_encoder*.pth) and the dataset's captions.pickle, or the "
+                f"recipe.resolved.yaml of a text-side run (`t2i-stages import damsm`): {HINT}"
+            ),
+            registry=self.registry,
         )
 
     @staticmethod
@@ -176,7 +200,7 @@ class DmganImporter:
 
 
 def dmgan_recipe(
-    cfg: GNetConfig, df: int, side: DamsmSide, where: str, release: str
+    cfg: GNetConfig, df: int, side: ReleaseText, where: str, release: str
 ) -> dict[str, Any]:
     """The recipe that rebuilds the release: the built-in DM-GAN recipe at the release's config,
     the reference's quirks switched on, with the released DAMSM as its text side."""
@@ -211,9 +235,9 @@ def dmgan_recipe(
         },
         "discriminators": discriminator_slots(RESOLUTIONS, df, cfg.text_dim, spectral=True),
         "losses": loss_slots(where, len(RESOLUTIONS) - 1, matching=side.matching),
-        **side.slots(),
+        **side.slots,
     }
 
 
-def build_dmgan_importer(params: Any, **ctx: Any) -> DmganImporter:
-    return DmganImporter()
+def build_dmgan_importer(params: Any, registry: Any = None, **ctx: Any) -> DmganImporter:
+    return DmganImporter(registry)

@@ -8,7 +8,8 @@ weighs the evidence, for both importers' ``identify``:
 - DM-GAN: the text size 256 (the DAMSM's, in every DM-GAN config), a D_NET128/D_NET256 with
   UNCOND_DNET (DM-GAN builds every D with ``b_jcu=True``), a DAMSM encoder file
   (``text_encoder*.pth``, ``image_encoder*.pth``: the text side DM-GAN takes, as AttnGAN
-  does), a text-side run that is not an ITM;
+  does), a text-side run whose text side is a DAMSM (``damsm``, ``damsm_rnn``: what
+  ``import dmgan`` accepts in place of the files);
 - GR-GAN: the text size 512 (the ITM's, hard-coded), a D_NET128/D_NET256 without UNCOND_DNET,
   the ``checkpoint_%04d.pth`` layout (``netG`` with a ``netD`` list), an ``itm`` text-side run.
 
@@ -38,7 +39,7 @@ from .grgan_format import (
     generator_config,
 )
 from .layout import Part, find_part
-from .text_side import run_recipes
+from .text_side import DAMSM_TEXT, run_recipes
 
 Family = Literal["dmgan", "grgan"]
 NAMES: dict[Family, str] = {"dmgan": "DM-GAN", "grgan": "GR-GAN"}
@@ -125,7 +126,7 @@ def evidence(files: list[ReleaseFile]) -> Evidence | None:
         kind = text_kind(f)
         if kind == "itm":
             gr.append(f"text side '{kind}'")
-        elif kind is not None:
+        elif kind in set().union(*DAMSM_TEXT.values()):
             dm.append(f"text side '{kind}'")
     return ev
 

@@ -34,6 +34,8 @@ from t2i_stages.plugin import (
 
 RUN_RECIPE = "recipe.resolved.yaml"
 SLOTS = ("matcher", "text_encoder")
+DAMSM_TEXT = {"matcher": {"damsm"}, "text_encoder": {"damsm_rnn"}}
+"""The text sides trained on AttnGAN's DAMSM (DM-GAN's and DF-GAN's), by slot."""
 
 
 @dataclass

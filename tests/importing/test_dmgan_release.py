@@ -19,7 +19,7 @@ import json
 import pytest
 import torch
 from reference_release import DAMSM, REFERENCE, io_tensors, reference_threads
-from reference_text_side import GRGAN, TOL, max_diff, rebuild, text_features
+from reference_text_side import GRGAN, TOL, max_diff, rebuild, text_features, text_side_run
 
 from t2i_stages.api import load_run, load_run_recipe
 from t2i_stages.cli.main import main
@@ -331,6 +331,42 @@ def test_auto_tells_dmgan_by_its_damsm_and_refuses_to_guess_from_g_net_alone(
     assert main(["import", "auto", *map(str, files), "--out", str(out)]) == 0
     assert f"import: dmgan ({RELEASE}; told by" in capsys.readouterr().err
     assert (out / "checkpoints" / "step_00000000" / "discriminator_1.safetensors").is_file()
+
+
+def test_a_damsm_text_side_run_is_evidence_and_imports_as_the_alternative(reg, files, io, tmp_path):
+    """identify and convert agree: the recipe.resolved.yaml of a damsm text-side run counts as
+    DM-GAN evidence and `import dmgan` takes it in place of the DAMSM files (text_side, as
+    dfgan does), its matcher set to DM-GAN's resize; a run of another text side is neither."""
+    damsm = text_side_run(
+        reg,
+        tmp_path / "damsm",
+        "builtin:dfgan.yaml",
+        ["matcher.params.text_dim=16", "matcher.params.embedding_dim=8"],
+    )
+    g = read_release_file(DMGAN / "netG.pth")
+    family, _, release = choose_importer("auto", [g, read_release_file(damsm)], reg)
+    assert family == "dmgan" and "told by text side 'damsm'" in release
+    out = import_release("auto", [DMGAN / "netG.pth", damsm], tmp_path / "run", reg, quiet)
+    record = json.loads((out / "import.json").read_text())
+    assert record["family"] == "dmgan" and "text side matcher 'damsm'" in record["release"]
+    assert record["components"]["matcher"]["from"].endswith("matcher.safetensors")
+    recipe = load_run_recipe(out, reg)
+    assert recipe.matcher.type == "damsm" and recipe.matcher.resolved.resize_align_corners
+    assert [s.type for s in recipe.losses][2:] == ["word_region_matching", "sentence_matching"]
+    with torch.no_grad():
+        out_g = _generate(rebuild(out, reg).generator, io)
+    assert max_diff(out_g.images[2], io["out.image.2"]) <= TOL
+    with pytest.raises(T2IError, match=r"^import dmgan: give one text side, the DAMSM files"):
+        import_release("dmgan", [*files, damsm], tmp_path / "both", reg, quiet)
+    wide = text_side_run(reg, tmp_path / "wide", "builtin:dfgan.yaml", [])  # text_dim 64
+    with pytest.raises(T2IError, match="text features of size 64; the dmgan generator takes 16"):
+        import_release("dmgan", [DMGAN / "netG.pth", wide], tmp_path / "wide-run", reg, quiet)
+    clip = tmp_path / "clip" / "recipe.resolved.yaml"
+    clip.parent.mkdir()
+    clip.write_text("matcher: {type: clip, params: {}}\n")
+    with pytest.raises(T2IError) as info:  # no evidence either way: refused, not guessed
+        choose_importer("auto", [g, read_release_file(clip)], reg)
+    assert str(info.value).count("from G_NET alone") == 2
 
 
 def test_a_file_that_does_not_fit_is_one_line_naming_it_and_the_release(reg, files, tmp_path):
