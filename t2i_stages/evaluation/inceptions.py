@@ -72,7 +72,21 @@ def load_fid_inception(path: str | Path | None = None) -> tuple[nn.Module, Path]
     return net.eval().requires_grad_(False), file
 
 
-class FidInceptionExtractor(ImageExtractor):
+class _FromFile:
+    """An extractor whose weights are one local file (``self.path``): its SHA-256, computed
+    once, goes into the protocol block."""
+
+    path: Path
+    _sha: str | None = None
+
+    @property
+    def weights_sha256(self) -> str:
+        if self._sha is None:
+            self._sha = sha256_file(self.path)
+        return self._sha
+
+
+class FidInceptionExtractor(_FromFile, ImageExtractor):
     """pytorch-fid's FID Inception: pool3 (2048-d) of [0, 1] images scaled to [-1, 1]."""
 
     name = "fid_inception"
@@ -90,16 +104,9 @@ class FidInceptionExtractor(ImageExtractor):
         super().__init__(device, resize)
         self.model, self.path = load_fid_inception(path)
         self.model = self.model.to(self.device)
-        self._sha: str | None = None
 
     def model_fn(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x / 255.0)[0].reshape(len(x), -1)
-
-    @property
-    def weights_sha256(self) -> str:
-        if self._sha is None:
-            self._sha = sha256_file(self.path)
-        return self._sha
 
     def describe(self, native: int) -> dict[str, Any]:
         return super().describe(native) | {
@@ -133,7 +140,7 @@ def reference_normalise(x: torch.Tensor) -> torch.Tensor:
     return x * (std / 0.5) + (mean - 0.5) / 0.5
 
 
-class ImageNetInceptionExtractor(ImageExtractor):
+class ImageNetInceptionExtractor(_FromFile, ImageExtractor):
     """torchvision's ImageNet Inception-v3 pool3 as the DM-GAN / DF-GAN FID code feeds it."""
 
     name = "imagenet_inception"
@@ -155,19 +162,12 @@ class ImageNetInceptionExtractor(ImageExtractor):
         net, self.path = load_imagenet_inception(path, self.device)
         net.fc = nn.Identity()  # pool3 (after avgpool and the eval-mode dropout): 2048-d
         self.net = net
-        self._sha: str | None = None
 
     def model_fn(self, x: torch.Tensor) -> torch.Tensor:
         x = x / 255.0
         if tuple(x.shape[-2:]) != (299, 299):  # inception.py:124-125 (identity at 299)
             x = nn.functional.interpolate(x, size=(299, 299), mode="bilinear", align_corners=True)
         return self.net(reference_normalise(x))
-
-    @property
-    def weights_sha256(self) -> str:
-        if self._sha is None:
-            self._sha = sha256_file(self.path)
-        return self._sha
 
     def describe(self, native: int) -> dict[str, Any]:
         return super().describe(native) | {

@@ -45,3 +45,9 @@ def made_release_files(tmp_path_factory):
         "captions": write_captions_pickle(folder / "captions.pickle"),
         "image_encoder": write_full_image_encoder(folder / "image_encoder200.pth"),
     }
+
+
+@pytest.fixture(scope="session")
+def reg():
+    """The installed plugins, the built-in importers among them (no toy)."""
+    return load_registry()

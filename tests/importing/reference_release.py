@@ -36,6 +36,10 @@ WORDS = ["<end>"] + (
 assert len(WORDS) == 30 and len(set(WORDS)) == 30
 
 
+def quiet(_message: str) -> None:
+    """A log that prints nothing (the import's progress lines)."""
+
+
 def io_tensors(folder: Path) -> dict[str, torch.Tensor]:
     """A fixture's inputs (``in.*``) and the reference's outputs (``out.*``)."""
     return load_file(str(folder / "io.safetensors"))

@@ -14,7 +14,7 @@ import copy
 
 import pytest
 import torch
-from reference_release import ATTNGAN, DAMSM, REFERENCE, io_tensors, max_abs
+from reference_release import ATTNGAN, DAMSM, REFERENCE, io_tensors, max_abs, quiet
 
 from t2i_stages.api import load_run, load_run_recipe
 from t2i_stages.build import assemble
@@ -32,15 +32,6 @@ RELEASE = (
     "AttnGAN (taoxugit/AttnGAN): netG with 3 stages (64-256 px), gf 4, nef 16, "
     "z_dim 10, c_dim 12, R_NUM 1"
 )
-
-
-def quiet(_message: str) -> None:
-    pass
-
-
-@pytest.fixture(scope="module")
-def reg():
-    return load_registry()
 
 
 @pytest.fixture(scope="module")

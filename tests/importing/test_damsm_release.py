@@ -21,6 +21,7 @@ from reference_release import (
     captions_pickle_bytes,
     io_tensors,
     max_abs,
+    quiet,
     reference_threads,
 )
 
@@ -32,19 +33,9 @@ from t2i_stages.importing.api import choose_importer, import_release
 from t2i_stages.importing.legacy import read_release_file
 from t2i_stages.recipe import load_recipe
 from t2i_stages.recipe.slots import MatcherSlot
-from t2i_stages.registry import load_registry
 from t2i_stages.text import load_tokenizer
 
 TOL = 1e-5
-
-
-def quiet(_message: str) -> None:
-    pass
-
-
-@pytest.fixture(scope="module")
-def reg():
-    return load_registry()
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import json
 
 import pytest
 import torch
-from reference_release import DAMSM, REFERENCE, io_tensors, reference_threads
+from reference_release import DAMSM, REFERENCE, io_tensors, quiet, reference_threads
 from reference_text_side import GRGAN, TOL, max_diff, rebuild, text_features, text_side_run
 
 from t2i_stages.api import load_run, load_run_recipe
@@ -28,7 +28,6 @@ from t2i_stages.importing.api import choose_importer, import_release
 from t2i_stages.importing.legacy import read_release_file
 from t2i_stages.recipe import load_recipe
 from t2i_stages.recipe.slots import Slot
-from t2i_stages.registry import load_registry
 
 DMGAN = REFERENCE / "dmgan"
 RELEASE = (
@@ -44,15 +43,6 @@ SN_CONVS = {  # the reference's spectral-normalised convs of D_NET128 -> ours
     "img_code_s32_1.0": "trunk.6.0",
     "COND_DNET.jointConv.0": "cond_joint.0",
 }
-
-
-def quiet(_message: str) -> None:
-    pass
-
-
-@pytest.fixture(scope="module")
-def reg():
-    return load_registry()
 
 
 @pytest.fixture(scope="module")
