@@ -39,7 +39,8 @@ def t2i_stages_importers() -> dict[str, ComponentSpec]:
         "dfgan": ComponentSpec(
             "t2i_stages.plugins.importers.dfgan:build_dfgan_importer",
             NoParams,
-            "DF-GAN (tobran/DF-GAN): state_epoch_*.pth or NetG, with a DAMSM text side from a run",
+            "DF-GAN (tobran/DF-GAN): state_epoch_*.pth or NetG, with its DAMSM text encoder and "
+            "captions.pickle (or a damsm run)",
         ),
         "grgan": ComponentSpec(
             "t2i_stages.plugins.importers.grgan:build_grgan_importer",
