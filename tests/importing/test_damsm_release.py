@@ -36,6 +36,13 @@ from t2i_stages.recipe.slots import MatcherSlot
 from t2i_stages.text import load_tokenizer
 
 TOL = 1e-5
+# Through the fixture's randomly initialised Inception-v3 trunk (94 convs, BatchNorm calibrated
+# on two images) rounding differs between CPU kinds: the regions move by up to 2.5e-4 (values
+# up to 5) with AVX2 kernels, 0 with AVX-512 at one thread. The trunk is torchvision's, not a
+# port; what the import maps is pinned exactly by the heads on the reference's own trunk
+# outputs (TOL) and by the end-to-end comparison at this bound, far below what the other
+# resize setting moves (5.7).
+TRUNK_TOL = 1e-3
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +133,17 @@ def test_the_image_side_matches_the_reference_at_both_resize_settings(
     for h in hooks:
         h.remove()
     regions = image.regions.reshape(2, 16, 17, 17)
-    assert max_abs(regions, io[f"out.regions.{tag}"]) <= TOL
-    assert max_abs(image.code, io[f"out.code.{tag}"]) <= TOL
-    assert max_abs(seen["mixed_7c"].mean(dim=(2, 3)), io[f"out.trunk.pooled.{tag}"]) <= TOL
+    with torch.no_grad():  # the imported heads on the reference's own trunk outputs: exact
+        code = model.image.code_proj(io[f"out.trunk.pooled.{tag}"])
+        assert max_abs(code, io[f"out.code.{tag}"]) <= TOL
+        if not align_corners:
+            mixed = model.image.region_proj(io["out.trunk.mixed_6e.ac_false"])
+            assert max_abs(mixed, io["out.regions.ac_false"]) <= TOL
+    assert max_abs(regions, io[f"out.regions.{tag}"]) <= TRUNK_TOL  # end to end
+    assert max_abs(image.code, io[f"out.code.{tag}"]) <= TRUNK_TOL
+    assert max_abs(seen["mixed_7c"].mean(dim=(2, 3)), io[f"out.trunk.pooled.{tag}"]) <= TRUNK_TOL
     if not align_corners:
-        assert max_abs(seen["mixed_6e"], io["out.trunk.mixed_6e.ac_false"]) <= TOL
+        assert max_abs(seen["mixed_6e"], io["out.trunk.mixed_6e.ac_false"]) <= TRUNK_TOL
     assert max_abs(regions, io[f"out.regions.{other}"]) > 0.1
     assert max_abs(image.code, io[f"out.code.{other}"]) > 0.01
 
@@ -149,7 +162,7 @@ def test_its_matcher_file_loads_as_pretrain_weights(reg, run_dir, matcher, io):
     with torch.no_grad(), reference_threads():
         code = result.matcher.eval().encode_image(io["in.images"]).code
     assert result.from_cache and result.steps == 0  # loaded, not trained
-    assert max_abs(code, io["out.code.ac_false"]) <= TOL
+    assert max_abs(code, io["out.code.ac_false"]) <= TRUNK_TOL  # through the trunk (see above)
 
 
 def test_a_trunk_from_a_checkpoint_is_never_pretrained_from_scratch(reg, run_dir):

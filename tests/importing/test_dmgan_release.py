@@ -286,8 +286,13 @@ def test_with_the_image_encoder_the_matcher_resizes_as_dm_gans_cnn_encoder(
         image = run.matcher.encode_image(damsm["in.images"])
         text = run.matcher.encode_text(damsm["in.captions"], damsm["in.mask_real"])
     regions = image.regions.reshape(2, 16, 17, 17)
-    assert max_diff(regions, damsm["out.regions.ac_true"]) <= TOL
-    assert max_diff(image.code, damsm["out.code.ac_true"]) <= TOL
+    with torch.no_grad():  # the imported head on the reference's own trunk output: exact
+        code = run.matcher.image.code_proj(damsm["out.trunk.pooled.ac_true"])
+    assert max_diff(code, damsm["out.code.ac_true"]) <= TOL
+    # end to end through the random trunk, whose rounding differs between CPU kinds
+    # (test_damsm_release.TRUNK_TOL says why)
+    assert max_diff(regions, damsm["out.regions.ac_true"]) <= 1e-3
+    assert max_diff(image.code, damsm["out.code.ac_true"]) <= 1e-3
     assert max_diff(text.sentence, damsm["out.sent_emb"]) <= TOL
     assert max_diff(regions, damsm["out.regions.ac_false"]) > 0.1
     assert max_diff(image.code, damsm["out.code.ac_false"]) > 0.01
