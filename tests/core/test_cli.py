@@ -159,3 +159,20 @@ def test_the_readme_usage_shows_every_command():
     missing = [name for name in sub.choices if f"t2i-stages {name}" not in usage]
     assert not missing, f"README Usage lacks: {missing}"
     assert "save_grid" in usage or "generate(" in usage  # a grid from the Python API
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    """`t2i-stages plugins --params | head -1`: a closed pipe ends the command quietly."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from t2i_stages.cli.main import main; sys.exit(main(['plugins', '--params']))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout.readline().startswith(b"KIND")
+    proc.stdout.close()  # the reader leaves after one line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 141) and "Traceback" not in err, err
