@@ -20,11 +20,11 @@ from .distances import (
     kernel_distance,
     stats_distance,
 )
+from .image_runner import evaluate_images
 from .image_stream import ImageStream
 from .images import ImageFolder, read_image_folder
 from .report import format_table
 from .runner import (
-    evaluate_images,
     evaluate_run_dir,
     evaluate_samples,
     evaluate_stream,
