@@ -7,7 +7,8 @@ where reproducing the release needs them. Each family's format (key maps, finger
 config from shapes) is a torch-free ``<family>_format`` module (DM-GAN's G_NET and D_NET are
 ``grgan_format``'s: GR-GAN forked them unchanged, and ``g_net_family`` tells the two releases
 apart); ``damsm_side`` takes the DAMSM text side AttnGAN and DM-GAN release beside their netG,
-``text_side`` the text encoder a release lacks from a t2i-stages run. The key maps are written out in
+``text_side`` the text encoder a release lacks from a t2i-stages run; ``itm`` GR-GAN's ITM (its
+CLIP towers converted by ``itm_format``, its tokenizer rebuilt by ``clip_bpe``). The key maps are written out in
 docs/importing-attngan-damsm.md (AttnGAN, DAMSM), docs/importing-dfgan-grgan.md (DF-GAN,
 GR-GAN) and docs/importing-dmgan.md (DM-GAN).
 """
@@ -45,7 +46,13 @@ def t2i_stages_importers() -> dict[str, ComponentSpec]:
         "grgan": ComponentSpec(
             "t2i_stages.plugins.importers.grgan:build_grgan_importer",
             NoParams,
-            "GR-GAN (BoO-18/GR-GAN): checkpoint_*.pth or netG/netD%d.pth, with an ITM text side "
-            "from a run",
+            "GR-GAN (BoO-18/GR-GAN): checkpoint_*.pth or netG/netD%d.pth, with its ITM_model*.pth "
+            "and CLIP's BPE file (or an itm text side from a run)",
+        ),
+        "itm": ComponentSpec(
+            "t2i_stages.plugins.importers.itm:build_itm_importer",
+            NoParams,
+            "GR-GAN's ITM_model*.pth (CLIP RN101 towers + MLP head) with CLIP's "
+            "bpe_simple_vocab_16e6.txt.gz, as an itm matcher",
         ),
     }

@@ -11,7 +11,8 @@ weighs the evidence, for both importers' ``identify``:
   does), a text-side run whose text side is a DAMSM (``damsm``, ``damsm_rnn``: what
   ``import dmgan`` accepts in place of the files);
 - GR-GAN: the text size 512 (the ITM's, hard-coded), a D_NET128/D_NET256 without UNCOND_DNET,
-  the ``checkpoint_%04d.pth`` layout (``netG`` with a ``netD`` list), an ``itm`` text-side run.
+  the ``checkpoint_%04d.pth`` layout (``netG`` with a ``netD`` list), its ITM file
+  (``ITM_model*.pth``), an ``itm`` text-side run.
 
 A family claims the files when there is evidence for it (so with evidence both ways both claim
 and ``import auto`` refuses, naming both), declines when there is evidence for the other only,
@@ -38,6 +39,7 @@ from .grgan_format import (
     discriminator_config,
     generator_config,
 )
+from .itm_format import find_itm
 from .layout import Part, find_part
 from .text_side import DAMSM_TEXT, run_recipes
 
@@ -122,6 +124,9 @@ def evidence(files: list[ReleaseFile]) -> Evidence | None:
             dm.append(f"a DAMSM text encoder ({f.name})")
         elif f.content is not None and is_image_encoder(f):
             dm.append(f"a DAMSM image encoder ({f.name})")
+    for f in files:
+        if f.content is not None and find_itm(f.tensors, str(f.path)) is not None:
+            gr.append(f"GR-GAN's ITM ({f.name})")
     for f in run_recipes(files):
         kind = text_kind(f)
         if kind == "itm":

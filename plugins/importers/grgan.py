@@ -2,11 +2,12 @@
 
 Files: ``checkpoint_%04d.pth`` as GR-GAN's trainer saves it (``netG`` is the EMA generator,
 ``netD`` the list of the three discriminators; the Adamax states are not imported), or plain
-``netG*.pth`` / ``netD%d.pth`` state dicts, plus the text side (``text_side``): GR-GAN's
-generator is trained on its CLIP-based ITM's features, and importing ``ITM_model*.pth`` (CLIP
-RN101's text tower and the MLP head) is not supported yet, so the ``recipe.resolved.yaml`` of a
-t2i-stages run whose matcher is an ``itm`` of the generator's text size must be among the files.
-Without one the import stops with a line saying so.
+``netG*.pth`` / ``netD%d.pth`` state dicts, plus the text side: GR-GAN's generator is trained
+on its CLIP-based ITM's features, so its ``ITM_model*.pth`` with CLIP's
+``bpe_simple_vocab_16e6.txt.gz`` (the ``itm`` importer's files, ``itm.itm_side``), or the
+``recipe.resolved.yaml`` of a t2i-stages run whose matcher is an ``itm`` of the generator's
+text size (``text_side``), must be among the files. Without one the import stops with a line
+saying so.
 
 The recipe extends ``builtin:grgan.yaml`` with the shapes' config and switches on what
 reproducing the release needs (docs/importing-dfgan-grgan.md): the off-by-one word mask
@@ -18,6 +19,7 @@ is built too (``cond_head: true`` with ``conditioning: none``), so every key has
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from t2i_stages.plugin import ImportedRelease, ReleaseFile, T2IError
@@ -31,8 +33,9 @@ from .grgan_format import (
     discriminator_config,
     generator_config,
 )
+from .itm import ASSETS, ItmSide, itm_side
 from .layout import Part
-from .text_side import read_text_side, run_recipes
+from .text_side import TextSide, read_text_side, run_recipes
 
 TEXT_KINDS = {"matcher": {"itm"}, "text_encoder": set()}
 D_CONDITIONS = ("none", "sentence", "mean_words")  # D1 unconditional, D2 sentence, D3 mean word
@@ -82,28 +85,39 @@ class GrganImporter:
                     f"GR-GAN builds it without (expected {release})"
                 )
             ds[dc.stage] = (d, dc)
+        itm = itm_side(files, "grgan")
         used = (
             {g.file} | {d.file for d, _ in ds.values()} | {str(f.path) for f in run_recipes(files)}
         )
+        used |= itm.files if itm is not None else set()
         for f in files:
             if str(f.path) not in used:
                 raise T2IError(
-                    f"{f.path}: not part of a GR-GAN release (G_NET, D_NET64/128/256) nor a "
-                    "text-side run's recipe.resolved.yaml"
+                    f"{f.path}: not part of a GR-GAN release (G_NET, D_NET64/128/256, "
+                    "ITM_model*.pth with its BPE file) nor a text-side run's recipe.resolved.yaml"
                 )
         widths = {dc.df for _, dc in ds.values()}
         if len(widths) > 1:
             raise T2IError(f"import grgan: the D_NETs have different DF_DIM {sorted(widths)}")
-        text = read_text_side(
-            files,
-            "grgan",
-            TEXT_KINDS,
-            cfg.text_dim,
-            f"import grgan: GR-GAN's generator needs its text side, the ITM (text size "
-            f"{cfg.text_dim}), which is not among the files; GR-GAN's ITM_model*.pth cannot be "
-            "imported yet: add the recipe.resolved.yaml of a t2i-stages run whose matcher is an "
-            f"itm of text_dim {cfg.text_dim}",
-            self.registry,
+        if itm is not None and run_recipes(files):
+            raise T2IError(
+                f"import grgan: two text sides ({itm.part.file} and "
+                f"{run_recipes(files)[0].path}); give one"
+            )
+        text = (
+            released_itm(itm, cfg.text_dim)
+            if itm is not None
+            else read_text_side(
+                files,
+                "grgan",
+                TEXT_KINDS,
+                cfg.text_dim,
+                f"import grgan: GR-GAN's generator needs its text side, the ITM (text size "
+                f"{cfg.text_dim}), which is not among the files: add its ITM_model*.pth and "
+                "CLIP's bpe_simple_vocab_16e6.txt.gz, or the recipe.resolved.yaml of a "
+                f"t2i-stages run whose matcher is an itm of text_dim {cfg.text_dim}",
+                self.registry,
+            )
         )
         gen, dropped = NETG_MAP.apply(g.tensors, g.source, release)
         components = {"generator": gen}
@@ -132,7 +146,26 @@ class GrganImporter:
             vocab=text.vocab,
             dropped={"generator": dropped} if dropped else {},
             notes=notes,
+            assets={ASSETS: itm.write_assets} if itm is not None else {},
         )
+
+
+def released_itm(itm: ItmSide, text_dim: int) -> TextSide:
+    """The released ITM as the generator's text side (its sizes checked against G's)."""
+    if itm.cfg.nef != text_dim:
+        raise T2IError(
+            f"{itm.part.source}: the ITM gives text features of size {itm.cfg.nef}; the GR-GAN "
+            f"generator takes {text_dim}"
+        )
+    return TextSide(
+        run=Path(itm.part.file).parent,
+        slots={"matcher": itm.matcher_slot(), "text_encoder": None},
+        components={"matcher": itm.components()},
+        sources={"matcher": itm.part.source},
+        vocab=None,  # CLIP tokenizes: the run's word vocabulary is its dataset's
+        kind="matcher 'itm'",
+        notes=[f"text side: GR-GAN's ITM from {itm.part.source}"],
+    )
 
 
 def grgan_recipe(

@@ -3,9 +3,9 @@
 DF-GAN and GR-GAN publish a generator trained on the features of a text encoder that is
 another file (AttnGAN's DAMSM; GR-GAN's CLIP-based ITM). A generator without its text side
 cannot be used, and a randomly initialised encoder would give images of nothing, so an import
-needs one, named among the files as the ``recipe.resolved.yaml`` of a t2i-stages run folder:
-the output of ``t2i-stages import damsm`` (AttnGAN's encoders), or a run that trained such a
-matcher. From that folder come the slot (``matcher`` and/or ``text_encoder``, with every
+needs one: the released files themselves (``damsm_side``, ``itm``), or, read here, the
+``recipe.resolved.yaml`` of a t2i-stages run folder named among the files: the output of
+``t2i-stages import damsm`` or ``import itm``, or a run that trained such a matcher. From that folder come the slot (``matcher`` and/or ``text_encoder``, with every
 param), ``vocab.json`` and the weights of its newest good checkpoint. A matcher's checkpoint
 keeps only what trained; the frozen parts (a pretrained CLIP, Inception) are re-read from the
 files that run read, as ``load_run`` does. Which kinds a family accepts, and the text size its

@@ -34,7 +34,7 @@ from t2i_stages.plugins.text_encoders.clip_common import (
     make_text_side,
 )
 
-from .openai_rn101 import ModifiedResNet, read_torchscript_state_dict
+from .openai_rn101 import ModifiedResNet, read_rn101_weights
 from .params import ItmParams
 from .resize import resize_images
 
@@ -52,8 +52,9 @@ class ItmMatcher(Matcher):
         clip, tokenizer, folder = build_clip(params.path, params.scratch, vocab_size)
         self.folder = folder
         self.clip = clip
+        grgan = params.grgan_words if params.word_layout == "grgan" else None
         self.text = make_text_side(
-            clip, tokenizer, params.ids, folder is not None, vocab, params.max_length
+            clip, tokenizer, params.ids, folder is not None, vocab, params.max_length, grgan
         )
         cfg = clip.config
         proj, tw, vw = (
@@ -73,9 +74,9 @@ class ItmMatcher(Matcher):
         region_in, code_in = vw, proj
         if params.image_tower == "rn101":
             weights = require_asset("clip-rn101", params.rn101_weights)
-            self.rn101 = ModifiedResNet.from_state_dict(read_torchscript_state_dict(weights))
+            self.rn101 = ModifiedResNet.from_state_dict(read_rn101_weights(weights))
             self.rn101.eval().requires_grad_(False)
-            clip.vision_model.requires_grad_(False)  # unused: the ResNet replaces it
+            del clip.vision_model, clip.visual_projection  # unused: the ResNet replaces them
             self.image_size = self.rn101.input_resolution
             region_in, code_in = self.rn101.region_channels, self.rn101.output_dim
         # the trainable head (GR-GAN's "MLP", §5.3)
@@ -116,7 +117,9 @@ class ItmMatcher(Matcher):
             eos = masked_mean(hidden, mask[:, :, None], dim=1)
         sentence = self.sentence_proj(self.clip.text_projection(eos))
         words = self.word_norm(self.word_proj(hidden))
-        words = (words * mask[:, :, None].to(words.dtype)).transpose(1, 2)
+        if self.params.word_layout != "grgan":  # GR-GAN keeps the padded slots' features
+            words = words * mask[:, :, None].to(words.dtype)
+        words = words.transpose(1, 2)
         return TextFeatures(words, sentence, mask, mask.sum(1))
 
     def encode_image(self, images: torch.Tensor) -> ImageFeatures:

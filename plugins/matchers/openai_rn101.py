@@ -122,6 +122,21 @@ def read_torchscript_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return out
 
 
+def read_rn101_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tower's tensors from OpenAI's TorchScript file, or from a ``.safetensors`` of its
+    ``visual.*`` tensors (what ``t2i-stages import itm`` writes from GR-GAN's ITM file)."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return read_torchscript_state_dict(path)
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise T2IError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
 class Bottleneck(nn.Module):
     """CLIP's bottleneck: 1x1, 3x3, avg-pool (if strided), 1x1 x4; avg-pool + 1x1 shortcut."""
 

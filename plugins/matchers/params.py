@@ -171,8 +171,23 @@ class ItmParams(Params):
     )
     rn101_weights: str | None = Field(
         None,
-        description="OpenAI's RN101.pt (TorchScript archive, read without running it); null = "
+        description="OpenAI's RN101.pt (TorchScript archive, read without running it) or a "
+        ".safetensors of its visual.* tensors (what `t2i-stages import itm` writes); null = "
         "the default place under $T2I_STAGES_HOME (clip/RN101.pt).",
+    )
+    word_layout: Literal["real_words", "grgan"] = Field(
+        "real_words",
+        description="real_words: the word features of the caption's real tokens (others zeroed "
+        "and masked); grgan: GR-GAN's, the features of CLIP positions 1..grgan_words as its "
+        "code reads them (end token and padding id 0 included, no padding mask in the tower), "
+        "masked True at non-padding tokens; pair it with the stages' shift_mask. Needs a "
+        "pretrained CLIP folder with a tokenizer.",
+    )
+    grgan_words: int = Field(
+        12,
+        gt=0,
+        le=MAX_TOKENS,
+        description="Word slots of word_layout grgan (GR-GAN's TEXT.WORDS_NUM: 12 for COCO).",
     )
     freeze_clip: bool | None = Field(
         None,
@@ -182,3 +197,12 @@ class ItmParams(Params):
         default_factory=lambda: PretrainParams(lr=1e-3),
         description="How this matcher is pretrained.",
     )
+
+    @model_validator(mode="after")
+    def _grgan_layout_needs_a_tokenizer(self) -> ItmParams:
+        if self.word_layout == "grgan" and (self.path is None or self.ids == "word_level"):
+            raise ValueError(
+                "word_layout grgan reads CLIP's own token positions: it needs a pretrained CLIP "
+                "folder ('path') and ids other than word_level"
+            )
+        return self

@@ -167,6 +167,7 @@ class ClipTextSide(nn.Module):
         vocab: Any = None,
         max_length: int = 77,
         special_ids: Sequence[int] = (),
+        grgan_words: int | None = None,
     ):
         super().__init__()
         if mode == "retokenize" and tokenizer is None:
@@ -182,6 +183,12 @@ class ClipTextSide(nn.Module):
         self.bos_id = int(cfg.bos_token_id) if cfg.bos_token_id is not None else 0
         self.eos_id = int(cfg.eos_token_id) if cfg.eos_token_id is not None else 0
         self.max_length = min(int(max_length), int(cfg.max_position_embeddings))
+        self.grgan_words = grgan_words
+        if grgan_words is not None and grgan_words >= self.max_length:
+            raise T2IError(
+                f"word_layout grgan: grgan_words {grgan_words} must be below the tower's "
+                f"{self.max_length} positions (the start token takes one)"
+            )
         self.register_buffer(
             "special_ids", torch.tensor(list(special_ids), dtype=torch.long), persistent=False
         )
@@ -206,11 +213,28 @@ class ClipTextSide(nn.Module):
 
     def _model_ids(self, ids: torch.Tensor, attn: torch.Tensor):
         attn = attn.to(torch.bool)
+        if self.grgan_words is not None:
+            return self._grgan_slots(ids, attn)
         hidden = self.text_model(input_ids=ids, attention_mask=attn.long()).last_hidden_state
         last = (attn.sum(1) - 1).clamp_min(0)
         eos = hidden[torch.arange(ids.shape[0], device=ids.device), last]
         special = torch.isin(ids, self.special_ids.to(ids.device))
         return hidden, attn & ~special, eos
+
+    def _grgan_slots(self, ids: torch.Tensor, attn: torch.Tensor):
+        """GR-GAN's reading of the tower (``GR_trainer``): ``clip.tokenize`` pads every caption
+        with id 0 to the context length and the tower runs with its causal mask only; the words
+        are positions 1..grgan_words as they come out (end token and padding included), the
+        mask is True where those positions hold a non-padding token."""
+        b, n = ids.shape
+        length = max(n, self.max_length)
+        padded = ids.new_zeros(b, length)
+        padded[:, :n] = ids * attn
+        hidden = self.text_model(input_ids=padded).last_hidden_state
+        last = (attn.sum(1) - 1).clamp_min(0)  # the end token: the last attended position
+        eos = hidden[torch.arange(b, device=ids.device), last]
+        slots = slice(1, self.grgan_words + 1)
+        return hidden[:, slots], padded[:, slots] != 0, eos
 
     def encode_captions(self, captions: list[str]):
         """Tokenize caption strings with the folder's tokenizer and run the tower."""
@@ -242,6 +266,7 @@ def make_text_side(
     pretrained: bool,
     vocab: Any,
     max_length: int,
+    grgan_words: int | None = None,
 ) -> ClipTextSide:
     mode = choose_ids_mode(ids_mode, pretrained, vocab)
     return ClipTextSide(
@@ -252,4 +277,5 @@ def make_text_side(
         vocab=vocab,
         max_length=max_length,
         special_ids=_special_ids(model, tokenizer),
+        grgan_words=grgan_words,
     )

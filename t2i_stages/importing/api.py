@@ -83,20 +83,27 @@ def import_release(
     family, importer, recognised = choose_importer(family, loaded, registry)
     log(f"import: {family}" + (f" ({recognised})" if recognised else ""))
     rel = importer.convert(loaded)
-    if rel.vocab is None:
-        raise T2IError(f"import: the {family} importer gave no vocabulary; give its vocab file")
     out.mkdir(parents=True, exist_ok=True)
+    for name, write in rel.assets.items():
+        _write_asset(out / name, write)
     recipe_file = out / RECIPE_FILE
-    recipe_file.write_text(yaml.safe_dump(rel.recipe, sort_keys=False), encoding="utf-8")
-    recipe = load_recipe(recipe_file, list(overrides), registry=registry)
+    recipe_data = _fill_run(rel.recipe, str(out.resolve()))
+    recipe_file.write_text(yaml.safe_dump(recipe_data, sort_keys=False), encoding="utf-8")
+    recipe = load_recipe(recipe_file, [*rel.overrides, *overrides], registry=registry)
     parts = ["generator"] + (["text_encoder"] if recipe.text_encoder else [])
     parts += ["matcher"] if recipe.matcher else []
     parts += (
         ["discriminators"] if any(k.startswith("discriminator_") for k in rel.components) else []
     )
-    built = assemble(recipe, registry, parts=parts, vocab=rel.vocab, log=log)
+    if rel.vocab is None:  # a text side with its own tokenizer: the dataset's word vocabulary
+        log("import: the text side tokenizes itself; the vocabulary is the recipe's dataset's")
+        parts += ["data"]
+    built = assemble(recipe, registry, parts=parts, splits=("test",), vocab=rel.vocab, log=log)
+    vocab = rel.vocab if rel.vocab is not None else built.vocab
+    if vocab is None:
+        raise T2IError(f"import: the {family} importer gave no vocabulary; give its vocab file")
     states = _fitted(rel, _targets(built), family)
-    rel.vocab.save(out / "vocab.json")
+    vocab.save(out / "vocab.json")
     write_resolved_recipe(recipe, registry, out, header=f"imported by `t2i-stages import {family}`")
     recipe_text = (out / "recipe.resolved.yaml").read_text(encoding="utf-8")
     state = {"epoch": 0, "batch_in_epoch": 0, "imported": rel.release}
@@ -110,6 +117,7 @@ def import_release(
             for name, sd in rel.components.items()
         },
         "dropped": rel.dropped,
+        "overrides": [*rel.overrides, *overrides],
         "notes": rel.notes,
         "checkpoint": str(ckpt),
     }
@@ -142,7 +150,34 @@ def _fitted(rel: ImportedRelease, targets: dict[str, Any], family: str) -> dict[
         expected = module.state_dict()
         full = fit_tensors(tensors, expected, source, f"{rel.release} ({name})")
         module.load_state_dict(full, strict=True)
-        states[name] = module.state_dict()
+        # a matcher's checkpoint keeps what it does not re-read from its own files at build
+        # time (frozen pretrained towers are re-read), as a training run's does
+        keep = getattr(module, "trainable_state_dict", None) if name == "matcher" else None
+        states[name] = keep() if keep is not None else module.state_dict()
     if not states.keys() & {"generator", "matcher"}:
         raise T2IError(f"import: no generator or matcher among the files ({rel.release})")
     return states
+
+
+def _write_asset(folder: Path, write: Callable[[Path], None]) -> None:
+    """Write an asset folder whole or not at all: into a sibling, renamed when complete."""
+    import shutil
+
+    partial = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    write(partial)
+    if folder.exists():
+        shutil.rmtree(folder)
+    partial.rename(folder)
+
+
+def _fill_run(data: Any, run: str) -> Any:
+    """Recipe data with ``{run}`` (an importer's name for the run folder) filled in."""
+    if isinstance(data, dict):
+        return {k: _fill_run(v, run) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_fill_run(v, run) for v in data]
+    if isinstance(data, str) and "{run}" in data:
+        return data.replace("{run}", run)
+    return data

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from .legacy import ReleaseFile
@@ -15,7 +17,14 @@ class ImportedRelease:
     ``recipe`` is recipe data (it may ``extends: builtin:NAME``); ``components`` maps checkpoint
     component names (``generator``, ``matcher``, ``text_encoder``, ``discriminator_0``, ...) to
     state dicts in the framework's key names, each with ``sources[name]``, the file it came
-    from; ``vocab`` is the word vocabulary (a ``WordVocab``) the text side was trained with.
+    from; ``vocab`` is the word vocabulary (a ``WordVocab``) the text side was trained with, or
+    None for a text side with its own tokenizer (CLIP's): the run then takes its dataset's.
+
+    ``assets`` are files the recipe's components read at build time (a converted CLIP folder):
+    folder name inside the run -> a writer given that folder; the recipe names the run folder
+    as ``{run}`` (``"{run}/clip-itm"``), filled in with its absolute path. ``overrides`` are
+    ``--set`` lines applied before the user's (a list item of the base recipe, which a list in
+    ``recipe`` would replace as a whole).
     """
 
     recipe: dict[str, Any]
@@ -25,6 +34,8 @@ class ImportedRelease:
     vocab: Any = None
     dropped: dict[str, list[str]] = field(default_factory=dict)  # component -> reference keys
     notes: list[str] = field(default_factory=list)
+    assets: dict[str, Callable[[Path], None]] = field(default_factory=dict)
+    overrides: list[str] = field(default_factory=list)
 
 
 @runtime_checkable

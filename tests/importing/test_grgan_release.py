@@ -317,7 +317,8 @@ def test_a_dmgan_d_layout_and_a_missing_text_side_are_one_line_errors(
         import_release("grgan", [GRGAN / "netG.pth"], tmp_path / "b", registry=registry)
     (line,) = str(info.value).splitlines()
     assert "needs its text side, the ITM (text size 16)" in line
-    assert "ITM_model*.pth cannot be imported yet" in line and "recipe.resolved.yaml" in line
+    assert "ITM_model*.pth and CLIP's bpe_simple_vocab_16e6.txt.gz" in line
+    assert "recipe.resolved.yaml" in line
     damsm = text_side_run(registry, tmp_path / "damsm", "builtin:dfgan.yaml", [])
     with pytest.raises(T2IError, match=r"its matcher is 'damsm'; a grgan release takes matcher"):
         import_release("grgan", [GRGAN / "netG.pth", damsm], tmp_path / "c", registry=registry)
