@@ -88,3 +88,33 @@ class ToyGenerator(nn.Module):
             x = x * 0.5
         big = torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
         return GeneratorOutput([x, big], [None], None, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# micro-size stage-wise generators (tests/training/micro.yaml): seconds to export
+
+MICRO = REPO / "tests" / "training" / "micro.yaml"
+
+# fusion -> the micro recipe's overrides: AttnGAN-style word attention, DM-GAN's dynamic memory,
+# and GR-GAN's pair (dynamic memory over the tiled sentence, then over the words)
+MICRO_STYLES = {
+    "attngan": ["generator.params.stages.1.params.fusion.type=word_attention"],
+    "dmgan": [],
+    "grgan": [
+        "generator.params.stages.0.params.upsamples=1",
+        "generator.params.stages.1.params.conditioning.type=sentence_tiled",
+        "generator.params.stages.2={type: refine, params: {conditioning: {type: words}, "
+        "fusion: {type: dynamic_memory}, residual_blocks: 1}}",
+    ],
+}
+
+
+def micro_models(registry: Any, style: str) -> tuple[nn.Module, Any, WordVocab, int]:
+    """(generator, DAMSM text encoder, vocab, max_words) of the micro recipe in ``style``."""
+    data = read_recipe(MICRO, MICRO_STYLES[style]).data
+    vocab = demo_vocab()
+    torch.manual_seed(0)
+    ctx = {"vocab": vocab, "vocab_size": len(vocab)}
+    enc = registry.build("matcher", MatcherSlot.model_validate(data["matcher"]), **ctx)
+    gen = registry.build("generator", GeneratorSlot.model_validate(data["generator"]))
+    return gen.eval(), enc.eval(), vocab, 8
