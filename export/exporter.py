@@ -242,6 +242,7 @@ class OnnxExporter:
                 generator, feeds["z"], feeds.get("eps"), text, generator_type
             )
         stages = [m.stage for m in attention]
+        sizes = {m.stage: (m.height, m.width) for m in attention}
 
         graphs: dict[str, dict[str, dict[str, Any]]] = {}
         precisions = ["fp32", "fp16"] if p.fp16 else ["fp32"]
@@ -252,7 +253,7 @@ class OnnxExporter:
             enc_spec,
             folder / "text_encoder.onnx",
         )
-        gen_spec = graph_spec("generator", has_eps, n, stages)
+        gen_spec = graph_spec("generator", has_eps, n, stages, sizes)
         gfeeds = {**feeds, "words": text.words, "sentence": text.sentence}
         for precision in precisions:
             dtype = torch.float16 if precision == "fp16" else torch.float32
@@ -268,7 +269,7 @@ class OnnxExporter:
                 fused_path = folder / f"model{suffix}.onnx"
                 onnx.save_model(fuse_models(onnx.load(enc_path), onnx.load(gen_path)), fused_path)
                 gen_path.unlink()
-                fused_spec = graph_spec("fused", has_eps, n, stages)
+                fused_spec = graph_spec("fused", has_eps, n, stages, sizes)
                 graphs[precision] = {"fused": _entry(fused_path, fused_spec)}
             else:
                 graphs[precision] = {

@@ -21,7 +21,7 @@ import copy
 import io
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -136,11 +136,13 @@ def generator_graph(
 
 @dataclass
 class GraphSpec:
-    """A graph's interface: ordered input names, their dynamic axes, output names."""
+    """A graph's interface: ordered input names, their dynamic axes, output names, and output
+    axes of known size (a tracer may leave them symbolic)."""
 
     inputs: list[str]
     outputs: list[str]
     dynamic: dict[str, dict[int, str]]
+    fixed: dict[str, dict[int, int]] = field(default_factory=dict)
 
 
 def generator_inputs(has_eps: bool) -> list[str]:
@@ -162,10 +164,15 @@ _AXES: dict[str, dict[int, str]] = {
 
 
 def graph_spec(
-    role: str, has_eps: bool, n_stages: int, attention_stages: Sequence[int] = ()
+    role: str,
+    has_eps: bool,
+    n_stages: int,
+    attention_stages: Sequence[int] = (),
+    attention_sizes: dict[int, tuple[int, int]] | None = None,
 ) -> GraphSpec:
     """Names and dynamic axes of the ``text_encoder``, ``generator`` or ``fused`` graph; the
-    images come first, then ``attention_s`` for each of ``attention_stages`` (none by default)."""
+    images come first, then ``attention_s`` for each of ``attention_stages`` (none by default),
+    whose (h, w) ``attention_sizes`` gives by stage."""
     images = [f"image_{i}" for i in range(n_stages)]
     images += [attention_name(s) for s in attention_stages]
     if role == "text_encoder":
@@ -184,7 +191,12 @@ def graph_spec(
             dynamic[name] = {0: "batch", 1: "T"}
         else:
             dynamic[name] = {0: "batch"}
-    return GraphSpec(inputs, outputs, dynamic)
+    fixed = {
+        attention_name(s): {2: h, 3: w}
+        for s, (h, w) in (attention_sizes or {}).items()
+        if attention_name(s) in outputs
+    }
+    return GraphSpec(inputs, outputs, dynamic, fixed)
 
 
 def _restore_inputs(model: Any, spec: GraphSpec, example: Sequence[torch.Tensor]) -> None:
@@ -251,6 +263,10 @@ def _name_output_axes(model: Any, spec: GraphSpec) -> None:
             if axis < len(dims):
                 dims[axis].ClearField("dim_value")
                 dims[axis].dim_param = name
+        for axis, size in spec.fixed.get(out.name, {}).items():
+            if axis < len(dims):
+                dims[axis].ClearField("dim_param")
+                dims[axis].dim_value = size
 
 
 def export_module(

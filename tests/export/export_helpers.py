@@ -118,3 +118,30 @@ def micro_models(registry: Any, style: str) -> tuple[nn.Module, Any, WordVocab, 
     enc = registry.build("matcher", MatcherSlot.model_validate(data["matcher"]), **ctx)
     gen = registry.build("generator", GeneratorSlot.model_validate(data["generator"]))
     return gen.eval(), enc.eval(), vocab, 8
+
+
+def untrained_run(registry: Any, out: Path, recipe: str | Path, overrides: list[str]) -> Path:
+    """A run folder with randomly initialised weights, saved as a run saves them (no training):
+    what ``export`` reads, in a second."""
+    from t2i_stages.build import assemble
+    from t2i_stages.checkpoint import save_checkpoint
+    from t2i_stages.plugins.datasets.shapes import shapes_vocab
+    from t2i_stages.recipe import load_recipe
+    from t2i_stages.seeding import rng_state
+    from t2i_stages.training.run_folder import write_resolved_recipe
+
+    torch.manual_seed(0)
+    rec = load_recipe(recipe, overrides, registry)
+    vocab = shapes_vocab()
+    built = assemble(rec, registry, parts=["generator", "matcher"], vocab=vocab, log=lambda m: None)
+    out.mkdir(parents=True)
+    write_resolved_recipe(rec, registry, out, header="an untrained run for the export tests")
+    vocab.save(out / "vocab.json")
+    comps = {
+        "generator": built.generator.state_dict(),
+        "matcher": built.matcher.trainable_state_dict(),
+    }
+    text = (out / "recipe.resolved.yaml").read_text()
+    state = {"epoch": 0, "batch_in_epoch": 0}
+    save_checkpoint(out / "checkpoints", 0, comps, {}, rng_state(), state, text)
+    return out
