@@ -5,6 +5,7 @@
     from t2i_stages.export import export_run, generate
     res = export_run("runs/grgan", out="deploy/", fp16=True)     # parity-checked ONNX folder
     res.manifest["parity"]["fp32"]["max_abs_diff"]
+    export_run("runs/attngan", out="deploy/", attention=True, triton=True)  # + attention_s
     generate(["a red circle"], "grid.png", onnx="deploy/", provider="cpu")   # torch-free path
     generate(["a red circle"], "grid.png", model="runs/grgan", provider="cpu")  # PyTorch
 
@@ -71,10 +72,16 @@ def export_run(
     plugin: str | None = None,
     checkpoint: str | Path | None = None,
     registry: Any = None,
+    attention: bool | None = None,
+    triton: bool | None = None,
     **params: Any,
 ) -> Any:
     """Export a run folder; the exporter plugin and its params come from the recipe's
     ``export:`` slot (default ``onnx``), then ``params`` (None values are ignored).
+
+    ``attention``: also output each refinement stage's word-attention map (``attention_s``);
+    ``triton``: also write a Triton model repository under ``<out>/triton/`` (both None: the
+    recipe's slot, else off; both are ``onnx`` exporter params).
 
     With the built-in ``onnx`` exporter the result is an :class:`~.exporter.ExportResult`
     (``folder``, ``manifest``); a parity failure raises :class:`~.parity.ParityError`.
@@ -83,6 +90,7 @@ def export_run(
     slot = _run_export_slot(run_dir)
     name = plugin or slot.get("type") or "onnx"
     merged = dict(slot.get("params") or {}) if name == slot.get("type", name) else {}
+    params.update(attention=attention, triton=triton)
     merged.update({k: v for k, v in params.items() if v is not None})
     exp = get_exporter(name, merged, registry)
     return exp.export_run(run_dir, out, checkpoint=checkpoint)
@@ -95,14 +103,16 @@ def export_models(
     out: str | Path,
     max_words: int,
     source: dict[str, Any] | None = None,
+    attention: bool = False,
     **params: Any,
 ) -> Any:
-    """Export modules that were not trained by a run (e.g. built from recipe slots)."""
+    """Export modules that were not trained by a run (e.g. built from recipe slots);
+    ``attention`` adds the word-attention outputs, ``params`` are the ``onnx`` exporter's."""
     from .exporter import OnnxExporter
     from .params import OnnxExportParams
 
     try:
-        p = OnnxExportParams(**params)
+        p = OnnxExportParams(attention=attention, **params)
     except Exception as exc:  # pydantic ValidationError -> one line
         raise T2IError(f"exporter 'onnx': {exc}".splitlines()[0]) from None
     return OnnxExporter(p).export_models(generator, text_encoder, vocab, out, max_words, source)

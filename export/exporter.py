@@ -9,6 +9,10 @@ The deployment folder::
     model.onnx            (token_ids, token_mask, z, [eps]) -> image_*        [fused layout]
     *.fp16.onnx           the same with an fp16 generator (with --fp16)
     t2i_onnx_runtime.py   the torch-free runtime (onnxruntime, numpy, PIL)
+    triton/<name>/        a Triton model repository entry (with --triton, see .triton)
+
+With ``--attention`` the generator (and fused) graphs also output ``attention_s``, each
+refinement stage's word-attention map (see .attention), parity-checked like the images.
 
 It is written to a temporary folder and renamed into place only when parity holds; when it does
 not, the export fails with the measured difference and the artefacts are kept in
@@ -17,7 +21,6 @@ not, the export fails with the measured difference and the artefacts are kept in
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -31,15 +34,17 @@ import onnx
 import torch
 from torch import nn
 
-from t2i_stages.environment import package_versions as installed_versions
 from t2i_stages.errors import T2IError
 from t2i_stages.hashing import sha256_file
 from t2i_stages.recipe.validate import plugin_versions
 
 from . import runtime as rt
+from . import triton
+from .attention import AttentionMap, find_attention
 from .graphs import (
     ExportError,
     TextEncoderGraph,
+    attention_name,
     export_module,
     fuse_models,
     generator_graph,
@@ -47,21 +52,11 @@ from .graphs import (
     half_copy,
     opset_of,
 )
+from .manifest import build_manifest, package_versions, sha256_json
 from .params import OnnxExportParams
 from .parity import ParityError, ParityReport, run_parity
 
-_PACKAGES = ("t2i-stages", "torch", "onnx", "onnxscript", "onnxruntime-gpu", "onnxruntime", "numpy")
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the packages an export depends on (absent ones are left out)."""
-    return installed_versions(_PACKAGES)
-
-
-def sha256_json(data: Any) -> str:
-    """Hash of a JSON-able object in canonical form (sorted keys, no spaces)."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+__all__ = ["ExportResult", "OnnxExporter", "build_onnx_exporter", "package_versions", "sha256_json"]
 
 
 @dataclass
@@ -86,57 +81,6 @@ def _word_vocab(vocab: Any) -> Any:
             f"only word vocabularies (vocab.json) are exportable for now, not {type(vocab).__name__}"
         )
     return vocab
-
-
-def _io_entry(name: str, dims: list[Any], dtype: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "dtype": dtype, "shape": dims, **extra}
-
-
-def _describe_inputs(
-    role: str, has_eps: bool, vocab_size: int, text_dim: int, z_dim: int, eps_dim: int
-) -> list[dict[str, Any]]:
-    spec = graph_spec(role, has_eps, 0)
-    table = {
-        "token_ids": _io_entry(
-            "token_ids",
-            ["batch", "T"],
-            "int64",
-            range=[0, vocab_size - 1],
-            description="word ids from vocab.json (0 = padding, 1 = <unk>), zero-padded",
-        ),
-        "token_mask": _io_entry(
-            "token_mask",
-            ["batch", "T"],
-            "bool",
-            description="True = real word, False = padding; a fully padded row is allowed",
-        ),
-        "z": _io_entry("z", ["batch", z_dim], "float32", distribution="standard normal"),
-        "eps": _io_entry(
-            "eps",
-            ["batch", eps_dim],
-            "float32",
-            distribution="standard normal",
-            description="conditioning-augmentation epsilon (c = mu + exp(logvar/2) * eps)",
-        ),
-        "words": _io_entry("words", ["batch", text_dim, "T"], "float32"),
-        "sentence": _io_entry("sentence", ["batch", text_dim], "float32"),
-    }
-    return [table[n] for n in spec.inputs]
-
-
-def _describe_outputs(resolutions: list[int]) -> list[dict[str, Any]]:
-    return [
-        _io_entry(
-            f"image_{i}",
-            ["batch", 3, r, r],
-            "float32",
-            range=[-1.0, 1.0],
-            resolution=r,
-            stage=i,
-            description="RGB image of stage i (channels first); (x + 1) * 127.5 gives 0..255",
-        )
-        for i, r in enumerate(resolutions)
-    ]
 
 
 def _place(tmp: Path, out: Path) -> None:
@@ -196,6 +140,7 @@ class OnnxExporter:
             source=source,
             recipe_file=recipe_file,
             plugins=plugin_versions(run.recipe, run.registry),
+            generator_type=run.recipe.generator.type,
         )
 
     # -- modules --------------------------------------------------------------------------
@@ -209,12 +154,14 @@ class OnnxExporter:
         source: dict[str, Any] | None = None,
         recipe_file: str | Path | None = None,
         plugins: dict[str, dict[str, str]] | None = None,
+        generator_type: str | None = None,
     ) -> ExportResult:
         """Export ``generator`` and ``text_encoder`` (put in eval mode) into ``out``.
 
         ``source`` goes into ``model.json`` (recipe hash, checkpoint); ``recipe_file`` is
         copied next to it when given; ``plugins`` (the plugin, package and version of each
-        component, as ``recipe.validate.plugin_versions`` gives them) is recorded as it is.
+        component, as ``recipe.validate.plugin_versions`` gives them) is recorded as it is;
+        ``generator_type`` (the recipe's generator plugin) names the model in error messages.
         """
         vocab = _word_vocab(vocab)
         if max_words < 1:
@@ -231,7 +178,15 @@ class OnnxExporter:
             text_encoder.eval()
         try:
             manifest, failed = self._export_into(
-                tmp, generator, text_encoder, vocab, max_words, source or {}, recipe_file, plugins
+                tmp,
+                generator,
+                text_encoder,
+                vocab,
+                max_words,
+                source or {},
+                recipe_file,
+                plugins,
+                generator_type,
             )
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -259,6 +214,7 @@ class OnnxExporter:
         source: dict[str, Any],
         recipe_file: str | Path | None,
         plugins: dict[str, dict[str, str]] | None = None,
+        generator_type: str | None = None,
     ) -> tuple[dict[str, Any], ParityReport | None]:
         p = self.params
         z_dim = int(generator.z_dim)
@@ -280,6 +236,13 @@ class OnnxExporter:
                 f"the text encoder gives {dim}-d features but the generator takes {text_dim}"
             )
         text_dim = dim
+        attention: list[AttentionMap] = []
+        if p.attention:
+            attention = find_attention(
+                generator, feeds["z"], feeds.get("eps"), text, generator_type
+            )
+        stages = [m.stage for m in attention]
+        sizes = {m.stage: (m.height, m.width) for m in attention}
 
         graphs: dict[str, dict[str, dict[str, Any]]] = {}
         precisions = ["fp32", "fp16"] if p.fp16 else ["fp32"]
@@ -290,14 +253,14 @@ class OnnxExporter:
             enc_spec,
             folder / "text_encoder.onnx",
         )
-        gen_spec = graph_spec("generator", has_eps, n)
+        gen_spec = graph_spec("generator", has_eps, n, stages, sizes)
         gfeeds = {**feeds, "words": text.words, "sentence": text.sentence}
         for precision in precisions:
             dtype = torch.float16 if precision == "fp16" else torch.float32
             suffix = ".fp16" if precision == "fp16" else ""
             gen = half_copy(generator) if precision == "fp16" else generator
             gen_path = self._export(
-                generator_graph(gen, dtype),
+                generator_graph(gen, dtype, stages),
                 [gfeeds[k] for k in gen_spec.inputs],
                 gen_spec,
                 folder / f"generator{suffix}.onnx",
@@ -306,7 +269,8 @@ class OnnxExporter:
                 fused_path = folder / f"model{suffix}.onnx"
                 onnx.save_model(fuse_models(onnx.load(enc_path), onnx.load(gen_path)), fused_path)
                 gen_path.unlink()
-                graphs[precision] = {"fused": _entry(fused_path, graph_spec("fused", has_eps, n))}
+                fused_spec = graph_spec("fused", has_eps, n, stages, sizes)
+                graphs[precision] = {"fused": _entry(fused_path, fused_spec)}
             else:
                 graphs[precision] = {
                     "text_encoder": _entry(enc_path, enc_spec),
@@ -322,66 +286,56 @@ class OnnxExporter:
             shutil.copyfile(rt.__file__, folder / rt.STANDALONE_NAME)
 
         lengths = p.parity_lengths or sorted({max_words, max(1, max_words // 2)}, reverse=True)
+
+        def check(runner: Callable, label: str, fused: bool) -> ParityReport:
+            half = label.endswith("fp16")
+            return run_parity(
+                _reference(encoder, generator, n, fused, stages),
+                runner,
+                p.parity_batches,
+                lengths,
+                vocab_size,
+                z_dim,
+                eps_dim,
+                p.fp16_rtol if half else p.rtol,
+                p.fp16_atol if half else p.atol,
+                precision=label,
+            )
+
         parity: dict[str, Any] = {}
-        failed: ParityReport | None = None
+        reports: list[ParityReport] = []
         if p.parity:
-            reference = _reference(encoder, generator, n, fused=p.fused)
             for precision in precisions:
-                report = run_parity(
-                    reference,
-                    _onnx_runner(folder, graphs[precision]),
-                    p.parity_batches,
-                    lengths,
-                    vocab_size,
-                    z_dim,
-                    eps_dim,
-                    p.fp16_rtol if precision == "fp16" else p.rtol,
-                    p.fp16_atol if precision == "fp16" else p.atol,
-                    precision=precision,
-                )
-                parity[precision] = report.to_dict()
-                if not report.passed and failed is None:
-                    failed = report
+                reports.append(check(_onnx_runner(folder, graphs[precision]), precision, p.fused))
         else:
             parity = {"checked": False, "reason": "disabled (--no-parity)"}
+        triton_graph = None
+        if p.triton:
+            tname = triton.model_name(source, p.triton_model_name)
+            triton_graph = triton.place_graph(folder, graphs[p.triton_precision], tname)
+            if p.parity and not p.fused:  # a new join of the two graphs: check it too
+                runner = _onnx_runner(triton_graph.parent, {"fused": {"file": triton_graph.name}})
+                reports.append(check(runner, f"triton/{p.triton_precision}", True))
+        for report in reports:
+            parity[report.precision.replace("/", "_")] = report.to_dict()
+        failed = next((r for r in reports if not r.passed), None)
 
-        first = next(iter(graphs["fp32"].values()))
-        manifest: dict[str, Any] = {
-            "format": rt.FORMAT,
-            "format_version": rt.FORMAT_VERSION,
-            "contract": "(token_ids, token_mask, z, eps) -> image_0..image_{S-1} in [-1, 1]",
-            "layout": "fused" if p.fused else "separate",
-            "exporter": p.exporter,
-            "graph_rewrites": ["upsample_conv_to_conv_transpose"] if p.optimize else [],
-            "opset": first["opset"],
-            "precisions": precisions,
-            "z_dim": z_dim,
-            "eps_dim": eps_dim,
-            "text_dim": text_dim,
-            "resolutions": resolutions,
-            "inputs": _describe_inputs("fused", has_eps, vocab_size, text_dim, z_dim, eps_dim),
-            "outputs": _describe_outputs(resolutions),
-            "graphs": graphs,
-            "tokenizer": {
-                "type": "word_vocab",
-                "file": "vocab.json",
-                "max_words": int(max_words),
-                "vocab_size": vocab_size,
-                "rules": "lower-case, non-ASCII dropped, \\w+ words, unknown -> <unk>, "
-                "truncated to max_words, zero-padded",
-            },
-            "noise": "z and eps ~ N(0, 1) drawn outside the graph; numpy default_rng(seed) "
-            "draws z (B, z_dim) then eps (B, eps_dim) in the runtime",
-            "source": {"recipe_sha256": None, **source},  # None: not exported from a run
-            "versions": package_versions(),
-            "plugins": plugins or {},  # the plugin (package, version) of each component
-            "parity": parity,
-        }
-        if p.fp16:
-            manifest["fp16_note"] = (
-                "fp16 graphs run the generator in half precision; the text encoder, inputs and "
-                "outputs stay fp32"
-            )
+        manifest = build_manifest(
+            p,
+            graphs,
+            z_dim=z_dim,
+            eps_dim=eps_dim,
+            text_dim=text_dim,
+            resolutions=resolutions,
+            vocab_size=vocab_size,
+            max_words=max_words,
+            source=source,
+            plugins=plugins,
+            parity=parity,
+            attention=attention,
+        )
+        if triton_graph is not None:
+            manifest["triton"] = triton.write_config(folder, tname, manifest, p)
         manifest["files"] = {
             f.name: sha256_file(f) for f in sorted(folder.iterdir()) if f.is_file()
         }
@@ -413,15 +367,21 @@ def _example(
 
 
 def _reference(
-    encoder: Any, generator: nn.Module, n: int, fused: bool
+    encoder: Any,
+    generator: nn.Module,
+    n: int,
+    fused: bool,
+    attention_stages: list[int] | tuple[int, ...] = (),
 ) -> Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
-    """PyTorch's answer for the deployment inputs: text features (separate layout) and images."""
+    """PyTorch's answer for the deployment inputs: text features (separate layout), images and
+    the attention maps of ``attention_stages``."""
 
     def run(feeds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         text = encoder.encode_text(feeds["token_ids"], feeds["token_mask"])
         out = generator(feeds["z"], feeds.get("eps"), text)
         named = {} if fused else {"words": text.words, "sentence": text.sentence}
         named.update({f"image_{i}": im for i, im in enumerate(out.images)})
+        named.update({attention_name(s): out.attention[s - 1] for s in attention_stages})
         return named
 
     return run

@@ -4,7 +4,9 @@ Each wrapper's ``forward`` signature *is* an ONNX graph's interface, with fixed 
 
 - text encoder: ``(token_ids int64 (B,T), token_mask bool (B,T)) -> words (B,D,T), sentence (B,D)``
 - generator: ``(z (B,Z), [eps (B,E)], words, sentence, token_mask) -> image_0 .. image_{S-1}``
-- fused: ``(token_ids, token_mask, z, [eps]) -> image_0 .. image_{S-1}``, made by joining the
+  and, when asked for (``export --attention``), ``attention_s`` (B, T, h, w) for each
+  refinement stage s that returns a word-attention map (its weights over the token slots)
+- fused: ``(token_ids, token_mask, z, [eps]) -> `` the generator's outputs, made by joining the
   two exported graphs (:func:`fuse_models`): torch.export specialises the caption length of an
   LSTM, which a standalone text encoder graph survives but a generator behind it does not.
 
@@ -19,7 +21,7 @@ import copy
 import io
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,30 +65,44 @@ class TextEncoderGraph(nn.Module):
         return out.words, out.sentence
 
 
+def attention_name(stage: int) -> str:
+    """The graph output that carries refinement stage ``stage``'s word-attention map."""
+    return f"attention_{stage}"
+
+
 def _images(
-    generator: nn.Module,
+    graph: GeneratorGraph,
     z: torch.Tensor,
     eps: torch.Tensor | None,
     words: torch.Tensor,
     sentence: torch.Tensor,
     mask: torch.Tensor,
-    dtype: torch.dtype,
 ) -> tuple[torch.Tensor, ...]:
+    dtype = graph.dtype
     if dtype != torch.float32:
         z, words, sentence = z.to(dtype), words.to(dtype), sentence.to(dtype)
         eps = eps.to(dtype) if eps is not None else None
     text = TextFeatures(words, sentence, mask, mask.sum(1))
-    out = generator(z, eps, text)
-    return tuple(im.float() for im in out.images)
+    out = graph.generator(z, eps, text)
+    images = tuple(im.float() for im in out.images)
+    # out.attention[s - 1] is stage s's map (stage 0, the initial stage, has none)
+    return images + tuple(out.attention[s - 1].float() for s in graph.attention_stages)
 
 
 class GeneratorGraph(nn.Module):
-    """``(z, eps, words, sentence, token_mask) -> every stage's image`` (a CA generator)."""
+    """``(z, eps, words, sentence, token_mask) -> every stage's image`` (a CA generator), then
+    the attention maps of ``attention_stages``."""
 
-    def __init__(self, generator: nn.Module, dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        generator: nn.Module,
+        dtype: torch.dtype = torch.float32,
+        attention_stages: Sequence[int] = (),
+    ):
         super().__init__()
         self.generator = generator
         self.dtype = dtype
+        self.attention_stages = tuple(int(s) for s in attention_stages)
 
     def forward(
         self,
@@ -96,7 +112,7 @@ class GeneratorGraph(nn.Module):
         sentence: torch.Tensor,
         token_mask: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
-        return _images(self.generator, z, eps, words, sentence, token_mask, self.dtype)
+        return _images(self, z, eps, words, sentence, token_mask)
 
 
 class GeneratorGraphNoEps(GeneratorGraph):
@@ -105,22 +121,28 @@ class GeneratorGraphNoEps(GeneratorGraph):
     def forward(  # type: ignore[override]
         self, z: torch.Tensor, words: torch.Tensor, sentence: torch.Tensor, token_mask: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
-        return _images(self.generator, z, None, words, sentence, token_mask, self.dtype)
+        return _images(self, z, None, words, sentence, token_mask)
 
 
-def generator_graph(generator: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:
-    """The generator wrapper whose inputs match ``graph_spec("generator", ...)``."""
+def generator_graph(
+    generator: nn.Module,
+    dtype: torch.dtype = torch.float32,
+    attention_stages: Sequence[int] = (),
+) -> nn.Module:
+    """The generator wrapper whose inputs and outputs match ``graph_spec("generator", ...)``."""
     cls = GeneratorGraph if getattr(generator, "eps_dim", 0) else GeneratorGraphNoEps
-    return cls(generator, dtype).eval()
+    return cls(generator, dtype, attention_stages).eval()
 
 
 @dataclass
 class GraphSpec:
-    """A graph's interface: ordered input names, their dynamic axes, output names."""
+    """A graph's interface: ordered input names, their dynamic axes, output names, and output
+    axes of known size (a tracer may leave them symbolic)."""
 
     inputs: list[str]
     outputs: list[str]
     dynamic: dict[str, dict[int, str]]
+    fixed: dict[str, dict[int, int]] = field(default_factory=dict)
 
 
 def generator_inputs(has_eps: bool) -> list[str]:
@@ -141,9 +163,18 @@ _AXES: dict[str, dict[int, str]] = {
 }
 
 
-def graph_spec(role: str, has_eps: bool, n_stages: int) -> GraphSpec:
-    """Names and dynamic axes of the ``text_encoder``, ``generator`` or ``fused`` graph."""
+def graph_spec(
+    role: str,
+    has_eps: bool,
+    n_stages: int,
+    attention_stages: Sequence[int] = (),
+    attention_sizes: dict[int, tuple[int, int]] | None = None,
+) -> GraphSpec:
+    """Names and dynamic axes of the ``text_encoder``, ``generator`` or ``fused`` graph; the
+    images come first, then ``attention_s`` for each of ``attention_stages`` (none by default),
+    whose (h, w) ``attention_sizes`` gives by stage."""
     images = [f"image_{i}" for i in range(n_stages)]
+    images += [attention_name(s) for s in attention_stages]
     if role == "text_encoder":
         inputs, outputs = list(TEXT_INPUTS), list(TEXT_OUTPUTS)
     elif role == "generator":
@@ -154,8 +185,18 @@ def graph_spec(role: str, has_eps: bool, n_stages: int) -> GraphSpec:
         raise ValueError(f"unknown graph role {role!r}")
     dynamic = {name: dict(_AXES[name]) for name in inputs}
     for name in outputs:
-        dynamic[name] = {0: "batch", 2: "T"} if name == "words" else {0: "batch"}
-    return GraphSpec(inputs, outputs, dynamic)
+        if name == "words":
+            dynamic[name] = {0: "batch", 2: "T"}
+        elif name.startswith("attention_"):
+            dynamic[name] = {0: "batch", 1: "T"}
+        else:
+            dynamic[name] = {0: "batch"}
+    fixed = {
+        attention_name(s): {2: h, 3: w}
+        for s, (h, w) in (attention_sizes or {}).items()
+        if attention_name(s) in outputs
+    }
+    return GraphSpec(inputs, outputs, dynamic, fixed)
 
 
 def _restore_inputs(model: Any, spec: GraphSpec, example: Sequence[torch.Tensor]) -> None:
@@ -222,6 +263,10 @@ def _name_output_axes(model: Any, spec: GraphSpec) -> None:
             if axis < len(dims):
                 dims[axis].ClearField("dim_value")
                 dims[axis].dim_param = name
+        for axis, size in spec.fixed.get(out.name, {}).items():
+            if axis < len(dims):
+                dims[axis].ClearField("dim_param")
+                dims[axis].dim_value = size
 
 
 def export_module(

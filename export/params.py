@@ -57,6 +57,31 @@ class OnnxExportParams(Params):
     copy_runtime: bool = Field(
         True, description="Copy the torch-free runtime script into the deployment folder."
     )
+    attention: bool = Field(
+        False,
+        description="Also output each refinement stage's word-attention map (attention_s, "
+        "(B, T, h, w)) from the generator graphs, parity-checked; model.json lists them. "
+        "A generator without word attention (DF-GAN) is an error.",
+    )
+    triton: bool = Field(
+        False,
+        description="Also write a Triton model repository (triton/<name>/config.pbtxt and "
+        "1/model.onnx, the fused graph, onnxruntime backend, dynamic batching).",
+    )
+    triton_model_name: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Triton model name; null = the recipe's name.",
+    )
+    triton_precision: Literal["fp32", "fp16"] = Field(
+        "fp32", description="Which graphs go into the Triton repository (fp16 needs fp16)."
+    )
+    triton_max_batch_size: int = Field(
+        8, ge=1, description="Triton max_batch_size (the largest batch the batcher forms)."
+    )
+    triton_max_queue_delay_us: int = Field(
+        100, ge=0, description="Triton dynamic_batching max_queue_delay_microseconds."
+    )
 
     @field_validator("parity_batches", "parity_lengths")
     @classmethod
@@ -64,6 +89,12 @@ class OnnxExportParams(Params):
         if any(v < 1 for v in value):
             raise ValueError("batch sizes and caption lengths must be at least 1")
         return value
+
+    @model_validator(mode="after")
+    def _triton_graphs_exist(self) -> OnnxExportParams:
+        if self.triton and self.triton_precision == "fp16" and not self.fp16:
+            raise ValueError("triton_precision fp16 needs the fp16 graphs (fp16: true, --fp16)")
+        return self
 
     @model_validator(mode="after")
     def _opset_fits_exporter(self) -> OnnxExportParams:

@@ -9,6 +9,9 @@ grid.png`` runs on a machine that has neither torch nor t2i-stages. Inside the p
     from t2i_stages.export.runtime import load_deployment
     dep = load_deployment("deploy/", provider="cuda")
     images = dep.generate(["a red circle"] * 4, seed=0)   # list, one (4, 3, r, r) per stage
+    out = dep.run_all(*dep.tokenize(["a red circle"]), z)  # images and, from an export made
+    out.attention[1]                                       # with --attention, (1, T, h, w) maps
+    dep.describe_tokens("a red blorb")  # [{"word": "a", "id": 4, "known": True}, ...]
 
 The deployment contract is ``(token_ids int64 (B,T), token_mask bool (B,T), z float32 (B,Z),
 eps float32 (B,E)) -> image_0 .. image_{S-1}`` float32 in [-1, 1], one per stage, low to high
@@ -109,16 +112,33 @@ class WordTokenizer:
     def __len__(self) -> int:
         return len(self.itos)
 
-    def encode(self, text: str, max_words: int) -> tuple[list[int], list[bool]]:
-        """``max_words`` zero-padded ids and the mask (True = real word)."""
-        ids = []
+    def _slots(self, text: str) -> list[tuple[str, int]]:
+        """(word, id) of every token slot ``text`` fills before truncation: unknown words
+        become ``<unk>`` when the vocabulary has it and take no slot when it has not."""
+        slots = []
         for w in tokenize_words(text):
             i = self.stoi.get(w, self.unk_index)
             if i is not None:
-                ids.append(i)
-        ids = ids[:max_words]
+                slots.append((w, i))
+        return slots
+
+    def encode(self, text: str, max_words: int) -> tuple[list[int], list[bool]]:
+        """``max_words`` zero-padded ids and the mask (True = real word)."""
+        ids = [i for _, i in self._slots(text)][:max_words]
         n = len(ids)
         return ids + [0] * (max_words - n), [True] * n + [False] * (max_words - n)
+
+    def describe_tokens(self, text: str, max_words: int) -> list[dict[str, Any]]:
+        """The token slots the model sees, in order: ``{"word", "id", "known"}`` each
+        (``known`` False: out of the vocabulary, read as ``<unk>``). Words past ``max_words``
+        are left out; :meth:`count_tokens` minus this list's length is how many."""
+        return [
+            {"word": w, "id": i, "known": w in self.stoi} for w, i in self._slots(text)[:max_words]
+        ]
+
+    def count_tokens(self, text: str) -> int:
+        """The token slots ``text`` would fill without the ``max_words`` limit."""
+        return len(self._slots(text))
 
     def batch(self, captions: Sequence[str], max_words: int) -> tuple[np.ndarray, np.ndarray]:
         """(token_ids int64 (B, max_words), token_mask bool (B, max_words))."""
@@ -256,6 +276,17 @@ def create_session(
 
 
 @dataclass
+class RunOutputs:
+    """Everything one run of the graphs gives: every stage's images (B, 3, r, r) in [-1, 1],
+    low to high, and the word-attention maps by stage, (B, T, h, w) (empty unless the export
+    was made with ``--attention``; h is the stage's input resolution, ``model.json``'s
+    ``attention[].resolution``)."""
+
+    images: list[np.ndarray]
+    attention: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
 class Deployment:
     """A loaded deployment folder: its manifest, tokenizer and ONNX Runtime sessions."""
 
@@ -285,6 +316,15 @@ class Deployment:
         return [int(r) for r in self.manifest["resolutions"]]
 
     @property
+    def attention_stages(self) -> list[int]:
+        """The refinement stages whose attention maps the graphs output (``--attention``)."""
+        return [int(e["stage"]) for e in self.manifest.get("attention", [])]
+
+    @property
+    def has_attention(self) -> bool:
+        return bool(self.attention_stages)
+
+    @property
     def providers(self) -> dict[str, list[str]]:
         """Which providers each session really uses."""
         return {name: list(s.get_providers()) for name, s in self.sessions.items()}
@@ -299,6 +339,15 @@ class Deployment:
     def tokenize(self, captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         return self.tokenizer.batch(captions, self.max_words)
 
+    def describe_tokens(self, caption: str) -> list[dict[str, Any]]:
+        """The token slots the model sees for ``caption`` (see ``WordTokenizer.describe_tokens``;
+        slot j is row j of an attention map's T axis)."""
+        return self.tokenizer.describe_tokens(caption, self.max_words)
+
+    def count_tokens(self, caption: str) -> int:
+        """Token slots before truncation (more than ``max_words``: the rest was cut off)."""
+        return self.tokenizer.count_tokens(caption)
+
     def run(
         self,
         token_ids: np.ndarray,
@@ -307,6 +356,36 @@ class Deployment:
         eps: np.ndarray | None = None,
     ) -> list[np.ndarray]:
         """The deployment contract: every stage's images, (B, 3, r, r) float32 in [-1, 1]."""
+        images = self._image_names()
+        named = self._run_named(self._feeds(token_ids, token_mask, z, eps), images)
+        return [named[n] for n in images]
+
+    def run_all(
+        self,
+        token_ids: np.ndarray,
+        token_mask: np.ndarray,
+        z: np.ndarray,
+        eps: np.ndarray | None = None,
+    ) -> RunOutputs:
+        """Every stage's images and, when exported, every attention map (one graph run)."""
+        images = self._image_names()
+        maps = {s: f"attention_{s}" for s in self.attention_stages}
+        named = self._run_named(
+            self._feeds(token_ids, token_mask, z, eps), images + list(maps.values())
+        )
+        return RunOutputs([named[n] for n in images], {s: named[n] for s, n in maps.items()})
+
+    def _image_names(self) -> list[str]:
+        return [f"image_{i}" for i in range(len(self.resolutions))]
+
+    def _feeds(
+        self,
+        token_ids: np.ndarray,
+        token_mask: np.ndarray,
+        z: np.ndarray,
+        eps: np.ndarray | None,
+    ) -> dict[str, np.ndarray]:
+        """The graph inputs as contiguous arrays of the contract's dtypes, batch-checked."""
         feeds = {
             "token_ids": np.ascontiguousarray(token_ids, dtype=np.int64),
             "token_mask": np.ascontiguousarray(token_mask, dtype=bool),
@@ -320,10 +399,14 @@ class Deployment:
         for name, arr in feeds.items():
             if arr.shape[0] != b:
                 raise T2IError(f"input '{name}' has batch {arr.shape[0]}, token_ids has {b}")
+        return feeds
+
+    def _run_named(self, feeds: dict[str, np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
+        """The graph outputs ``names`` (only those are asked of ONNX Runtime)."""
         if self.io_binding:
-            return self._run_bound(feeds)
+            return self._run_bound(feeds, names)
         if "fused" in self.sessions:
-            return list(self.sessions["fused"].run(None, feeds))
+            return dict(zip(names, self.sessions["fused"].run(names, feeds), strict=True))
         words, sentence = self.sessions["text_encoder"].run(
             ["words", "sentence"],
             {"token_ids": feeds["token_ids"], "token_mask": feeds["token_mask"]},
@@ -336,9 +419,9 @@ class Deployment:
         }
         if self.eps_dim:
             gen_feeds["eps"] = feeds["eps"]
-        return list(self.sessions["generator"].run(None, gen_feeds))
+        return dict(zip(names, self.sessions["generator"].run(names, gen_feeds), strict=True))
 
-    def _run_bound(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    def _run_bound(self, feeds: dict[str, np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
         """IO binding: inputs copied to the device once, intermediate features never leave it."""
         ort = _ort()
         dev = self.device
@@ -366,10 +449,11 @@ class Deployment:
             binding = sess.io_binding()
             for inp in sess.get_inputs():
                 binding.bind_ortvalue_input(inp.name, device_feeds[inp.name])
-        for out in sess.get_outputs():
-            binding.bind_output(out.name, dev, 0)
+        for name in names:
+            binding.bind_output(name, dev, 0)
         sess.run_with_iobinding(binding)
-        return [np.asarray(v) for v in binding.copy_outputs_to_cpu()]
+        values = [np.asarray(v) for v in binding.copy_outputs_to_cpu()]
+        return dict(zip(names, values, strict=True))
 
     def generate(
         self,
@@ -438,6 +522,14 @@ def load_deployment(
         sessions[role] = create_session(path, provider, allow_cpu_fallback, threads, cache)
     if "fused" not in sessions and not {"text_encoder", "generator"} <= set(sessions):
         raise DeploymentError(f"{folder}: needs a fused graph or a text encoder and a generator")
+    last = sessions.get("fused") or sessions["generator"]
+    have = {o.name for o in last.get_outputs()}
+    missing = [e["output"] for e in manifest.get("attention", []) if e["output"] not in have]
+    if missing:
+        raise DeploymentError(
+            f"{folder}: {MODEL_JSON} lists attention output(s) {', '.join(missing)} that the "
+            f"{precision} graph does not have"
+        )
     on_gpu = all(s.get_providers()[0] != "CPUExecutionProvider" for s in sessions.values())
     bind = on_gpu if io_binding is None else bool(io_binding)
     device = "cuda" if on_gpu else "cpu"

@@ -43,6 +43,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="skip the ONNX Runtime vs PyTorch check (recorded in model.json)",
     )
+    p.add_argument(
+        "--attention",
+        action="store_true",
+        default=None,
+        help="also output each refinement stage's word-attention map (attention_s), "
+        "parity-checked; a generator without word attention (DF-GAN) is an error",
+    )
+    p.add_argument(
+        "--triton",
+        action="store_true",
+        default=None,
+        help="also write a Triton model repository: OUT/triton/<name>/config.pbtxt and "
+        "1/model.onnx (onnxruntime backend, dynamic batching)",
+    )
     p.add_argument("--checkpoint", type=Path, default=None, help="a checkpoint folder to export")
     p.add_argument("--plugin", default=None, help="exporter plugin (default: recipe's, or onnx)")
     p.set_defaults(func=_export)
@@ -61,6 +75,8 @@ def _export(args: argparse.Namespace) -> int:
         fused=args.fused,
         exporter=args.exporter,
         parity=args.parity,
+        attention=args.attention,
+        triton=args.triton,
     )
     manifest = getattr(res, "manifest", None)
     if manifest is None:
@@ -77,6 +93,11 @@ def _export(args: argparse.Namespace) -> int:
                 f"parity {precision}: {'ok' if rep['passed'] else 'FAILED'}, max |diff| "
                 f"{rep['max_abs_diff']:.2e} (rtol {rep['rtol']:g}, atol {rep['atol']:g}; {cases})"
             )
+    for entry in manifest.get("attention", []):
+        print(f"  {entry['output']}: stage {entry['stage']}, {entry['resolution']} px")
+    if "triton" in manifest:
+        tri = manifest["triton"]
+        print(f"triton: {res.folder / tri['repository'] / tri['model']} (config.pbtxt, 1/)")
     if parity.get("checked") is False:
         print(f"parity: not checked ({parity.get('reason')})")
     return 0

@@ -88,3 +88,60 @@ class ToyGenerator(nn.Module):
             x = x * 0.5
         big = torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
         return GeneratorOutput([x, big], [None], None, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# micro-size stage-wise generators (tests/training/micro.yaml): seconds to export
+
+MICRO = REPO / "tests" / "training" / "micro.yaml"
+
+# fusion -> the micro recipe's overrides: AttnGAN-style word attention, DM-GAN's dynamic memory,
+# and GR-GAN's pair (dynamic memory over the tiled sentence, then over the words)
+MICRO_STYLES = {
+    "attngan": ["generator.params.stages.1.params.fusion.type=word_attention"],
+    "dmgan": [],
+    "grgan": [
+        "generator.params.stages.0.params.upsamples=1",
+        "generator.params.stages.1.params.conditioning.type=sentence_tiled",
+        "generator.params.stages.2={type: refine, params: {conditioning: {type: words}, "
+        "fusion: {type: dynamic_memory}, residual_blocks: 1}}",
+    ],
+}
+
+
+def micro_models(registry: Any, style: str) -> tuple[nn.Module, Any, WordVocab, int]:
+    """(generator, DAMSM text encoder, vocab, max_words) of the micro recipe in ``style``."""
+    data = read_recipe(MICRO, MICRO_STYLES[style]).data
+    vocab = demo_vocab()
+    torch.manual_seed(0)
+    ctx = {"vocab": vocab, "vocab_size": len(vocab)}
+    enc = registry.build("matcher", MatcherSlot.model_validate(data["matcher"]), **ctx)
+    gen = registry.build("generator", GeneratorSlot.model_validate(data["generator"]))
+    return gen.eval(), enc.eval(), vocab, 8
+
+
+def untrained_run(registry: Any, out: Path, recipe: str | Path, overrides: list[str]) -> Path:
+    """A run folder with randomly initialised weights, saved as a run saves them (no training):
+    what ``export`` reads, in a second."""
+    from t2i_stages.build import assemble
+    from t2i_stages.checkpoint import save_checkpoint
+    from t2i_stages.plugins.datasets.shapes import shapes_vocab
+    from t2i_stages.recipe import load_recipe
+    from t2i_stages.seeding import rng_state
+    from t2i_stages.training.run_folder import write_resolved_recipe
+
+    torch.manual_seed(0)
+    rec = load_recipe(recipe, overrides, registry)
+    vocab = shapes_vocab()
+    built = assemble(rec, registry, parts=["generator", "matcher"], vocab=vocab, log=lambda m: None)
+    out.mkdir(parents=True)
+    write_resolved_recipe(rec, registry, out, header="an untrained run for the export tests")
+    vocab.save(out / "vocab.json")
+    comps = {
+        "generator": built.generator.state_dict(),
+        "matcher": built.matcher.trainable_state_dict(),
+    }
+    text = (out / "recipe.resolved.yaml").read_text()
+    state = {"epoch": 0, "batch_in_epoch": 0}
+    save_checkpoint(out / "checkpoints", 0, comps, {}, rng_state(), state, text)
+    return out
