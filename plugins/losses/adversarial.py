@@ -30,11 +30,22 @@ class BCEMismatch:
         self.params = params
 
     def d_loss(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor, cond) -> torch.Tensor:
+        gamma = self.params.r1_gamma
+        if gamma > 0:
+            real = real.detach().requires_grad_(True)
         f_real, f_fake = critic.features(real), critic.features(fake)
         u_real, c_real = critic.uncond(f_real), critic.cond(f_real, cond)
+        loss = self._bce_terms(critic, f_real, u_real, c_real, f_fake, cond)
+        if gamma > 0:  # R1 on the real images, through the heads that score them
+            scores = sum(x.float().sum() for x in (u_real, c_real) if x is not None)
+            (grad,) = torch.autograd.grad(scores, real, create_graph=True)
+            loss = loss + gamma / 2 * grad.float().pow(2).flatten(1).sum(1).mean()
+        return loss
+
+    def _bce_terms(self, critic: Critic, f_real, u_real, c_real, f_fake, cond) -> torch.Tensor:
         u_fake, c_fake = critic.uncond(f_fake), critic.cond(f_fake, cond)
         c_mis = None
-        if c_real is not None and self.params.mismatch and real.shape[0] > 1:
+        if c_real is not None and self.params.mismatch and f_real.shape[0] > 1:
             c_mis = critic.cond(f_real[:-1], cond[1:])
         if u_real is not None and c_real is not None:
             fake_terms = [_bce(u_fake, 0.0), _bce(c_fake, 0.0)]

@@ -21,6 +21,13 @@ class BCEMismatchParams(Params):
     """
 
     mismatch: bool = Field(True, description="Add the mismatched-pair term for conditional heads.")
+    r1_gamma: float = Field(
+        0.0,
+        ge=0,
+        description="R1 penalty (Mescheder et al. 2018): gamma/2 * E||grad_x D(x)||^2 on real images, "
+        "over the logits of D's heads (the conditional one with the real pairs); 0 = none, as "
+        "the references.",
+    )
 
 
 class HingeMAGPParams(Params):

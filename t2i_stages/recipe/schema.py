@@ -50,6 +50,18 @@ class OptimizerConfig(Strict):
     weight_decay: float = Field(0.0, ge=0)
 
 
+class AugmentConfig(Strict):
+    """DiffAugment of every discriminator input (t2i_stages/training/augment.py)."""
+
+    policy: list[Literal["color", "translation", "cutout"]] = Field(
+        default_factory=list,
+        description="Transforms applied, in order, to real and generated images alike before "
+        "every discriminator (its update and G's); empty = none.",
+    )
+    translation: float = Field(0.125, ge=0, le=0.5, description="Largest shift, of the side.")
+    cutout: float = Field(0.5, gt=0, le=1, description="Side of the cut-out square, of the side.")
+
+
 class TrainConfig(Strict):
     max_steps: int = Field(1000, ge=0, description="Generator updates to run.")
     max_minutes: float | None = Field(None, gt=0, description="Wall-clock budget; stops early.")
@@ -73,6 +85,10 @@ class TrainConfig(Strict):
         False,
         description="Use decay min(ema_decay, (1+t)/(10+t)) at update t, so that a short run's EMA "
         "is not mostly its random init (the references use a constant 0.999 over 100k+ steps).",
+    )
+    augment: AugmentConfig = Field(
+        default_factory=AugmentConfig,
+        description="Differentiable augmentation of what the discriminators see (DiffAugment).",
     )
     optim_g: OptimizerConfig = Field(default_factory=OptimizerConfig)
     optim_d: OptimizerConfig = Field(default_factory=OptimizerConfig)

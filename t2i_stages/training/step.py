@@ -26,10 +26,12 @@ class DiscriminatorCritic:
     for G's update, where D is frozen); the heads are the plugin's own methods.
     """
 
-    def __init__(self, call: torch.nn.Module, module: torch.nn.Module):
-        self.call, self.module = call, module
+    def __init__(self, call: torch.nn.Module, module: torch.nn.Module, augment: Any = None):
+        self.call, self.module, self.augment = call, module, augment
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
+        if self.augment:
+            images = self.augment(images)
         return self.call(images)
 
     def uncond(self, features: torch.Tensor) -> torch.Tensor | None:
@@ -65,6 +67,7 @@ class GanStep:
     guard: FiniteGuard
     noise: torch.Generator
     ema: Any | None = None
+    augment: Any = None  # DiffAugment of every D input (falsy: none)
 
     def __call__(self, batches: list[dict], step: int) -> Logs:
         k = len(batches)
@@ -121,7 +124,7 @@ class GanStep:
                 out = self.G_train(z, eps, text)
             fakes.append((z, eps, out))
             for i, (D, Dt) in enumerate(zip(self.Ds, self.Ds_train, strict=True)):
-                critic, cond = DiscriminatorCritic(Dt, D), D.condition(text)
+                critic, cond = DiscriminatorCritic(Dt, D, self.augment), D.condition(text)
                 parts = []
                 with self.rt.autocast():
                     for x in adversarial:
@@ -154,7 +157,9 @@ class GanStep:
                         continue
                     with self.rt.autocast():
                         v = x.loss.g_loss(
-                            DiscriminatorCritic(D, D), out.images[i], D.condition(text)
+                            DiscriminatorCritic(D, D, self.augment),
+                            out.images[i],
+                            D.condition(text),
                         )
                     parts[f"G{i}_adv"] = parts.get(f"G{i}_adv", 0) + v
                     _add(

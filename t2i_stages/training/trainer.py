@@ -23,6 +23,7 @@ from ..registry import Registry
 from ..seeding import seed_everything
 from ..signals import StopRequests
 from . import state
+from .augment import DiffAugment
 from .budget import StopReason
 from .data import ResumableSampler
 from .ema import EMA
@@ -122,6 +123,8 @@ class Trainer:
         self.gan = GanStep(
             self.G, self.G_train, self.Ds, self.Ds_train, self.opt_g, self.opt_ds, a.losses,
             a.text_encoder, a.matcher, rt, self.guard, self.noise, self.ema,
+            DiffAugment(recipe.train.augment.policy, self.noise,
+                        recipe.train.augment.translation, recipe.train.augment.cutout),
         )  # fmt: skip
         self.fixed = self.fixed_captions()
 

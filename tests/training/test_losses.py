@@ -95,3 +95,49 @@ def test_kl_is_zero_for_the_prior_and_matches_the_closed_form():
     mu, logvar = torch.full((2, 4), 0.5), torch.full((2, 4), math.log(2.0))
     expected = -0.5 * (1 + math.log(2.0) - 0.25 - 2.0)
     assert torch.isclose(kl(mu, logvar), torch.tensor(expected))
+
+
+class LinearCritic:
+    """Scores an image by w . x (unconditional) and c * (w . x) (conditional): dD/dx = w."""
+
+    def __init__(self, w: torch.Tensor, cond: bool = True):
+        self.w, self.has_c = w, cond
+
+    def features(self, images):
+        return (images.flatten(1) * self.w.flatten()).sum(1, keepdim=True)
+
+    def uncond(self, f):
+        return f[:, 0]
+
+    def cond(self, f, c):
+        return (f * c).sum(1) if self.has_c and c is not None else None
+
+
+def test_r1_adds_gamma_half_the_squared_gradient_norm_on_real_images():
+    torch.manual_seed(0)
+    w = torch.randn(3, 4, 4)
+    real, fake = torch.randn(5, 3, 4, 4), torch.randn(5, 3, 4, 4)
+    cond = torch.full((5, 1), 2.0)
+    critic = LinearCritic(w)
+    plain = BCEMismatch(BCEMismatchParams()).d_loss(critic, real, fake, cond)
+    with_r1 = BCEMismatch(BCEMismatchParams(r1_gamma=0.5)).d_loss(critic, real, fake, cond)
+    # d(u + c)/dx = w + 2 w = 3 w for every real image
+    expected = 0.5 / 2 * (3 * w).pow(2).sum()
+    assert torch.isclose(with_r1 - plain, expected, rtol=1e-5)
+    assert BCEMismatchParams().r1_gamma == 0  # the references' loss by default
+
+
+def test_r1_pulls_the_critic_towards_a_flat_real_surface():
+    """d/dw of gamma/2 ||w||^2 is gamma w: the penalty's whole effect on a linear critic."""
+    torch.manual_seed(1)
+    real, fake = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    grads = []
+    for gamma in (0.0, 1.5):
+        w = torch.randn(3, 4, 4, generator=torch.Generator().manual_seed(2)).requires_grad_(True)
+        loss = BCEMismatch(BCEMismatchParams(r1_gamma=gamma, mismatch=False)).d_loss(
+            LinearCritic(w, cond=False), real, fake, None
+        )
+        loss.backward()
+        grads.append((w.grad, w.detach()))
+    (g0, w), (g1, _) = grads
+    torch.testing.assert_close(g1 - g0, 1.5 * w)
