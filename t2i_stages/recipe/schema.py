@@ -60,6 +60,12 @@ class AugmentConfig(Strict):
     )
     translation: float = Field(0.125, ge=0, le=0.5, description="Largest shift, of the side.")
     cutout: float = Field(0.5, gt=0, le=1, description="Side of the cut-out square, of the side.")
+    matcher: bool = Field(
+        False,
+        description="Augment the generated images the matching losses score as well (a matcher "
+        "trained from scratch is easily fooled by patterns aligned with its patches; the "
+        "augmentation takes that alignment away).",
+    )
 
 
 class TrainConfig(Strict):

@@ -68,6 +68,7 @@ class GanStep:
     noise: torch.Generator
     ema: Any | None = None
     augment: Any = None  # DiffAugment of every D input (falsy: none)
+    augment_matcher: bool = False  # and of the images the matching losses score
 
     def __call__(self, batches: list[dict], step: int) -> Logs:
         k = len(batches)
@@ -178,8 +179,11 @@ class GanStep:
             else:  # matching: generated images against their captions, in the matcher's space
                 for s in stages:
                     if s not in image_feats:  # one matcher pass per stage, shared by its losses
+                        images = out.images[s]
+                        if self.augment and self.augment_matcher:
+                            images = self.augment(images)
                         with self.rt.autocast():
-                            feats = self.matcher.encode_image(out.images[s])
+                            feats = self.matcher.encode_image(images)
                         image_feats[s] = type(feats)(*(f.float() for f in feats))  # fp32 losses
                     v = x.loss(image_feats[s], text, batch.get("class_id"))
                     parts[f"{name}@{s}"] = v

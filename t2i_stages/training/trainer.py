@@ -125,6 +125,7 @@ class Trainer:
             a.text_encoder, a.matcher, rt, self.guard, self.noise, self.ema,
             DiffAugment(recipe.train.augment.policy, self.noise,
                         recipe.train.augment.translation, recipe.train.augment.cutout),
+            recipe.train.augment.matcher,
         )  # fmt: skip
         self.fixed = self.fixed_captions()
 

@@ -87,3 +87,24 @@ def test_a_run_with_augmentation_trains_otherwise_and_resumes_bit_for_bit(
     a, b, c = w(full), w(resumed), w(plain)
     assert all(torch.equal(a[n], b[n]) for n in a)
     assert any(not torch.equal(a[n], c[n]) for n in a)  # the Ds saw other images
+
+
+def test_the_matcher_sees_augmented_images_only_when_asked(micro, registry, tmp_path):
+    """Same policy, same draws for the Ds: with augment.matcher the matching losses score
+    augmented images too, so G's update (and only its matching part) changes."""
+    from t2i_stages.training import Trainer, prepare_run_folder
+    from t2i_stages.training.runtime import Runtime
+
+    logs = {}
+    for flag in ("false", "true"):
+        recipe = micro(*AUGMENTED, f"train.augment.matcher={flag}")
+        prepare_run_folder(recipe, registry, tmp_path / flag, resume=False)
+        t = Trainer(
+            recipe, registry, tmp_path / flag, Runtime.create("cpu"), log=lambda *a, **k: None
+        )
+        out = t.train_step([t.to_device(next(t.batches()))])
+        logs[flag] = {k: float(v) for k, v in out.items()}
+    d_terms = [k for k in logs["false"] if k.startswith("D")]
+    assert d_terms and all(logs["false"][k] == logs["true"][k] for k in d_terms)
+    matching = [k for k in logs["false"] if "matching" in k]
+    assert matching and any(logs["false"][k] != logs["true"][k] for k in matching)
