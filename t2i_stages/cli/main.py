@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "data",
     "export",
     "generate",
+    "serve",
     "eval",
     "ablate",
     "new_plugin",

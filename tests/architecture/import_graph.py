@@ -12,6 +12,7 @@ PACKAGES = {
     "t2i_stages": "t2i_stages",
     "plugins": "t2i_stages.plugins",
     "export": "t2i_stages.export",
+    "serve": "t2i_stages.serve",
 }
 
 

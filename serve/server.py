@@ -1,0 +1,69 @@
+"""``serve(export_dir, ...)``: the app under uvicorn, the Python API of ``t2i-stages serve``.
+
+With one worker the deployment is loaded here, before uvicorn starts, so a wrong folder or an
+unusable provider is a one-line error (exit code 2 from the CLI) and not a server that never
+gets ready. With ``workers > 1`` uvicorn starts that many processes; each loads the model and
+batches its own requests (so ``/metrics`` is per process), and receives the settings as JSON
+in ``T2I_SERVE_SETTINGS`` through :func:`app_from_env`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from t2i_stages.errors import T2IError
+from t2i_stages.export.runtime import read_manifest
+
+from .config import ServeConfig, make_config
+
+ENV = "T2I_SERVE_SETTINGS"
+
+
+def serve(
+    export_dir: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    provider: str = "auto",
+    max_batch: int = 16,
+    max_delay_ms: float = 10.0,
+    workers: int = 1,
+    log_level: str = "info",
+    **settings: Any,
+) -> None:
+    """Serve a deployment folder over HTTP until interrupted (other settings: ServeConfig)."""
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise T2IError(
+            f"serving needs the serve extra ({exc}): pip install 't2i-stages[serve]'"
+        ) from None
+    config = make_config(
+        provider=provider, max_batch=max_batch, max_delay_ms=max_delay_ms, **settings
+    )
+    if workers < 1:
+        raise T2IError(f"--workers must be at least 1, not {workers}")
+    if not 0 <= port <= 65535:
+        raise T2IError(f"--port must be between 0 and 65535, not {port}")
+    export_dir = Path(export_dir).resolve()
+    read_manifest(export_dir)
+    common = dict(host=host, port=port, log_level=log_level, timeout_keep_alive=5)
+    if workers == 1:
+        from .app import create_app
+        from .model import ServedModel
+
+        model = ServedModel.load(export_dir, config)
+        uvicorn.run(create_app(export_dir, config, model=model), **common)
+        return
+    os.environ[ENV] = json.dumps({"export_dir": str(export_dir), "config": config.model_dump()})
+    uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **common)
+
+
+def app_from_env():
+    """The app of one worker process of ``serve(workers=N)``."""
+    from .app import create_app
+
+    data = json.loads(os.environ[ENV])
+    return create_app(data["export_dir"], ServeConfig(**data["config"]))
