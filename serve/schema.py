@@ -26,7 +26,7 @@ class RequestError(Exception):
     def __init__(self, status: int, field: str, message: str, headers: dict | None = None):
         super().__init__(message)
         self.status = status
-        self.field = field
+        self.field = one_line(field, 100)  # a client's key may hold anything, even surrogates
         self.message = one_line(message)
         self.headers = headers or {}
 
@@ -109,6 +109,10 @@ def parse(body: bytes, content_type: str | None, config: ServeConfig) -> Generat
     data = decode_json(body)
     if not isinstance(data, dict):
         raise RequestError(422, "body", f"the body must be a JSON object, not {_kind(data)}")
+    unknown = [k for k in data if k not in GenerateRequest.model_fields]
+    if unknown:
+        known = ", ".join(GenerateRequest.model_fields)
+        raise RequestError(422, unknown[0], f"{unknown[0]}: unknown field (the fields: {known})")
     captions = data.get("captions")
     if isinstance(captions, list) and len(captions) > config.max_captions:
         raise RequestError(
@@ -131,6 +135,13 @@ def _check_limits(req: GenerateRequest, config: ServeConfig) -> None:
     for i, text in enumerate(req.captions):
         if not text.strip():
             raise RequestError(422, f"captions[{i}]", f"captions[{i}] is empty or whitespace")
+        if not text.isascii():
+            try:  # JSON may escape a lone surrogate (\ud800), which is no Unicode text
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise RequestError(
+                    422, f"captions[{i}]", f"captions[{i}] is not valid Unicode (a lone surrogate)"
+                ) from None
         if len(text) > config.max_caption_chars:
             raise RequestError(
                 422,
