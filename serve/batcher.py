@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from t2i_stages.export.runtime import RunOutputs
+
 from .metrics import ServeMetrics
-from .model import RunOutputs
+from .model import concat, rows_of
 
 RunFn = Callable[[np.ndarray, np.ndarray, np.ndarray, "np.ndarray | None"], RunOutputs]
 
@@ -199,9 +201,9 @@ class MicroBatcher:
         self._metrics.run_seconds.observe(took)
         offset = 0
         for job, start, stop in taken:
-            job.parts.append(out.rows(offset, offset + stop - start))
+            job.parts.append(rows_of(out, offset, offset + stop - start))
             job.calls.append(rows)
             job.run_s += took
             offset += stop - start
             if stop == job.rows and not job.future.done():
-                job.future.set_result(RunOutputs.concat(job.parts))
+                job.future.set_result(concat(job.parts))

@@ -13,55 +13,48 @@ was batched with:
   call is padded to ``max_batch`` rows (``full``). ``warm_up`` checks the promise on the
   loaded model and reports the answer in ``/v1/model``.
 
-Attention maps come from ``Deployment.run_all`` and the tokens from
-``Deployment.describe_tokens`` where the runtime has them (exports made with ``--attention``);
-older runtimes are read here, without attention.
+Each call is one ``Deployment.run_all``: every stage's images and, for an export made with
+``--attention``, the word-attention maps.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from t2i_stages.export.runtime import Deployment, draw_noise, load_deployment, tokenize_words
+from t2i_stages.export.runtime import Deployment, RunOutputs, draw_noise, load_deployment
 
 from .config import ServeConfig
 
 
-@dataclass
-class RunOutputs:
-    """One call's outputs: every stage's images (B, 3, r, r), attention maps by stage (B, T, r, r)."""
+def rows_of(out: RunOutputs, start: int, stop: int) -> RunOutputs:
+    """Rows ``start:stop`` of every output of a call."""
+    return RunOutputs(
+        [im[start:stop] for im in out.images],
+        {s: a[start:stop] for s, a in out.attention.items()},
+    )
 
-    images: list[np.ndarray]
-    attention: dict[int, np.ndarray] = field(default_factory=dict)
 
-    def rows(self, start: int, stop: int) -> RunOutputs:
-        return RunOutputs(
-            [im[start:stop] for im in self.images],
-            {s: a[start:stop] for s, a in self.attention.items()},
-        )
-
-    @staticmethod
-    def concat(parts: list[RunOutputs]) -> RunOutputs:
-        if len(parts) == 1:
-            return parts[0]
-        images = [np.concatenate(ims) for ims in zip(*(p.images for p in parts), strict=True)]
-        stages = parts[0].attention
-        attention = {s: np.concatenate([p.attention[s] for p in parts]) for s in stages}
-        return RunOutputs(images, attention)
+def concat(parts: list[RunOutputs]) -> RunOutputs:
+    """The rows of several calls, in order, as one output."""
+    if len(parts) == 1:
+        return parts[0]
+    images = [np.concatenate(ims) for ims in zip(*(p.images for p in parts), strict=True)]
+    stages = parts[0].attention
+    return RunOutputs(images, {s: np.concatenate([p.attention[s] for p in parts]) for s in stages})
 
 
 @dataclass
 class CaptionTokens:
-    """A caption as the model reads it: the tokens it sees, the words cut off, the warnings."""
+    """A caption as the model reads it: the tokens it sees, how many were cut off, warnings."""
 
     caption: str
     tokens: list[dict[str, Any]]  # {"word", "id", "known"}; known False = read as <unk>
-    dropped: list[str]  # words past the model's word limit (the caption was truncated)
+    dropped: int  # token slots past the model's word limit (the caption was truncated)
     warnings: list[str]
 
 
@@ -99,28 +92,20 @@ class ServedModel:
 
     @property
     def has_attention(self) -> bool:
-        return bool(getattr(self.deployment, "has_attention", False))
+        return self.deployment.has_attention
 
     @property
     def attention_stages(self) -> list[int]:
-        return list(getattr(self.deployment, "attention_stages", []) or [])
+        return self.deployment.attention_stages
 
     # ------------------------------------------------------------------------ the inputs
 
     def describe(self, caption: str) -> CaptionTokens:
         """The tokens the model sees for ``caption`` (truncated to its word limit)."""
         dep = self.deployment
-        if hasattr(dep, "describe_tokens"):
-            seen = [dict(t) for t in dep.describe_tokens(caption)]
-        else:
-            tok = dep.tokenizer
-            seen = []
-            for word in tokenize_words(caption):
-                index = tok.stoi.get(word, tok.unk_index)
-                if index is not None:  # a vocabulary without <unk> drops unknown words
-                    seen.append({"word": word, "id": int(index), "known": word in tok.stoi})
-        kept, dropped = seen[: self.max_words], [t["word"] for t in seen[self.max_words :]]
-        return CaptionTokens(caption, kept, dropped, dep.caption_warnings([caption]))
+        tokens = dep.describe_tokens(caption)
+        dropped = dep.count_tokens(caption) - len(tokens)
+        return CaptionTokens(caption, tokens, dropped, dep.caption_warnings([caption]))
 
     def encode(self, captions: list[str]) -> tuple[np.ndarray, np.ndarray]:
         return self.deployment.tokenize(captions)
@@ -150,13 +135,8 @@ class ServedModel:
             )
             if eps is not None:
                 eps = np.concatenate([eps, np.repeat(eps[-1:], extra, 0)])
-        dep = self.deployment
-        if hasattr(dep, "run_all"):
-            out = dep.run_all(ids, mask, z, eps)
-            result = RunOutputs(list(out.images), dict(out.attention))
-        else:
-            result = RunOutputs(list(dep.run(ids, mask, z, eps)))
-        return result.rows(0, rows) if extra else result
+        out = self.deployment.run_all(ids, mask, z, eps)
+        return rows_of(out, 0, rows) if extra else out
 
     def warm_up(self) -> dict[str, Any]:
         """Run the model once alone and once batched, and say whether a row came out equal."""
@@ -172,7 +152,7 @@ class ServedModel:
         t0 = time.perf_counter()
         alone = self.run(ids[-1:], mask[-1:], z1, eps1)
         t1 = time.perf_counter()
-        batched = self.run(ids, mask, z, eps).rows(others, others + 1)
+        batched = rows_of(self.run(ids, mask, z, eps), others, others + 1)
         t2 = time.perf_counter()
         pairs = list(zip(alone.images, batched.images, strict=True)) + [
             (alone.attention[s], batched.attention[s]) for s in alone.attention

@@ -1,7 +1,7 @@
 """What ``POST /v1/generate`` answers: the JSON reply, or one PNG grid (``format: png``).
 
 The JSON reply, per caption: the tokens the model saw (``known: false`` = read as ``<unk>``),
-the words cut off by its word limit, the warnings, and per sample the PNG (base64) of every
+how many were cut off by its word limit, the warnings, and per sample the PNG (base64) of every
 asked stage and, with ``attention: true``, one grey PNG per token and attention stage.
 """
 
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from t2i_stages.export.runtime import RunOutputs
+
 from .images import attention_png, b64, grid_png, image_pngs
-from .model import CaptionTokens, RunOutputs
+from .model import CaptionTokens
 from .schema import GenerateRequest
 
 
@@ -48,8 +50,8 @@ def json_reply(
             {
                 "caption": cap.caption,
                 "tokens": cap.tokens,
-                "truncated": bool(cap.dropped),
-                "dropped_words": cap.dropped,
+                "truncated": cap.dropped > 0,
+                "dropped_tokens": cap.dropped,
                 "warnings": cap.warnings,
                 "samples": samples,
             }

@@ -37,19 +37,34 @@ DEMO_OVERRIDES = [
 
 
 @pytest.fixture(scope="session")
-def demo_deploy(tmp_path_factory) -> Path:
-    """The deployment folder of the (briefly trained) demo run."""
-    from t2i_stages.export.api import export_run
+def demo_run(tmp_path_factory) -> Path:
+    """The demo run, trained briefly (``DEMO_OVERRIDES``)."""
     from t2i_stages.recipe import load_recipe
     from t2i_stages.registry import load_registry
     from t2i_stages.training import train
 
     registry = load_registry()
     recipe = load_recipe(DEMO_RECIPE, DEMO_OVERRIDES, registry)
-    root = tmp_path_factory.mktemp("serve-demo")
-    train(recipe, registry, root / "run", evaluate=False, log=lambda *a, **k: None)
-    res = export_run(root / "run", root / "deploy", exporter="torchscript")
-    return res.folder
+    run = tmp_path_factory.mktemp("serve-demo") / "run"
+    train(recipe, registry, run, evaluate=False, log=lambda *a, **k: None)
+    return run
+
+
+@pytest.fixture(scope="session")
+def demo_deploy(demo_run) -> Path:
+    """The deployment folder of the demo run (images only)."""
+    from t2i_stages.export.api import export_run
+
+    return export_run(demo_run, demo_run.parent / "deploy", exporter="torchscript").folder
+
+
+@pytest.fixture(scope="session")
+def demo_deploy_attention(demo_run) -> Path:
+    """The same run exported with ``--attention`` (stages 1 and 2: 8 and 16 px maps)."""
+    from t2i_stages.export.api import export_run
+
+    out = demo_run.parent / "deploy-attention"
+    return export_run(demo_run, out, exporter="torchscript", attention=True).folder
 
 
 class LiveServer:

@@ -302,7 +302,7 @@ _content_types = st.sampled_from(
 
 
 @settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(body=_bodies, content_type=_content_types)
 def test_fuzzed_bodies_never_get_a_5xx(strict, body, content_type):

@@ -83,11 +83,12 @@ def test_long_captions_are_truncated_with_a_warning_and_unknown_words_flagged(li
     reply = live.generate(captions=[words], seed=0).json()
     res = reply["results"][0]
     assert len(res["tokens"]) == 16 and res["truncated"] is True
-    assert res["dropped_words"] == ["below", "it", "all"]
+    assert res["dropped_tokens"] == 3
     assert " ".join(t["word"] for t in res["tokens"]) == " ".join(words.split()[:16])
     unknown = [t for t in res["tokens"] if not t["known"]]
     assert [t["word"] for t in unknown] == ["zzqq"] and unknown[0]["id"] == 1  # <unk>
-    assert any("truncated" in w for w in res["warnings"]) and reply["warnings"] == res["warnings"]
+    assert any("truncated (dropped: below it all)" in w for w in res["warnings"])
+    assert reply["warnings"] == res["warnings"]
     assert any("zzqq" in w for w in res["warnings"])
     # the model saw exactly the first 16 words: the same image as the caption cut by hand
     cut = live.generate(captions=[" ".join(words.split()[:16])], seed=0).json()
