@@ -1,10 +1,11 @@
 """``serve(export_dir, ...)``: the app under uvicorn, the Python API of ``t2i-stages serve``.
 
-With one worker the deployment is loaded here, before uvicorn starts, so a wrong folder or an
-unusable provider is a one-line error (exit code 2 from the CLI) and not a server that never
-gets ready. With ``workers > 1`` uvicorn starts that many processes; each loads the model and
-batches its own requests (so ``/metrics`` is per process), and receives the settings as JSON
-in ``T2I_SERVE_SETTINGS`` through :func:`app_from_env`.
+The deployment is loaded here, before uvicorn starts, so a wrong folder or an unusable provider
+is a one-line error (exit code 2 from the CLI), not a server that never gets ready or workers
+that uvicorn restarts forever. With one worker that model is the one served; with
+``workers > 1`` it is released again and uvicorn starts that many processes, each loading the
+model and batching its own requests (so ``/metrics`` is per process), with the settings as JSON
+in ``T2I_SERVE_SETTINGS`` read by :func:`app_from_env`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from t2i_stages.errors import T2IError
-from t2i_stages.export.runtime import read_manifest
 
 from .config import ServeConfig, make_config
 
@@ -47,16 +47,16 @@ def serve(
         raise T2IError(f"--workers must be at least 1, not {workers}")
     if not 0 <= port <= 65535:
         raise T2IError(f"--port must be between 0 and 65535, not {port}")
+    from .app import create_app
+    from .model import ServedModel
+
     export_dir = Path(export_dir).resolve()
-    read_manifest(export_dir)
+    model = ServedModel.load(export_dir, config)
     common = dict(host=host, port=port, log_level=log_level, timeout_keep_alive=5)
     if workers == 1:
-        from .app import create_app
-        from .model import ServedModel
-
-        model = ServedModel.load(export_dir, config)
         uvicorn.run(create_app(export_dir, config, model=model), **common)
         return
+    del model  # checked; each worker process loads its own
     os.environ[ENV] = json.dumps({"export_dir": str(export_dir), "config": config.model_dump()})
     uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **common)
 

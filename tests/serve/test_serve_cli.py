@@ -113,6 +113,8 @@ def test_serve_errors_are_one_line_and_exit_2(tmp_path, demo_deploy, capsys):
         assert main(["serve", str(demo_deploy), "--provider", "cuda"]) == 2
         err = capsys.readouterr().err
         assert "provider 'cuda' was requested" in err and len(err.strip().splitlines()) == 1
+        assert main(["serve", str(demo_deploy), "--provider", "cuda", "--workers", "2"]) == 2
+        assert "provider 'cuda' was requested" in capsys.readouterr().err  # before any worker
 
 
 def test_the_serve_package_imports_only_the_torch_free_runtime():
