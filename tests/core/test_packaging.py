@@ -27,7 +27,7 @@ print("ok")
 
 def test_a_wheel_ships_the_built_in_recipes_and_the_scaffold_templates(tmp_path):
     src = tmp_path / "src"  # a copy: building in the checkout would leave build/ behind
-    for name in ("t2i_stages", "plugins", "export", "recipes"):
+    for name in ("t2i_stages", "plugins", "export", "serve", "recipes"):
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
@@ -47,6 +47,7 @@ def test_a_wheel_ships_the_built_in_recipes_and_the_scaffold_templates(tmp_path)
         "t2i_stages/recipes/coco/grgan.yaml",
         "t2i_stages/scaffold/templates/stage.py.tmpl",
         "t2i_stages/plugin.py",
+        "t2i_stages/serve/app.py",
     } <= names
     site = tmp_path / "site"
     done = subprocess.run(
