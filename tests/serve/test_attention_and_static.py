@@ -8,8 +8,8 @@ import io
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from conftest import LiveServer
 from PIL import Image
+from serve_helpers import LiveServer
 
 from t2i_stages.export.runtime import draw_noise, load_deployment
 from t2i_stages.serve import create_app

@@ -9,9 +9,9 @@ import socket
 import time
 
 import pytest
-from conftest import LiveServer
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from serve_helpers import LiveServer
 
 from t2i_stages.serve import create_app
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
-from conftest import LiveServer
+from serve_helpers import LiveServer
 
 from t2i_stages.serve import ServedModel, create_app, make_config
 
