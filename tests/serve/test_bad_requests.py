@@ -133,7 +133,7 @@ def test_json_content_type_with_utf8_charset_is_accepted(strict):
     assert [t["word"] for t in r.json()["results"][0]["tokens"]] == ["a", "red", "circle", "caf"]
 
 
-def _raw(port: int, data: bytes, read_after: float = 0.0, timeout: float = 5.0) -> bytes:
+def _raw(port: int, data: bytes, read_after: float = 0.0, timeout: float = 30.0) -> bytes:
     """Send ``data`` on a fresh connection, wait ``read_after`` s, read what comes back."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(data)
@@ -161,16 +161,19 @@ def _head(path: str, length: int | None, extra: str = "") -> bytes:
 
 def test_a_slow_body_gets_408_and_others_are_served_meanwhile(strict):
     start = time.perf_counter()
-    with socket.create_connection(("127.0.0.1", strict.port), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", strict.port), timeout=30) as sock:
         sock.sendall(_head("/v1/generate", 100) + b'{"captions": ["a r')
         assert strict.client.get("/healthz").status_code == 200  # not blocked by the slow one
         assert strict.generate(captions=["a red circle"]).status_code == 200
-        reply = sock.recv(65536)
+        chunks = [sock.recv(65536)]
+        while chunks[-1]:  # the server closes the connection after its 408
+            chunks.append(sock.recv(65536))
     took = time.perf_counter() - start
-    head, _, body = reply.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 408"), reply
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), head
     assert b"connection: close" in head.lower()
-    assert json.loads(body)["field"] == "body" and 0.4 < took < 4
+    assert json.loads(body)["field"] == "body"
+    assert took >= 0.5  # --body-timeout-s; no upper bound on a shared, loaded machine
     assert strict.client.get("/healthz").status_code == 200
 
 
