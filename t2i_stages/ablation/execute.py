@@ -233,6 +233,7 @@ def run_task(task_data: dict[str, Any], claimed: dict[str, Any] | None = None) -
                 "claimed": claimed,
                 "threads": task.threads,
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "started_at": started,  # seconds since the epoch: when runs overlapped
             }
             try:
                 registry = load_registry()
@@ -256,7 +257,11 @@ def run_task(task_data: dict[str, Any], claimed: dict[str, Any] | None = None) -
                 outcome = RunOutcome(task.key, "failed", error=_error_line(exc))
             outcome.claimed = claimed
             outcome.seconds = outcome.seconds or time.time() - started
-            record.update(finished=time.strftime("%Y-%m-%dT%H:%M:%S"), outcome=outcome.status)
+            record.update(
+                finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                finished_at=time.time(),
+                outcome=outcome.status,
+            )
             if out.exists():
                 _record(out, record)
             return outcome.to_dict()

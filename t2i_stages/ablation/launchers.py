@@ -62,6 +62,10 @@ class LaunchSettings:
             raise T2IError(f"--cpus-per-run {self.cpus_per_run}: must be at least 1")
         if self.gpus_per_run is not None:
             check_gpu_share(self.gpus_per_run, "--gpus-per-run")
+        if self.launcher == "ray":
+            from .launch_ray import import_ray
+
+            import_ray()  # not installed: one line now, before the study is planned
 
 
 def check_gpu_share(gpus: float, what: str) -> float:
