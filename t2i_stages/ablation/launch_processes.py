@@ -70,7 +70,6 @@ class _Child:
     result: Path
     log: IO[bytes]
     slot: int
-    claimed: dict
 
 
 class ProcessLauncher(Launcher):
@@ -119,10 +118,8 @@ class ProcessLauncher(Launcher):
         task_file, result = folder / f"{stem}.task.json", folder / f"{stem}.result.json"
         result.unlink(missing_ok=True)
         env = {**os.environ, **thread_env(self.threads)}
-        claimed: dict = {"CPU": self.threads}
-        if self.gpu_slots:
-            env["CUDA_VISIBLE_DEVICES"] = self.gpu_slots[slot]
-            claimed["CUDA_VISIBLE_DEVICES"] = self.gpu_slots[slot]
+        # its GPU(s), or none at all without a GPU claim (as Ray does for num_gpus=0)
+        env["CUDA_VISIBLE_DEVICES"] = self.gpu_slots[slot] if self.gpu_slots else ""
         task.resume = run.out.exists()  # decided before the log file makes the folder
         task_file.write_text(json.dumps(task.to_dict(), indent=2), encoding="utf-8")
         log_path = task.out / LAUNCH_LOG
@@ -133,7 +130,7 @@ class ProcessLauncher(Launcher):
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True,
         )  # fmt: skip
-        return _Child(run, proc, result, log, slot, claimed)
+        return _Child(run, proc, result, log, slot)
 
     def _outcome(self, child: _Child) -> RunOutcome:
         child.log.close()

@@ -155,15 +155,25 @@ def usable_cores() -> int:
     return cpu_info(with_torch=False).usable_cores
 
 
-def make_launcher(settings: LaunchSettings, plan: AblationPlan) -> Launcher:
+def make_launcher(
+    settings: LaunchSettings, plan: AblationPlan, device: str | None = None
+) -> Launcher:
     """The launcher the settings name, its claims filled in from the study file's
-    ``resources``; ``ray`` is imported only here, and only for ``--launcher ray``."""
+    ``resources``; ``ray`` is imported only here, and only for ``--launcher ray``.
+
+    Under processes and Ray a run without a GPU claim sees no GPU (Ray's rule for
+    ``num_gpus=0``), so ``--device cuda`` needs ``--gpus-per-run``."""
     settings.check()
     res = plan.spec.resources
     cpus = settings.cpus_per_run if settings.cpus_per_run is not None else res.cpus
     gpus = settings.gpus_per_run if settings.gpus_per_run is not None else res.gpus
     if settings.launcher == "local":
         return LocalLauncher()
+    if device and device.startswith("cuda") and not gpus:
+        raise T2IError(
+            f"--device {device} with --launcher {settings.launcher}: give each run its GPU share "
+            "with --gpus-per-run (or the study file's resources.gpus)"
+        )
     if settings.launcher == "processes":
         from .launch_processes import ProcessLauncher
 

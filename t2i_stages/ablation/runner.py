@@ -127,7 +127,7 @@ def run_ablation(
     """
     registry = registry or load_registry()
     plan = plan_ablation(path, overrides, registry, out_dir, seeds, variants)
-    launcher = make_launcher(launch or LaunchSettings(), plan)
+    launcher = make_launcher(launch or LaunchSettings(), plan, device)
     _write_plan(plan)
     result = AblationResult(plan)
     total = len(plan.runs)

@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     task_file, result = Path(args[0]), Path(args[1])
     task = json.loads(task_file.read_text(encoding="utf-8"))
     claimed = {"CPU": task.get("threads")}
-    if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU(s) the study gave this run
+    if os.environ.get("CUDA_VISIBLE_DEVICES"):  # the GPU(s) the study gave this run
         claimed["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
     outcome = run_task(task, claimed)
     tmp = result.with_name(result.name + ".tmp")

@@ -174,3 +174,61 @@ def test_launcher_ray_without_ray_is_a_one_line_error(write_ablation):
         capture_output=True, text=True, timeout=300, cwd=ROOT,
     )  # fmt: skip
     assert plan.returncode == 0, plan.stderr[-2000:]
+
+
+class _FakeChild:
+    """Stands in for a run's process: records how it was started and 'finishes' at once."""
+
+    started: list[dict] = []
+
+    def __init__(self, cmd, env, start_new_session, **kwargs):
+        task = json.loads(Path(cmd[-2]).read_text())
+        _FakeChild.started.append({"env": env, "session": start_new_session, "task": task})
+        key = f"{task['variant']}/seed-{task['seed']}"
+        Path(cmd[-1]).write_text(json.dumps({"key": key, "status": "done", "step": 2}))
+        self.pid, self.returncode = 10_000 + len(_FakeChild.started), 0
+
+    def poll(self):
+        return 0
+
+
+def test_packed_processes_each_see_their_gpu_and_their_threads(
+    write_ablation, registry, tmp_path, monkeypatch
+):
+    """What four children sharing two GPUs are started with (no GPU needed: the process is a
+    stand-in), and that the study reads their results."""
+    from t2i_stages.ablation import launch_processes, make_launcher, plan_ablation
+    from t2i_stages.ablation.launchers import Study
+
+    path = write_ablation(
+        "name: s\nseeds: [0, 1]\nvariants:\n  - name: a\n  - name: b\n"
+        "    set: [generator.params.stages.1.params.fusion.type=word_attention]\n"
+    )
+    plan = plan_ablation(path, registry=registry, out_dir=tmp_path / "o", build_check=False)
+    launcher = ProcessLauncher.for_machine(None, None, 0.5, 16, gpus_seen=["0", "1"])
+    assert (launcher.jobs, launcher.threads) == (4, 4)
+    _FakeChild.started = []
+    monkeypatch.setattr(launch_processes.subprocess, "Popen", _FakeChild)
+    study = Study(plan, registry, "t2i-stages ablate s.yaml", total=4)
+    outcomes = list(launcher.launch(study, plan.runs))
+    assert sorted(o.key for o in outcomes) == sorted(
+        ["a/seed-0", "b/seed-0", "a/seed-1", "b/seed-1"]
+    )
+    assert all(o.status == "done" for o in outcomes)
+    envs = [s["env"] for s in _FakeChild.started]
+    assert sorted(e["CUDA_VISIBLE_DEVICES"] for e in envs) == ["0", "0", "1", "1"]
+    assert {(e["T2I_STAGES_THREADS"], e["OMP_NUM_THREADS"]) for e in envs} == {("4", "4")}
+    assert all(s["session"] for s in _FakeChild.started)  # Ctrl-C reaches the study alone
+    assert {s["task"]["launcher"] for s in _FakeChild.started} == {"processes"}
+    assert all(s["task"]["resume"] is False for s in _FakeChild.started)  # fresh folders
+    # without a GPU claim a child sees no GPU (as Ray's num_gpus=0 tasks)
+    _FakeChild.started = []
+    cpu_only = ProcessLauncher.for_machine(2, None, 0, 2, gpus_seen=["0"])
+    assert [o.status for o in cpu_only.launch(study, plan.runs[:2])] == ["done", "done"]
+    assert [s["env"]["CUDA_VISIBLE_DEVICES"] for s in _FakeChild.started] == ["", ""]
+    for name in ("processes", "ray"):
+        with pytest.raises(T2IError, match=f"--device cuda with --launcher {name}: give each"):
+            make_launcher(LaunchSettings(name), plan, "cuda")
+    monkeypatch.setattr(launch_processes, "visible_gpus", lambda: [])  # past the device check
+    with pytest.raises(T2IError, match="--gpus-per-run 0.5: no CUDA GPU is visible"):
+        make_launcher(LaunchSettings("processes", gpus_per_run=0.5), plan, "cuda")
