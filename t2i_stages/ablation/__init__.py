@@ -6,10 +6,13 @@ Python API::
     plan = plan_ablation("recipes/ablations/grgan-stages.yaml")   # validates every run
     result = run_ablation("recipes/ablations/grgan-stages.yaml", ["train.max_steps=200"])
     result.table_md, result.table_csv, result.chart
+    run_ablation(path, launch=LaunchSettings("ray", address="auto", gpus_per_run=0.25))
 
 ``t2i-stages ablate`` is the command-line face of :func:`run_ablation`.
 """
 
+from .execute import RunOutcome, RunTask, execute_run, run_task
+from .launchers import LAUNCHERS, Launcher, LaunchSettings, LocalLauncher, make_launcher
 from .plan import (
     AblationPlan,
     PlannedRun,
@@ -21,7 +24,7 @@ from .plan import (
 )
 from .report import Cell, Row, RunResult, aggregate, lookup
 from .runner import AblationResult, ablate_command, run_ablation, write_comparison
-from .spec import Ablation, AblationError, MetricSpec, Variant, read_ablation
+from .spec import Ablation, AblationError, MetricSpec, RunResources, Variant, read_ablation
 
 __all__ = [
     "Ablation",
@@ -29,20 +32,30 @@ __all__ = [
     "AblationPlan",
     "AblationResult",
     "Cell",
+    "LAUNCHERS",
+    "LaunchSettings",
+    "Launcher",
+    "LocalLauncher",
     "MetricSpec",
     "PlannedRun",
     "Row",
+    "RunOutcome",
+    "RunResources",
+    "RunTask",
     "RunResult",
     "Variant",
     "ablate_command",
     "aggregate",
     "diff_paths",
+    "execute_run",
     "lookup",
+    "make_launcher",
     "override_roots",
     "plan_ablation",
     "read_ablation",
     "remove_paths",
     "run_ablation",
+    "run_task",
     "unexplained_differences",
     "write_comparison",
 ]

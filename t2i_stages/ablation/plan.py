@@ -210,6 +210,28 @@ def _existing_status(run: PlannedRun) -> tuple[str, str | None]:
     return "resume", None
 
 
+def replan_run(
+    path: str | Path,
+    overrides: list[str],
+    out_dir: str | Path,
+    variant: str,
+    seed: int,
+    registry: Registry,
+) -> PlannedRun:
+    """One run of a study rebuilt from its file, as ``plan_ablation`` planned it (another
+    process's view: a launcher's worker); its status is read from its folder again."""
+    spec, base = read_ablation(path)
+    found = [v for v in spec.variants if v.name == variant]
+    if not found:
+        raise AblationError(f"{path}: no variant named {variant} (the file changed?)")
+    rs = variant_sources(base, spec, found[0], seed, list(overrides))
+    recipe = validate_recipe(rs, registry)
+    resolved = _plain(resolved_recipe(recipe, registry))
+    run = PlannedRun(found[0], seed, recipe, resolved, Path(out_dir) / variant / f"seed-{seed}")
+    run.status = _existing_status(run)[0]
+    return run
+
+
 def plan_ablation(
     path: str | Path,
     overrides: list[str] | tuple[str, ...] = (),

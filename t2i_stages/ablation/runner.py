@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ..registry import Registry, load_registry
-from .plan import MARKER, AblationPlan, PlannedRun, plan_ablation
+from .execute import LAUNCH_LOG, run_key
+from .launchers import LaunchSettings, Study, make_launcher
+from .plan import AblationPlan, plan_ablation
 from .report import (
     RunResult,
     aggregate,
@@ -26,7 +28,7 @@ from .report import (
     write_chart,
     write_tables,
 )
-from .spec import MetricSpec
+from .spec import AblationError, MetricSpec
 
 
 @dataclass
@@ -36,26 +38,14 @@ class AblationResult:
     plan: AblationPlan
     trained: list[str] = field(default_factory=list)  # "variant/seed-N" run this time
     skipped: list[str] = field(default_factory=list)  # already finished
-    stopped: str | None = None  # the signal that stopped the study, if any
+    stopped: str | None = None  # the signal that stopped the study (or one of its runs)
+    interrupted: list[str] = field(default_factory=list)  # stopped or cancelled: resume next time
+    failed: list[str] = field(default_factory=list)  # under a concurrent launcher
     table_md: Path | None = None
     table_csv: Path | None = None
     runs_csv: Path | None = None
     chart: Path | None = None
     rows: list[Any] = field(default_factory=list)
-
-
-def _write_marker(run: PlannedRun, summary: dict[str, Any]) -> None:
-    info = {
-        "variant": run.variant.name,
-        "seed": run.seed,
-        "recipe_sha256": run.recipe_hash,
-        "step": summary.get("step"),
-        "train_seconds": round(float(summary.get("seconds", 0.0)), 2),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    tmp = run.out / (MARKER + ".tmp")
-    tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
-    tmp.replace(run.out / MARKER)
 
 
 def _write_plan(plan: AblationPlan) -> Path:
@@ -124,61 +114,109 @@ def run_ablation(
     device: str | None = None,
     log: Callable[..., None] = print,
     train_log: Callable[..., None] | None = None,
+    launch: LaunchSettings | None = None,
 ) -> AblationResult:
     """Validate every run of the study, train and evaluate the unfinished ones, compare them.
 
-    Returns an :class:`AblationResult` with the paths of ``table.md``, ``table.csv``,
-    ``runs.csv`` and ``chart.png`` under the study folder (default runs/ablations/<name>/).
+    ``launch`` says where the runs execute (default: one after another in this process; see
+    ``launchers.LaunchSettings``). Returns an :class:`AblationResult` with the paths of
+    ``table.md``, ``table.csv``, ``runs.csv`` and ``chart.png`` under the study folder (default
+    runs/ablations/<name>/). Under a concurrent launcher a run that fails does not stop the
+    others; the comparison of the finished ones is written and then an ``AblationError``
+    names the failed runs.
     """
-    from ..training import train
-
     registry = registry or load_registry()
     plan = plan_ablation(path, overrides, registry, out_dir, seeds, variants)
+    launcher = make_launcher(launch or LaunchSettings(), plan, device)
     _write_plan(plan)
     result = AblationResult(plan)
     total = len(plan.runs)
-    todo = sum(r.status != "done" for r in plan.runs)
+    todo = [r for r in plan.runs if r.status != "done"]
     log(
         f"ablate: {len(plan.variants)} variants x {len(plan.seeds)} seeds = {total} runs "
-        f"validated; {total - todo} finished, {todo} to train -> {plan.out}"
+        f"validated; {total - len(todo)} finished, {len(todo)} to train -> {plan.out}"
     )
-    started, trained_now = time.time(), 0
+    study = Study(plan, registry, ablate_command(plan), device, log, train_log, total)
+    study.index = {run_key(r): k for k, r in enumerate(plan.runs, 1)}
     for k, run in enumerate(plan.runs, 1):
-        key = f"{run.variant.name}/seed-{run.seed}"
         if run.status == "done":
             log(f"ablate: [{k}/{total}] {run.label}: finished, skipped")
-            result.skipped.append(key)
-            continue
-        verb = "resuming" if run.status == "resume" else "training"
-        log(f"ablate: [{k}/{total}] {run.label}: {verb} in {run.out}")
-        summary = train(
-            run.recipe,
-            registry,
-            out_dir=run.out,
-            resume=run.out.exists(),
-            device=device,
-            evaluate=True,
-            log=train_log or log,
-            resume_command=ablate_command(plan),
-        )
-        if summary.get("signal"):
-            result.stopped = summary["signal"]
-            log(f"ablate: stopped by {result.stopped}; continue with: {ablate_command(plan)}")
-            break
-        _write_marker(run, summary)
-        run.status = "done"
-        result.trained.append(key)
-        trained_now += 1
-        left = sum(r.status != "done" for r in plan.runs)
-        if left:
-            per_run = (time.time() - started) / trained_now
-            log(
-                f"ablate: {trained_now} run(s) took {per_run / 60:.1f} min each (training and "
-                f"evaluation); the {left} left take about {left * per_run / 60:.0f} min"
-            )
-        if summary.get("stop", {}).get("advice"):
-            log(f"ablate: warning: {key} {summary['stop']['advice']}")
+            result.skipped.append(run_key(run))
+        elif launcher.concurrent:
+            verb = "resuming" if run.status == "resume" else "training"
+            log(f"ablate: [{k}/{total}] {run.label}: {verb} in {run.out} (queued)")
+    if todo and launcher.concurrent:
+        log(f"ablate: launching {len(todo)} run(s) on {launcher.describe()}")
+    by_key = {run_key(r): r for r in todo}
+    started, failed = time.time(), []
+    for outcome in launcher.launch(study, todo):
+        _take(outcome, by_key[outcome.key], result, failed, launcher, log)
+        if outcome.status == "done":
+            _estimate(result, plan, launcher, started, log)
+        if outcome.advice:
+            log(f"ablate: warning: {outcome.key} {outcome.advice}")
+    if result.stopped:
+        log(f"ablate: stopped by {result.stopped}; continue with: {ablate_command(plan)}")
     _write_plan(plan)
     write_comparison(plan, result, log)
     log(f"ablate: table {result.table_md}, {result.table_csv}; chart {result.chart}")
+    if failed:
+        shown = "; ".join(f"{o.key}: {o.error}" for o in failed)
+        raise AblationError(
+            f"ablate: {len(failed)} run(s) failed ({shown}); their launch.log has the traceback; "
+            f"the others are in {result.table_md}. Continue with: {ablate_command(plan)}"
+        )
     return result
+
+
+def _take(outcome, run, result, failed, launcher, log) -> None:
+    """Record one run's outcome in the result (and the plan's status)."""
+    key, where = outcome.key, f" [{_claim(outcome.claimed)}]" if outcome.claimed else ""
+    if outcome.status == "done":
+        run.status = "done"
+        result.trained.append(key)
+        if launcher.concurrent:
+            log(f"ablate: {run.label}: finished at step {outcome.step}{where}")
+    elif outcome.status == "skipped":
+        run.status = "done"
+        result.skipped.append(key)
+        log(f"ablate: {run.label}: finished meanwhile by another launch, skipped")
+    elif outcome.status == "stopped":
+        result.interrupted.append(key)
+        result.stopped = result.stopped or launcher.stopped_by or outcome.signal
+        if launcher.concurrent:
+            log(f"ablate: {run.label}: stopped by {outcome.signal} at step {outcome.step}; "
+                "the next launch resumes it")  # fmt: skip
+    elif outcome.status == "cancelled":
+        result.interrupted.append(key)
+    elif outcome.status == "busy":
+        log(f"ablate: {run.label}: another process is training it; left to that one")
+    else:
+        failed.append(outcome)
+        result.failed.append(key)
+        log(f"ablate: {run.label}: failed: {outcome.error} (log: {run.out / LAUNCH_LOG})")
+
+
+def _claim(claimed: dict) -> str:
+    return ", ".join(
+        f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in claimed.items()
+    )
+
+
+def _estimate(result, plan, launcher, started, log) -> None:
+    done_now = len(result.trained)
+    left = sum(r.status != "done" for r in plan.runs) - len(result.failed)
+    if left <= 0 or result.stopped:
+        return
+    elapsed = time.time() - started
+    if not launcher.concurrent:
+        per_run = elapsed / done_now
+        log(
+            f"ablate: {done_now} run(s) took {per_run / 60:.1f} min each (training and "
+            f"evaluation); the {left} left take about {left * per_run / 60:.0f} min"
+        )
+    else:
+        log(
+            f"ablate: {done_now} run(s) done in {elapsed / 60:.1f} min; at this pace the {left} "
+            f"left take about {left * elapsed / done_now / 60:.0f} min"
+        )

@@ -117,6 +117,31 @@ class Variant(_Strict):
         return [*self.set, *(f"unset {p}" for p in self.unset)]
 
 
+class RunResources(_Strict):
+    """What each run of the study claims under the processes and Ray launchers."""
+
+    cpus: int | None = Field(
+        None,
+        ge=1,
+        description="CPU cores per run: its torch threads and, on Ray, its num_cpus claim. "
+        "null: the processes launcher shares this machine's cores among its --jobs, Ray "
+        "claims 1.",
+    )
+    gpus: float = Field(
+        0,
+        ge=0,
+        description="GPUs per run: a share of one GPU packs several runs onto it (0.25: four "
+        "runs per GPU), or a whole number of GPUs; 0 trains on the CPU.",
+    )
+
+    @field_validator("gpus")
+    @classmethod
+    def _share_or_whole(cls, value: float) -> float:
+        if value > 1 and value != int(value):
+            raise ValueError(f"{value:g}: give a share of one GPU (0.25) or whole GPUs (1, 2)")
+        return value
+
+
 class Ablation(_Strict):
     """An ablation study: which recipe, what every variant shares, and the variants."""
 
@@ -156,6 +181,12 @@ class Ablation(_Strict):
         ],
         description="Resolved-recipe fields every variant must share (the training budget); a "
         "variant that changes one of them is refused before anything trains.",
+    )
+    resources: RunResources = Field(
+        default_factory=RunResources,
+        description="CPUs and GPUs each run claims under --launcher processes or ray (the "
+        "command line's --cpus-per-run/--gpus-per-run override them); the local launcher "
+        "ignores them.",
     )
 
     @field_validator("set")

@@ -49,6 +49,34 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="only these variants (the reference variant always runs)",
     )
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if present)")
+    g = p.add_argument_group(
+        "launching", "where the runs execute (docs/recipes.md, 'Launchers'); results are the same"
+    )
+    g.add_argument(
+        "--launcher",
+        choices=("local", "processes", "ray"),
+        default="local",
+        help="local: one run after another in this process (default); processes: --jobs runs "
+        "at once as local processes; ray: one Ray task per run (pip install 't2i-stages[ray]')",
+    )
+    g.add_argument(
+        "--jobs", type=int, default=None, metavar="N",
+        help="processes: runs at once (default: the GPU slots, else cores / --cpus-per-run)",
+    )  # fmt: skip
+    g.add_argument(
+        "--address", default=None, metavar="ADDR",
+        help="ray: the cluster to join (auto, or HOST:PORT; default: start a local Ray)",
+    )  # fmt: skip
+    g.add_argument(
+        "--cpus-per-run", type=int, default=None, metavar="C",
+        help="processes, ray: each run's CPU cores (its torch threads; Ray's num_cpus); "
+        "default: the study file's resources.cpus",
+    )  # fmt: skip
+    g.add_argument(
+        "--gpus-per-run", type=float, default=None, metavar="G",
+        help="processes, ray: each run's GPUs; a share packs runs onto one GPU (0.25: four per "
+        "GPU); default: the study file's resources.gpus",
+    )  # fmt: skip
     p.add_argument(
         "--plan",
         action="store_true",
@@ -58,7 +86,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _ablate(args: argparse.Namespace) -> int:
-    from ..ablation import plan_ablation, run_ablation
+    from ..ablation import LaunchSettings, plan_ablation, run_ablation
+
+    launch = LaunchSettings(
+        args.launcher, args.jobs, args.address, args.cpus_per_run, args.gpus_per_run
+    )
+    launch.check()  # before the study is planned: a misplaced flag fails in a second
 
     variants = [v.strip() for v in args.variants.split(",")] if args.variants else None
     if args.seeds is not None and not args.seeds:
@@ -83,6 +116,7 @@ def _ablate(args: argparse.Namespace) -> int:
         seeds=args.seeds,
         variants=variants,
         device=args.device,
+        launch=launch,
     )
     if result.stopped:
         return 0

@@ -46,43 +46,96 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="train with N processes (re-launches through torch.distributed.run)",
     )
+    p.add_argument(
+        "--nnodes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train across N machines: run this same command on each; they meet at "
+        "--rdzv-endpoint (torchrun's c10d rendezvous) and every one runs --nproc-per-node "
+        "processes (default 1)",
+    )
+    p.add_argument(
+        "--rdzv-endpoint",
+        default=None,
+        metavar="HOST:PORT",
+        help="with --nnodes: where the machines meet (the first node's address, a free port)",
+    )
+    p.add_argument(
+        "--rdzv-id",
+        default=None,
+        metavar="ID",
+        help="with --nnodes: a job id all machines share (default $SLURM_JOB_ID, else t2i-stages)",
+    )
     p.add_argument("--no-eval", action="store_true", help="skip the evaluation at the end")
     p.set_defaults(func=_run)
 
 
-def _relaunch(args: argparse.Namespace) -> int:
-    argv = [a for a in sys.argv[1:]]
-    # drop our own --nproc-per-node (both "--x N" and "--x=N" forms)
+LAUNCH_FLAGS = ("--nproc-per-node", "--nnodes", "--rdzv-endpoint", "--rdzv-id")
+
+
+def _without_launch_flags(argv: list[str]) -> list[str]:
+    """The command line minus our torchrun flags (both "--x N" and "--x=N" forms)."""
     cleaned, skip = [], False
     for a in argv:
         if skip:
             skip = False
-            continue
-        if a == "--nproc-per-node":
+        elif a in LAUNCH_FLAGS:
             skip = True
-            continue
-        if a.startswith("--nproc-per-node="):
-            continue
-        cleaned.append(a)
+        elif not a.startswith(tuple(f"{f}=" for f in LAUNCH_FLAGS)):
+            cleaned.append(a)
+    return cleaned
+
+
+def torchrun_args(args: argparse.Namespace) -> list[str]:
+    """torchrun's own flags for this run: one machine (``--standalone``) or ``--nnodes``
+    machines meeting at ``--rdzv-endpoint`` through the c10d rendezvous."""
+    nproc = args.nproc_per_node or 1
+    if not args.nnodes:
+        return ["--standalone", f"--nproc-per-node={nproc}"]
+    rdzv_id = args.rdzv_id or os.environ.get("SLURM_JOB_ID") or "t2i-stages"
+    return [
+        f"--nnodes={args.nnodes}",
+        f"--nproc-per-node={nproc}",
+        "--rdzv-backend=c10d",
+        f"--rdzv-endpoint={args.rdzv_endpoint}",
+        f"--rdzv-id={rdzv_id}",
+    ]
+
+
+def _relaunch(args: argparse.Namespace) -> int:
     cmd = [
         sys.executable,
         "-m",
         "torch.distributed.run",
-        "--standalone",
-        f"--nproc-per-node={args.nproc_per_node}",
+        *torchrun_args(args),
         "-m",
         "t2i_stages.cli.main",
-        *cleaned,
+        *_without_launch_flags(sys.argv[1:]),
     ]
     return subprocess.call(cmd, env=os.environ.copy())
 
 
+def _check_launch_flags(args: argparse.Namespace) -> None:
+    if args.nproc_per_node is not None and args.nproc_per_node < 1:
+        raise T2IError(f"--nproc-per-node {args.nproc_per_node}: must be at least 1")
+    if args.nnodes is not None and args.nnodes < 1:
+        raise T2IError(f"--nnodes {args.nnodes}: must be at least 1")
+    if args.nnodes and not args.rdzv_endpoint:
+        raise T2IError("--nnodes: give --rdzv-endpoint HOST:PORT, where the machines meet")
+    if not args.nnodes and (args.rdzv_endpoint or args.rdzv_id):
+        raise T2IError("--rdzv-endpoint/--rdzv-id: give --nnodes N as well")
+    if args.rdzv_endpoint:
+        host, _, port = args.rdzv_endpoint.rpartition(":")
+        if not host or not port.isdigit():
+            raise T2IError(f"--rdzv-endpoint {args.rdzv_endpoint}: give HOST:PORT")
+
+
 def _run(args: argparse.Namespace) -> int:
-    if args.nproc_per_node is not None:
-        if args.nproc_per_node < 1:
-            raise T2IError(f"--nproc-per-node {args.nproc_per_node}: must be at least 1")
-        if args.nproc_per_node > 1 and "WORLD_SIZE" not in os.environ:
-            return _relaunch(args)
+    _check_launch_flags(args)
+    world = (args.nproc_per_node or 1) * (args.nnodes or 1)
+    if world > 1 and "WORLD_SIZE" not in os.environ:
+        return _relaunch(args)
     from ..training import train
 
     out = args.out
@@ -133,5 +186,9 @@ def resume_command(args: argparse.Namespace, out: Path) -> str:
         parts += ["--device", args.device]
     if args.nproc_per_node:
         parts += ["--nproc-per-node", str(args.nproc_per_node)]
+    if args.nnodes:
+        parts += ["--nnodes", str(args.nnodes), "--rdzv-endpoint", args.rdzv_endpoint]
+        if args.rdzv_id:
+            parts += ["--rdzv-id", args.rdzv_id]
     parts += ["--resume", str(out)]
     return shlex.join(parts)

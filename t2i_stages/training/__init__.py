@@ -69,6 +69,7 @@ def train(
             vocab.save(out / "vocab.json")  # what load_run / export tokenise captions with
         if resume:
             trainer.resume()
+            _same_step_on_every_rank(runtime, trainer.step, out)
         setup_seconds = time.perf_counter() - start
         summary = trainer.fit(callbacks)
         summary["out"], summary["setup_seconds"] = str(out), setup_seconds
@@ -82,6 +83,20 @@ def train(
         return summary
     finally:
         runtime.close()
+
+
+def _same_step_on_every_rank(runtime: Runtime, step: int, out: Path) -> None:
+    """Ranks that resumed at different steps would wait on each other forever: on several
+    machines, one whose copy of the run folder lacks the checkpoints (not shared storage)."""
+    steps = runtime.gather_ints(step)
+    if len(set(steps)) > 1:
+        from ..errors import T2IError
+
+        shown = ", ".join(f"rank {r}: step {s}" for r, s in enumerate(steps))
+        raise T2IError(
+            f"{out}: the ranks resumed at different steps ({shown}); every machine must see "
+            "the same run folder (shared storage) to resume a multi-node run"
+        )
 
 
 __all__ = ["Callback", "Runtime", "Trainer", "prepare_run_folder", "train"]

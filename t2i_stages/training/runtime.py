@@ -118,6 +118,13 @@ class Runtime:
         dist.all_gather(parts, t.contiguous())
         return torch.cat(parts)
 
+    def gather_ints(self, value: int) -> list[int]:
+        """``value`` from every rank, in rank order (``[value]`` alone without a group)."""
+        if not self.distributed:
+            return [int(value)]
+        t = torch.tensor([int(value)], dtype=torch.long, device=self.device)
+        return [int(v) for v in self.all_gather_tensor(t).tolist()]
+
     def mean(self, value: torch.Tensor) -> torch.Tensor:
         if not self.distributed:
             return value

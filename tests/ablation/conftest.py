@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from launch_study import PARITY, PARITY_RUNS, one_run_thread
 
 from t2i_stages.registry import load_registry
 
@@ -34,3 +35,22 @@ def write_ablation(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def parity_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("parity") / "parity.yaml"
+    path.write_text(f"base: {TINY}\n{PARITY}", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def local_parity(parity_file, registry, tmp_path_factory) -> Path:
+    """The parity study run by the local launcher (the reference for the others)."""
+    from t2i_stages.ablation import run_ablation
+
+    out = tmp_path_factory.mktemp("parity-local")
+    with one_run_thread():
+        result = run_ablation(parity_file, registry=registry, out_dir=out, log=lambda *a: None)
+    assert sorted(result.trained) == sorted(PARITY_RUNS)
+    return out

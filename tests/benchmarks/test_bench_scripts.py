@@ -143,3 +143,19 @@ def test_curve_table_has_a_row_per_point():
     md = lc.curve_table(pts)
     assert md.splitlines()[0].startswith("| train min | step |")
     assert "| 2.50 | 100 |" in md and len(md.splitlines()) == 4
+
+
+def test_gpu_packing_table_reports_the_speed_up_and_what_did_not_fit():
+    gp = _load("gpu_packing")
+    assert [gp.packed_runs(s) for s in (1, 0.5, 0.25, 0.125, 1 / 3)] == [1, 2, 4, 8, 3]
+    row = {"failed": [], "error": None, "peak_gpu_mib": 2048.0}
+    rows = [
+        {**row, "gpus_per_run": 1, "concurrent": 1, "finished": 4, "wall_seconds": 400.0},
+        {**row, "gpus_per_run": 0.25, "concurrent": 4, "finished": 4, "wall_seconds": 160.0},
+        {**row, "gpus_per_run": 0.125, "concurrent": 8, "finished": 2, "wall_seconds": 90.0,
+         "failed": ["out of memory"]},
+    ]  # fmt: skip
+    lines = gp.table(rows).splitlines()
+    assert lines[2].split(" | ")[1:6] == ["1", "4", "yes", "6.67", "1.00"]
+    assert lines[3].split(" | ")[1:6] == ["4", "4", "yes", "2.67", "2.50"]
+    assert "no (a run failed)" in lines[4] and "| n/a |" in lines[4]  # no speed-up claimed
