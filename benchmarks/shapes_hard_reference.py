@@ -1,7 +1,7 @@
 """The real images' own scores on shapes-hard: what a perfect generator would get from the judges.
 
     .venv/bin/python benchmarks/shapes_hard_reference.py --recipe recipes/shapes-hard/grgan.yaml \
-        --json benchmarks/results/cpu-2026-12-08/shapes_hard_reference.json
+        --json benchmarks/results/cpu-2026-12-01/shapes_hard_reference.json
 
 Streams the first N real test images *as if generated* through the recipe's evaluation (the
 oracle's attribute accuracy per attribute, per object and all-correct; FD[oracle] with its

@@ -10,6 +10,8 @@ content-keyed artefact)::
     oracle.score(images, batch["attributes"])
     # {"shape": acc, "color": acc, "size": acc, "fine": acc, "position": acc,
     #  "count": acc, "all_mentioned": acc, "n_images": B, "n_objects": n}
+    score_objects(attrs, batch["attributes"], oracle.grid)  # every attribute of every object,
+    # mentioned or not: {..., "all": per object, "all_correct": per image}
 """
 
 from __future__ import annotations

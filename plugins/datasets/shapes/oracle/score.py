@@ -4,8 +4,10 @@ true ones, and per-attribute accuracies.
 ``score_predictions`` counts an attribute only where the caption mentions it (when the attribute
 tensor carries the mention columns); a relation mention is right when the relation holds between
 the predicted cells. ``all_mentioned`` is the share of images with every mentioned attribute of
-every object right. An attribute no caption in the batch mentions scores ``nan``. Plain numpy
-on attribute rows, so a metric can score stored predictions without the network.
+every object right. An attribute no caption in the batch mentions scores ``nan``.
+``score_objects`` scores every attribute of every object whatever the caption mentions, with
+the share of images that are wholly right (``all_correct``). Plain numpy on attribute rows, so a
+metric can score stored predictions without the network.
 """
 
 from __future__ import annotations
