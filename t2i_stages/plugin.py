@@ -150,6 +150,7 @@ _LAZY: dict[str, str] = {
     "resize_uint8": "t2i_stages.evaluation.extractors",
     "EvalBatch": "t2i_stages.evaluation.samples",
     "to_float": "t2i_stages.evaluation.samples",
+    "to_uint8": "t2i_stages.evaluation.samples",
     "masked_mean": "t2i_stages.masking",
     "masked_softmax": "t2i_stages.masking",
     "Condition": "t2i_stages.types",
@@ -194,7 +195,7 @@ if TYPE_CHECKING:
         TFInceptionClassifier,
         load_imagenet_inception,
     )
-    from .evaluation.samples import QUANTIZE, EvalBatch, to_float
+    from .evaluation.samples import QUANTIZE, EvalBatch, to_float, to_uint8
     from .masking import masked_mean, masked_softmax
     from .types import (
         Condition,
@@ -304,6 +305,7 @@ __all__ = [
     "HFTokenizer",
     "load_tokenizer",
     "to_float",
+    "to_uint8",
     "resize_uint8",
     "resize_images",
     "QUANTIZE",

@@ -1,4 +1,5 @@
-"""Built-in metrics: FID/KID, IS, R-precision, CMD/ITDis, CLIP score, attribute accuracy.
+"""Built-in metrics: FID/KID, IS, R-precision, CMD/ITDis, CLIP score, attribute accuracy,
+held-out judges.
 
 Each factory returns an object with ``name`` and ``compute(ctx: EvalContext) -> MetricResult``
 (``t2i_stages.evaluation.context``); ``t2i_stages.evaluation.evaluate`` runs them.
@@ -14,6 +15,7 @@ from .params import (
     CmdParams,
     FidParams,
     InceptionScoreParams,
+    JudgesParams,
     KidParams,
     RPrecisionParams,
 )
@@ -51,6 +53,11 @@ def t2i_stages_metrics() -> dict[str, ComponentSpec]:
             "t2i_stages.plugins.metrics.clip_score:build_clip_score",
             ClipScoreParams,
             "CLIP score, local CLIP",
+        ),
+        "judges": ComponentSpec(
+            "t2i_stages.plugins.metrics.judges:build_judges",
+            JudgesParams,
+            "R-precision and CMD in held-out judges' spaces (an ITM and a DAMSM), their spread",
         ),
         "attribute_accuracy": ComponentSpec(
             "t2i_stages.plugins.metrics.attribute_accuracy:build_attribute_accuracy",

@@ -9,6 +9,13 @@ ceiling).
 
 Streamed: each batch is read by the oracle and only its predictions (a few integers per object)
 and the ground truth are kept; the scores are computed from them at the end.
+
+Beside the caption-mention scores, every object of every scene is scored on every attribute
+(``obj_acc[shape/color/size/fine/position]``, ``obj_acc[all]`` per object and
+``attr_acc[all_correct]`` per image: the count right and every object wholly right), whatever
+the caption mentions: on a preset whose captions mention everything (``shapes-hard``) the two
+agree, elsewhere the strict values also judge what the caption left open. Generated objects are
+paired with the caption's objects by grid cell (``oracle.score_objects``).
 """
 
 from __future__ import annotations
@@ -31,6 +38,14 @@ from .params import AttributeAccuracyParams
 
 ATTRIBUTES = ("shape", "color", "size", "fine", "position", "count")
 COMBINED = "attr_acc[shape+color+position]"
+ALL_CORRECT = "attr_acc[all_correct]"
+PAIRING = (
+    "each caption object is paired with the generated object the oracle finds in the same grid "
+    "cell; one with none there takes the unpaired generated object agreeing on most attributes "
+    "(then the nearest cell), so its position is wrong; one with no generated object left is "
+    "wrong on every attribute; generated objects beyond the caption's fail the count (and "
+    "attr_acc[all_correct])"
+)
 
 
 def predict_images(oracle: Any, images_uint8: torch.Tensor) -> torch.Tensor:
@@ -49,6 +64,16 @@ def score_rows(oracle: Any, pred: torch.Tensor, attributes: Any, mentioned_only:
     out = score_predictions(pred, attributes, oracle.grid, mentioned_only)
     right = objects_right(pred, attributes, oracle.grid, ("shape", "color"), position=True)
     out["shape+color+position"] = float(right.mean()) if len(right) else float("nan")
+    return out
+
+
+def strict_values(oracle: Any, pred: torch.Tensor, attributes: Any) -> dict[str, float]:
+    """Every attribute of every object (``obj_acc[...]``) and the all-correct image share."""
+    from t2i_stages.plugins.datasets.shapes.oracle import OBJECT_ATTRS, score_objects
+
+    s = score_objects(pred, attributes, oracle.grid)
+    out = {f"obj_acc[{a}]": float(s[a]) for a in (*OBJECT_ATTRS, "all")}
+    out[ALL_CORRECT] = float(s["all_correct"])
     return out
 
 
@@ -90,20 +115,27 @@ class AttributeAccuracyMetric(StreamingMetric):
         values = {"attr_acc[all_mentioned]": float(fake["all_mentioned"])}
         values.update({f"attr_acc[{a}]": float(fake[a]) for a in ATTRIBUTES if a in fake})
         values[COMBINED] = float(fake["shape+color+position"])
+        values.update(strict_values(oracle, torch.cat(self.fake), truth))
         details: dict[str, Any] = {"generated": fake}
         if self.p.real_reference:
-            details["real_images"] = score_rows(oracle, torch.cat(self.real), truth, mentioned)
+            real = torch.cat(self.real)
+            details["real_images"] = score_rows(oracle, real, truth, mentioned)
+            details["real_images"].update(strict_values(oracle, real, truth))
         self.truth, self.fake, self.real = [], [], []
         protocol = {
             "oracle": f"shapes oracle at {oracle.resolution} px, cell {oracle.cell_px} px",
             "oracle_info": getattr(oracle, "info", {}),
             "mentioned_only": self.p.mentioned_only,
             "ground_truth": "the attributes of the caption each image was generated from",
+            "pairing": PAIRING,
         }
         notes = {
             "attr_acc[all_mentioned]": "share of images with every mentioned attribute right",
             COMBINED: "share of images with every object's shape, colour and grid cell right "
             "(position checked even when the caption omits it)",
+            ALL_CORRECT: "share of images with the object count right and every object's shape, "
+            "colour, size, fine detail and grid cell right (mentioned or not)",
+            "obj_acc[all]": "share of objects with all five attributes right",
         }
         return MetricResult(values, protocol, details=details, notes=notes, better="higher")
 

@@ -27,14 +27,41 @@ from t2i_stages.plugin import (
 from .params import DEFAULT_CLIP, HeldOutParams
 
 
+def run_matcher_seed(ctx: EvalContext) -> int | None:
+    """The seed the run's own matcher was pretrained with (its pretrain.seed, else the
+    recipe's seed); None without a recipe matcher."""
+    recipe = ctx.recipe
+    slot = getattr(recipe, "matcher", None) if recipe is not None else None
+    if slot is None:
+        return None
+    resolved = slot.resolved
+    pre = getattr(resolved, "pretrain", None) if resolved is not None else None
+    seed = (
+        getattr(pre, "seed", None)
+        if pre is not None
+        else (slot.params.get("pretrain") or {}).get("seed")
+    )
+    return int(recipe.seed if seed is None else seed)
+
+
 def held_out_matcher(ctx: EvalContext, seed: int, slot: MatcherSlot | None = None) -> Any:
-    """Pretrain (or load from the pretraining cache) a matcher the generator never saw."""
+    """Pretrain (or load from the pretraining cache) a matcher the generator never saw.
+
+    With the run's own matcher config and the seed that matcher was pretrained with, the
+    "held-out" matcher would be the generator's training matcher again (same data, same
+    weights): that is refused, naming the seed."""
     from t2i_stages.plugins.matchers.pretrain import pretrain_matcher
 
     base = slot or (ctx.recipe.matcher if ctx.recipe is not None else None)
     if base is None:
         raise T2IError(
             "a held-out encoder needs a matcher config: the run's recipe.matcher or held_out_matcher"
+        )
+    if slot is None and seed == run_matcher_seed(ctx):
+        raise T2IError(
+            f"held_out_seed {seed} is the seed the run's own matcher was pretrained with, so the "
+            "held-out matcher would be the generator's training matcher; set another "
+            "held_out_seed"
         )
     resolved = base.resolved.model_dump() if base.resolved is not None else dict(base.params)
     params = copy.deepcopy(resolved)

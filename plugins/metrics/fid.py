@@ -111,6 +111,20 @@ class FrechetMetric(StreamingMetric):
                 GaussianStats.from_features(real).save(p.save_reference_stats)
             values[fd_key] = stats_distance(GaussianStats.from_features(fake), ref)
             notes[fd_key] = FID_NOTES.get(p.extractor, protocol.get("label", ""))
+        details: dict[str, Any] = {}
+        better: dict[str, str] = {k: "lower" for k in (fd_key, kd_key)}
+        if p.floor:
+            from .floor import fd_floor
+
+            floor = fd_floor(self.ctx, ex, len(fake))
+            values[f"{fd_key} floor"] = floor["value"]
+            notes[f"{fd_key} floor"] = (
+                f"real vs real: {floor['n']} train images vs {floor['n']} test images in the "
+                "same space (what two real samples of this size give)"
+            )
+            better[f"{fd_key} floor"] = "neutral"
+            protocol["floor"] = floor
+            details["real_images"] = {fd_key: floor["value"]}
         if p.kid:
             assert real is not None
             values[kd_key] = kernel_distance(
@@ -122,7 +136,7 @@ class FrechetMetric(StreamingMetric):
                 "seed": p.kid_seed,
                 "reference": f"the {len(real)} real test images (features; stats files cannot give KID)",
             }
-        return MetricResult(values, protocol, notes=notes, better="lower")
+        return MetricResult(values, protocol, details=details, notes=notes, better=better)
 
 
 FID_NOTES = {

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from t2i_stages.plugin import (
     MAX_CHANNELS,
@@ -189,6 +189,13 @@ class FidParams(HeldOutParams, PixelParams):
     )
     fid: bool = Field(True, description="Report the Fréchet distance.")
     kid: bool = Field(True, description="Report the kernel (KID) distance.")
+    floor: bool = Field(
+        False,
+        description="Also report the real-vs-real floor '<FD name> floor': the Fréchet distance "
+        "between the first N real train images and the first N real test images in the same "
+        "space, N = the evaluated sample count (cached per dataset params, resolution, N and "
+        "extractor weights).",
+    )
     inception_path: str | None = Field(
         None,
         description="clean-fid's inception-2015-12-05.pt (file or folder); null = look under "
@@ -219,3 +226,103 @@ class KidParams(FidParams):
     """Kernel Inception Distance (or KD in another feature space) only."""
 
     fid: bool = Field(False, description="Report the Fréchet distance.")
+
+
+# The judges' defaults: the fast from-scratch settings of docs/matchers.md (R-precision >= 0.9
+# within 5 CPU minutes on the default shapes dataset), step-bound with no time cap so that every
+# machine trains the same, complete judge, in fp32 so that bf16 and fp32 machines do too.
+JUDGE_ITM: dict[str, Any] = {
+    "scratch": {
+        "image_size": 64,
+        "patch_size": 16,
+        "patch_stem": "conv",
+        "vision_layers": 1,
+        "text_layers": 1,
+    },
+    "image_pool": "avgmax",
+    "text_pool": "mean",
+    "region_grad": False,
+    "pretrain": {
+        "steps": 700,
+        "max_minutes": None,
+        "lr": 1.0e-3,
+        "betas": [0.9, 0.999],
+        "batch_size": 128,
+        "gamma3": 40.0,
+        "schedule": "cosine",
+        "word_batch": 8,
+        "word_grad": False,
+        "precision": "fp32",
+    },
+}
+JUDGE_DAMSM: dict[str, Any] = {
+    "dropout": 0.0,
+    "sentence": "mean",
+    "small_cnn": {"image_size": 64, "arch": "pooled", "code_pool": "avgmax", "region_grad": False},
+    "pretrain": {
+        "steps": 2500,
+        "max_minutes": None,
+        "betas": [0.9, 0.999],
+        "word_batch": 8,
+        "word_grad": False,
+        "precision": "fp32",
+    },
+}
+
+
+class JudgeSpec(Params):
+    """One held-out judge: a matcher pretrained on the dataset with its own seed, cached as a
+    judge (a training run never loads it), which no generator is trained against."""
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Short name in the value names (R-precision[judge_<name>]).",
+    )
+    matcher: MatcherSlot = Field(description="The judge's matcher type and params.")
+    seed: int = Field(
+        description="Its pretraining seed: must differ from the other judges' and from the "
+        "run's own matcher's (the evaluation refuses a judge that could be that matcher)."
+    )
+
+
+def default_judges() -> list[JudgeSpec]:
+    return [
+        JudgeSpec(name="itm", matcher=MatcherSlot(type="itm", params=JUDGE_ITM), seed=1001),
+        JudgeSpec(name="damsm", matcher=MatcherSlot(type="damsm", params=JUDGE_DAMSM), seed=1002),
+    ]
+
+
+class JudgesParams(PixelParams):
+    """R-precision and CMD in the spaces of held-out judges (an ITM and a DAMSM by default),
+    with the spread between the judges."""
+
+    judges: list[JudgeSpec] = Field(
+        default_factory=default_judges,
+        min_length=1,
+        max_length=MAX_LAYERS,
+        description="The judges (default: a from-scratch ITM, seed 1001, and a DAMSM, seed "
+        "1002, with docs/matchers.md's fast settings; trained once per dataset and resolution, "
+        "then cached).",
+    )
+    candidates: int = Field(
+        100, le=MAX_SAMPLES, ge=2, description="R-precision: captions ranked per image."
+    )
+    folds: int = Field(10, le=MAX_LAYERS, ge=1, description="R-precision folds (mean ± std).")
+    seed: int = Field(0, description="Seed of R-precision's mismatched-caption draws.")
+    image_scale: float = Field(
+        10.0, le=1e6, gt=0, description="CMD: image features L2-normalised times this."
+    )
+    text_scale: float = Field(
+        1.0, le=1e6, gt=0, description="CMD: text features L2-normalised times this."
+    )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> JudgesParams:
+        for field in ("name", "seed"):
+            seen = [getattr(j, field) for j in self.judges]
+            twice = sorted({v for v in seen if seen.count(v) > 1})
+            if twice:
+                raise ValueError(
+                    f"judges: {field} {twice[0]!r} is given twice; each judge needs its own"
+                )
+        return self

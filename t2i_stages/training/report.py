@@ -50,8 +50,10 @@ def real_baseline(result: dict[str, Any], name: str) -> float | None:
         return None
     if "mean" in real and len(result.get("values", {})) == 1:
         return real["mean"]
+    if isinstance(real.get(name), (int, float)):  # the value's own name first
+        return real[name]
     key = name[name.find("[") + 1 : -1] if name.endswith("]") and "[" in name else name
-    value = real.get(key, real.get(name))
+    value = real.get(key)
     return value if isinstance(value, (int, float)) else None
 
 

@@ -274,4 +274,7 @@ def test_an_unknown_builtin_recipe_is_a_located_error_listing_them(write, target
         read_recipe(path)
     (line,) = err.value.lines
     assert line.startswith(f"{path}:2: extends: {expected}")
-    assert "built-in recipes: attngan.yaml, base/shapes-demo.yaml, coco/attngan.yaml" in line
+    assert (
+        "built-in recipes: attngan.yaml, base/shapes-demo.yaml, base/shapes-hard-gpu.yaml" in line
+    )
+    assert "coco/attngan.yaml" in line and "shapes-hard/grgan.yaml" in line

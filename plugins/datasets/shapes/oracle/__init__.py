@@ -10,13 +10,22 @@ content-keyed artefact)::
     oracle.score(images, batch["attributes"])
     # {"shape": acc, "color": acc, "size": acc, "fine": acc, "position": acc,
     #  "count": acc, "all_mentioned": acc, "n_images": B, "n_objects": n}
+    score_objects(attrs, batch["attributes"], oracle.grid)  # every attribute of every object,
+    # mentioned or not: {..., "all": per object, "all_correct": per image}
 """
 
 from __future__ import annotations
 
 from .cache import ORACLE_VERSION, load_oracle, oracle_artefact
 from .model import CellNet, ShapesOracle, default_cell_px, head_sizes
-from .score import ATTR_COLUMNS, ATTRS, objects_right, score_predictions
+from .score import (
+    ATTR_COLUMNS,
+    ATTRS,
+    OBJECT_ATTRS,
+    objects_right,
+    score_objects,
+    score_predictions,
+)
 from .train import ORACLE_HOLDOUT_SPLIT, ORACLE_TRAIN_SPLIT, render_set, train_oracle
 
 __all__ = [
@@ -24,6 +33,7 @@ __all__ = [
     "ATTR_COLUMNS",
     "ORACLE_HOLDOUT_SPLIT",
     "ORACLE_TRAIN_SPLIT",
+    "OBJECT_ATTRS",
     "ORACLE_VERSION",
     "CellNet",
     "ShapesOracle",
@@ -33,6 +43,7 @@ __all__ = [
     "objects_right",
     "oracle_artefact",
     "render_set",
+    "score_objects",
     "score_predictions",
     "train_oracle",
 ]

@@ -4,8 +4,10 @@ true ones, and per-attribute accuracies.
 ``score_predictions`` counts an attribute only where the caption mentions it (when the attribute
 tensor carries the mention columns); a relation mention is right when the relation holds between
 the predicted cells. ``all_mentioned`` is the share of images with every mentioned attribute of
-every object right. An attribute no caption in the batch mentions scores ``nan``. Plain numpy
-on attribute rows, so a metric can score stored predictions without the network.
+every object right. An attribute no caption in the batch mentions scores ``nan``.
+``score_objects`` scores every attribute of every object whatever the caption mentions, with
+the share of images that are wholly right (``all_correct``). Plain numpy on attribute rows, so a
+metric can score stored predictions without the network.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ _MCOL = {"color": M_COLOR, "size": M_SIZE, "fine": M_FINE}
 
 
 def _match(gt: np.ndarray, pred: np.ndarray, grid: int) -> dict[int, int]:
-    """Ground-truth row -> predicted row: same cell first, then best attribute agreement."""
+    """Ground-truth row -> predicted row: same cell first; then, among the rest, the pairs
+    agreeing on most attributes (then the nearest cells) are taken first."""
     gt_rows = [j for j in range(len(gt)) if gt[j, F_PRESENT] == 1]
     pr_rows = [k for k in range(len(pred)) if pred[k, F_PRESENT] == 1]
     cell_of = {k: (int(pred[k, F_ROW]), int(pred[k, F_COL])) for k in pr_rows}
@@ -55,21 +58,20 @@ def _match(gt: np.ndarray, pred: np.ndarray, grid: int) -> dict[int, int]:
                 match[j] = k
                 used.add(k)
                 break
+    pairs = []
     for j in gt_rows:
         if j in match:
             continue
-        best = None
         for k in pr_rows:
             if k in used:
                 continue
             agree = sum(int(gt[j, ATTR_COLUMNS[a]] == pred[k, ATTR_COLUMNS[a]]) for a in ATTRS)
             dist = abs(cell_of[k][0] - gt[j, F_ROW]) + abs(cell_of[k][1] - gt[j, F_COL])
-            key = (-agree, dist)
-            if best is None or key < best[0]:
-                best = (key, k)
-        if best is not None:
-            match[j] = best[1]
-            used.add(best[1])
+            pairs.append((-agree, dist, j, k))
+    for _, _, j, k in sorted(pairs):
+        if j not in match and k not in used:
+            match[j] = k
+            used.add(k)
     return match
 
 
@@ -178,4 +180,54 @@ def objects_right(
             if not ok:
                 out[b] = False
                 break
+    return out
+
+
+OBJECT_ATTRS = (*ATTRS, "position")
+
+
+def score_objects(
+    pred: torch.Tensor | np.ndarray, attributes: torch.Tensor | np.ndarray, grid: int
+) -> dict[str, float]:
+    """Every object's every attribute against the scene's ground truth, mentioned or not.
+
+    Per attribute (shape, colour, size, fine, position = the grid cell): the share of all
+    ground-truth objects read right; ``all`` the share of objects with all five right;
+    ``all_correct`` the share of images whose object count is right and whose every object has
+    all five right (an extra generated object fails the image). Objects are paired as in
+    ``score_predictions``: each true object with the predicted one in its own cell, else the
+    unpaired prediction agreeing on most attributes (then the nearest cell); a true object
+    left unpaired is wrong on every attribute.
+    """
+    pred_np = np.asarray(pred.cpu() if hasattr(pred, "cpu") else pred)
+    gt_np = np.asarray(attributes.cpu() if hasattr(attributes, "cpu") else attributes)
+    if gt_np.ndim != 3 or pred_np.ndim != 3 or gt_np.shape[0] != pred_np.shape[0]:
+        raise T2IError(
+            f"attributes must be (B, max_objects, 7 or 14) matching the images, got {gt_np.shape}"
+        )
+    right = dict.fromkeys(OBJECT_ATTRS, 0)
+    objects_ok = images_ok = n_objects = 0
+    for b in range(len(gt_np)):
+        gt, pr = gt_np[b], pred_np[b]
+        match = _match(gt, pr, grid)
+        gt_rows = [j for j in range(len(gt)) if gt[j, F_PRESENT] == 1]
+        image_ok = len(gt_rows) == int((pr[:, F_PRESENT] == 1).sum())
+        for j in gt_rows:
+            k = match.get(j)
+            n_objects += 1
+            ok = {a: False for a in OBJECT_ATTRS}
+            if k is not None:
+                ok = {a: bool(pr[k, ATTR_COLUMNS[a]] == gt[j, ATTR_COLUMNS[a]]) for a in ATTRS}
+                ok["position"] = bool(pr[k, F_ROW] == gt[j, F_ROW] and pr[k, F_COL] == gt[j, F_COL])
+            for a in OBJECT_ATTRS:
+                right[a] += int(ok[a])
+            every = all(ok.values())
+            objects_ok += int(every)
+            image_ok &= every
+        images_ok += int(image_ok)
+    out = {a: (right[a] / n_objects if n_objects else math.nan) for a in OBJECT_ATTRS}
+    out["all"] = objects_ok / n_objects if n_objects else math.nan
+    out["all_correct"] = images_ok / len(gt_np) if len(gt_np) else math.nan
+    out["n_images"] = float(len(gt_np))
+    out["n_objects"] = float(n_objects)
     return out
