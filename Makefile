@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup test lint format demo clean
+.PHONY: setup browser-deps test lint format demo clean
 
 setup: $(STAMP)
 
@@ -26,7 +26,17 @@ format: setup
 # on one worker so that its module fixtures are built once.
 PYTEST_ARGS ?= -n auto --dist loadfile
 
-test: setup lint
+# Debian's chromium and chromium-driver for the browser test of the serving page
+# (tests/serve/test_web_page.py), installed only when missing and only where apt-get can run (root);
+# elsewhere this does nothing and that test skips, saying what is missing.
+browser-deps:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium and chromium-driver (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "browser-deps: no chromium/chromedriver and no root apt-get: the browser test will skip"; fi
+
+test: setup lint browser-deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # A real end-to-end run on the built-in dataset: matcher pretraining, GAN training (a fixed
