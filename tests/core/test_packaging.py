@@ -48,6 +48,9 @@ def test_a_wheel_ships_the_built_in_recipes_and_the_scaffold_templates(tmp_path)
         "t2i_stages/scaffold/templates/stage.py.tmpl",
         "t2i_stages/plugin.py",
         "t2i_stages/serve/app.py",
+        "t2i_stages/serve/static/index.html",  # the page at / of `t2i-stages serve`
+        "t2i_stages/serve/static/app.js",
+        "t2i_stages/serve/static/style.css",
     } <= names
     site = tmp_path / "site"
     done = subprocess.run(
