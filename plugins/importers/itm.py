@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,12 @@ class ItmSide:
     cfg: ItmConfig
     bpe: Path
 
+    @cached_property
+    def text(self) -> dict[str, Any]:
+        """The text tower under ``transformers`` names, converted once for the checkpoint and
+        the CLIP folder alike (the release's tower is 63M parameters)."""
+        return text_tower(self.part, self.cfg)
+
     @property
     def files(self) -> set[str]:
         return {self.part.file, str(self.bpe)}
@@ -87,7 +94,7 @@ class ItmSide:
             self.part.source,
             release,
         )
-        text = text_tower(self.part, self.cfg)
+        text = self.text
         twice = {f"text.{k}": v for k, v in text.items() if k.startswith("text_model.")}
         visual = {f"rn101.{k[len('visual.') :]}": v for k, v in visual_tower(self.part).items()}
         clip = {f"clip.{k}": v for k, v in text.items()}
@@ -106,7 +113,7 @@ class ItmSide:
             projection_dim=self.cfg.embed_dim,
         )
         model = CLIPModel(config)
-        text = text_tower(self.part, self.cfg)
+        text = self.text
         missing, unexpected = model.load_state_dict(text, strict=False)
         left = [k for k in missing if not k.startswith(("vision_model.", "visual_projection."))]
         if left or unexpected:
