@@ -54,9 +54,9 @@ DESCRIPTIONS = {
 MODES = {
     "batched": ["--max-batch", "32", "--max-delay-ms", "5"],
     "unbatched": ["--max-batch", "1"],
-    # not a default: a lone row run alone (the CPU's `pair` padding doubles its cost, see
-    # docs/deployment.md "Micro-batching"), to show what that padding costs at concurrency 1
-    "unpadded": ["--max-batch", "1", "--padding", "none"],
+    # not a default: every lone row run as two (`pair`, what older exports need on the CPU, see
+    # docs/deployment.md "Micro-batching"), to show what that padding costs
+    "paired": ["--max-batch", "1", "--padding", "pair"],
 }
 CAPTION = "w1 w2 w3 w4 w5 w6 w7 w8"  # words of the stand-in vocabulary (w0 .. w61)
 

@@ -51,12 +51,14 @@ class ServeConfig(BaseModel):
             )
         return self
 
-    def padding_for(self, device: str) -> str:
-        """``auto``: pair on the CPU, full on a GPU (where kernels are picked per shape);
-        ``none`` runs every call at its own size (not batch-invariant on ONNX Runtime's CPU)."""
+    def padding_for(self, device: str) -> tuple[str, str | None]:
+        """The padding to start with and the one the warm-up falls back to if the first is not
+        batch-invariant. ``auto``: on the CPU ``none`` (every call at its own size), falling back
+        to ``pair`` for an export whose graph sums a batch of one in another order (exports older
+        than the MatMul pooling); on a GPU ``full`` (cuBLAS/cuDNN pick kernels per shape)."""
         if self.padding != "auto":
-            return self.padding
-        return "pair" if device == "cpu" else "full"
+            return self.padding, None
+        return ("none", "pair") if device == "cpu" else ("full", None)
 
 
 def make_config(**settings: Any) -> ServeConfig:

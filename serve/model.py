@@ -6,12 +6,14 @@ was batched with:
 
 - noise is drawn per request from its own seed (``draw_noise``, as ``t2i-stages generate``
   draws it), and the rows of several requests are only concatenated;
-- a call is *padded* to a shape whose kernels treat every row alike. ONNX Runtime's CPU
-  ``ReduceSum`` collapses a batch of one into a 2-D reduction with another summation order
-  (the text encoder's sentence moves by ~2e-7), so on the CPU a call of one row gets a copy of
-  it as a second row (``pair``); on a GPU, where cuBLAS/cuDNN choose kernels per shape, every
-  call is padded to ``max_batch`` rows (``full``). ``warm_up`` checks the promise on the
-  loaded model and reports the answer in ``/v1/model``.
+- where the kernels do not treat every row alike, a call is *padded* to a shape where they do.
+  On the CPU, today's exports need none: their text pooling is a batched MatMul
+  (``t2i_stages.masking``). Older exports pool with ``ReduceSum``, which ONNX Runtime's CPU
+  collapses for a batch of one into a 2-D reduction with another summation order (the sentence
+  moves by ~2e-7); for them a call of one row gets a copy of it as a second row (``pair``). On
+  a GPU, where cuBLAS/cuDNN choose kernels per shape, every call is padded to ``max_batch`` rows
+  (``full``). ``warm_up`` checks the promise on the loaded model, falls back from ``none`` to
+  ``pair`` where it does not hold, and reports the answer in ``/v1/model``.
 
 Each call is one ``Deployment.run_all``: every stage's images and, for an export made with
 ``--attention``, the word-attention maps.
@@ -61,11 +63,15 @@ class CaptionTokens:
 class ServedModel:
     """A loaded deployment plus the batching rules (padding) the server runs it with."""
 
-    def __init__(self, deployment: Deployment, padding: str, max_batch: int):
-        if padding not in ("pair", "full", "none"):
-            raise ValueError(f"padding must be 'pair', 'full' or 'none', not {padding!r}")
+    def __init__(
+        self, deployment: Deployment, padding: str, max_batch: int, fallback: str | None = None
+    ):
+        for p in (padding, fallback):
+            if p is not None and p not in ("pair", "full", "none"):
+                raise ValueError(f"padding must be 'pair', 'full' or 'none', not {p!r}")
         self.deployment = deployment
         self.padding = padding
+        self.fallback = fallback  # what warm_up switches to if ``padding`` is not invariant
         self.max_batch = max_batch
         self.warm_up_report: dict[str, Any] | None = None
 
@@ -74,7 +80,8 @@ class ServedModel:
         dep = load_deployment(
             folder, config.provider, config.allow_cpu_fallback, config.threads, config.precision
         )
-        return cls(dep, config.padding_for(dep.device), config.max_batch)
+        padding, fallback = config.padding_for(dep.device)
+        return cls(dep, padding, config.max_batch, fallback)
 
     # ---------------------------------------------------------------------------- the model
 
@@ -139,7 +146,19 @@ class ServedModel:
         return rows_of(out, 0, rows) if extra else out
 
     def warm_up(self) -> dict[str, Any]:
-        """Run the model once alone and once batched, and say whether a row came out equal."""
+        """Run the model once alone and once batched, and say whether a row came out equal;
+        where it did not and a fallback padding is set, switch to it and check again."""
+        report = self._probe()
+        if not report["batch_invariant"] and self.fallback is not None:
+            tried, diff = self.padding, report["max_abs_diff"]
+            self.padding, self.fallback = self.fallback, None
+            report = self._probe()
+            report["fell_back"] = {"from": tried, "max_abs_diff": diff}
+        report["padding"] = self.padding
+        self.warm_up_report = report
+        return report
+
+    def _probe(self) -> dict[str, Any]:
         words = [w for w in self.deployment.tokenizer.itos[2:] if w.isalnum()]
         probe = " ".join((words * self.max_words)[: self.max_words]) or "a"
         others = max(2, self.max_batch) - 1
@@ -159,14 +178,13 @@ class ServedModel:
         ]
         invariant = all(np.array_equal(a, b) for a, b in pairs)
         worst = max(float(np.abs(a - b).max()) for a, b in pairs)
-        self.warm_up_report = {
+        return {
             "batch_invariant": invariant,
             "max_abs_diff": worst,
             "probe_rows": others + 1,
             "alone_s": round(t1 - t0, 4),
             "batch_s": round(t2 - t1, 4),
         }
-        return self.warm_up_report
 
     # ------------------------------------------------------------------------- the card
 

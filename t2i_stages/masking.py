@@ -7,6 +7,8 @@ weight, a caption with no real word still gives finite outputs), so plugins get 
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 
@@ -26,6 +28,30 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None, dim: int = -
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
     """Mean of ``values`` over ``dim`` counting only positions where ``mask`` (broadcastable,
-    True = keep) is set; a fully padded row gives zeros instead of NaN."""
+    True = keep) is set; a fully padded row gives zeros instead of NaN.
+
+    In an ONNX export the masked sum is written as a batched MatMul (see ``_masked_sum``)."""
     m = mask.to(values.dtype)
-    return (values * m).sum(dim=dim) / m.sum(dim=dim).clamp(min=1.0)
+    return _masked_sum(values, m, dim) / m.sum(dim=dim).clamp(min=1.0)
+
+
+def _masked_sum(values: torch.Tensor, m: torch.Tensor, dim: int) -> torch.Tensor:
+    """``(values * m).sum(dim)``; exported as ``MatMul`` where the shapes allow it.
+
+    Why: ONNX Runtime's CPU ``ReduceSum`` over the middle axis of a (1, L, D) tensor collapses the
+    batch of one into a 2-D reduction with another summation order than for a batch of several
+    (a sentence moves by ~2e-7), so a caption's features would depend on what it was batched
+    with. A batched MatMul sums each row's L terms the same way at any batch size, which lets
+    ``t2i-stages serve`` run a lone request as one row (docs/deployment.md, "Micro-batching").
+    Eager training keeps the plain sum (bit for bit what it always was).
+    """
+    d = dim % values.dim()
+    if values.dim() == 3 and m.dim() == 3 and d in (1, 2) and torch.onnx.is_in_onnx_export():
+        with warnings.catch_warnings():  # the tracer records the static size 1 as a constant
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            broadcast = int(m.shape[3 - d]) == 1  # the feature axis the mask broadcasts over
+        if broadcast:
+            if d == 1:  # values (B, L, D), mask (B, L, 1): (B, 1, L) @ (B, L, D)
+                return torch.matmul(m.transpose(1, 2), values).squeeze(1)
+            return torch.matmul(values, m.transpose(1, 2)).squeeze(2)  # (B, D, L) @ (B, L, 1)
+    return (values * m).sum(dim=d)

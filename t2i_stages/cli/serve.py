@@ -46,8 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--padding",
         choices=("auto", "pair", "full", "none"),
         default=None,
-        help="batch shapes: pair = never one row (CPU), full = always --max-batch rows "
-        "(GPU), none = as they come (not batch-invariant on the CPU); auto picks by device",
+        help="batch shapes: none = as they come, pair = never one row (older CPU exports), "
+        "full = always --max-batch rows (GPU); auto: none on the CPU (pair where the warm-up "
+        "finds a lone row differs), full on a GPU",
     )
     p.add_argument("--workers", type=int, default=1, help="server processes (1)")
     p.add_argument("--max-n", type=int, default=None, help="samples per caption (16)")

@@ -154,24 +154,49 @@ def test_a_full_queue_answers_503_with_retry_after(demo_deploy):
         assert 't2i_rejected_total{reason="unavailable"} 1.0' in metrics
 
 
-def test_padding_is_what_makes_a_batch_of_one_equal_to_a_batched_row(demo_deploy):
-    """ONNX Runtime's CPU ReduceSum sums a batch of one in another order: without padding the
-    warm-up probe finds the difference; with ``pair`` (the CPU default) it is gone."""
+def test_a_lone_row_runs_unpadded_and_equals_its_batched_twin(demo_deploy):
+    """Today's exports pool the caption with a batched MatMul: a call of one row equals the same
+    row in a full batch, so the CPU default runs it as one row (no padding)."""
     config = make_config(provider="cpu", threads=1, max_batch=4)
     model = ServedModel.load(demo_deploy, config)
-    assert model.padding == "pair"
-    assert model.warm_up()["batch_invariant"] is True
-    unpadded = ServedModel(model.deployment, "none", 4).warm_up()
-    assert unpadded["batch_invariant"] is False and 0 < unpadded["max_abs_diff"] < 1e-5
+    assert (model.padding, model.fallback) == ("none", "pair")
+    report = model.warm_up()
+    assert report["batch_invariant"] is True and report["max_abs_diff"] == 0.0
+    assert model.padding == "none" and report["padding"] == "none" and "fell_back" not in report
+    assert model.padded_rows(1) == 1
     full = ServedModel(model.deployment, "full", 4)
     assert full.padded_rows(1) == 4 and full.padded_rows(4) == 4
     assert full.warm_up()["batch_invariant"] is True
     ids, mask = model.encode(["a red circle"])
     z, eps = model.noise(1, 0)
-    pair, whole = model.run(ids, mask, z, eps), full.run(ids, mask, z, eps)
-    assert [im.shape[0] for im in pair.images] == [1, 1, 1]
-    for a, b in zip(pair.images, whole.images, strict=True):
+    alone, whole = model.run(ids, mask, z, eps), full.run(ids, mask, z, eps)
+    assert [im.shape[0] for im in alone.images] == [1, 1, 1]
+    for a, b in zip(alone.images, whole.images, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def reducesum_deploy(demo_run, tmp_path_factory):
+    """The demo run exported as before the MatMul pooling: its masked sum a ``ReduceSum``."""
+    from t2i_stages import masking
+    from t2i_stages.export.api import export_run
+
+    out = tmp_path_factory.mktemp("reducesum") / "deploy"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(masking, "_masked_sum", lambda v, m, dim: (v * m).sum(dim=dim))
+        return export_run(demo_run, out, exporter="torchscript").folder
+
+
+def test_an_export_that_sums_a_lone_row_differently_falls_back_to_pair(reducesum_deploy):
+    """ONNX Runtime's CPU ReduceSum sums a batch of one in another order: the warm-up finds the
+    difference without padding and falls back to ``pair``, which removes it."""
+    model = ServedModel.load(reducesum_deploy, make_config(provider="cpu", threads=1, max_batch=4))
+    unpadded = ServedModel(model.deployment, "none", 4).warm_up()
+    assert unpadded["batch_invariant"] is False and 0 < unpadded["max_abs_diff"] < 1e-5
+    report = model.warm_up()
+    assert report["batch_invariant"] is True and model.padding == "pair"
+    assert report["fell_back"]["from"] == "none" and report["fell_back"]["max_abs_diff"] > 0
+    assert model.padded_rows(1) == 2
 
 
 @pytest.mark.parametrize("bad", [{"max_images": 300, "max_queue": 256}, {"max_batch": 0}])

@@ -43,7 +43,7 @@ def test_model_card_comes_from_model_json(live, demo_deploy):
         "text_encoder": ["CPUExecutionProvider"],
         "generator": ["CPUExecutionProvider"],
     }
-    assert card["batching"]["padding"] == "pair" and card["batching"]["max_batch"] == 16
+    assert card["batching"]["padding"] == "none" and card["batching"]["max_batch"] == 16
     assert "truncated" in card["limits"]["long_captions"]
 
 
