@@ -83,11 +83,13 @@ def export_model(name: str, out: Path, threads: int) -> Path:
     return out
 
 
-def bare_generate(folder: Path, provider: str, threads: int, reps: int) -> dict[str, float]:
+def bare_generate(
+    folder: Path, provider: str, threads: int, reps: int, spinning: bool = True
+) -> dict[str, float]:
     """Latency of ``Deployment.generate`` for one caption, in this process (the baseline)."""
     from t2i_stages.export.runtime import load_deployment
 
-    dep = load_deployment(folder, provider, threads=threads)
+    dep = load_deployment(folder, provider, threads=threads, spinning=spinning)
     for seed in range(3):
         dep.generate([CAPTION], seed=seed)
     times = []
@@ -219,15 +221,18 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "machine": info,
         "provider": args.provider,
         "threads": args.threads,
+        "spinning": args.spinning is not False,
         "models": {},
     }
     for name in args.models:
         folder = export_model(name, workdir / name, args.threads)
-        bare = bare_generate(folder, args.provider, args.threads, args.bare_reps)
+        spinning = args.spinning is not False
+        bare = bare_generate(folder, args.provider, args.threads, args.bare_reps, spinning)
         print(f"[{name}] bare Deployment.generate: {bare}", flush=True)
         rows = []
         for mode in args.modes:
-            with ServerProcess(folder, args.provider, args.threads, MODES[mode]) as server:
+            flags = MODES[mode] + ([] if spinning else ["--no-spinning"])
+            with ServerProcess(folder, args.provider, args.threads, flags) as server:
                 for c in args.concurrency:
                     warm = args.warmup if args.warmup is not None else c
                     row = asyncio.run(load(server.url, c, args.requests, warm))
@@ -281,8 +286,9 @@ def to_markdown(name: str, result: dict[str, Any], argv: list[str]) -> str:
     load_end = result.get("load_average_end")
     lines = [
         f"**{name}** ({res['description']}), provider **{result['provider']}**, "
-        f"{result['threads']} ONNX Runtime thread(s) per server and for the bare call; random "
-        "weights; per request one caption, `n` 1, the JSON reply of the last stage.",
+        f"{result['threads']} ONNX Runtime thread(s) per server and for the bare call"
+        + ("" if result.get("spinning", True) else " (`--no-spinning`: idle threads sleep)")
+        + "; random weights; per request one caption, `n` 1, the JSON reply of the last stage.",
         "",
         markdown_table(header, table),
         "",
@@ -308,6 +314,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bare-reps", type=int, default=50)
     p.add_argument("--provider", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument(
+        "--spinning",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="ONNX Runtime's idle threads busy-wait (on, its default) in the servers and the bare "
+        "call; --no-spinning passes --no-spinning to every server",
+    )
     p.add_argument("--export-dir", type=Path, default=None, help="keep (and reuse) the exports")
     p.add_argument("--json", type=Path, default=None, help="also write the result as JSON")
     p.add_argument("--write-docs", action="store_true", help="update docs/deployment.md")

@@ -226,10 +226,14 @@ def create_session(
     allow_cpu_fallback: bool = False,
     threads: int | None = None,
     cache_dir: str | Path | None = None,
+    spinning: bool = True,
 ) -> Any:
     """An ``InferenceSession`` on ``provider``, refusing a silent fallback to another one.
 
-    ``threads`` sets the intra-op thread count (None: ONNX Runtime's default).
+    ``threads`` sets the intra-op thread count (None: ONNX Runtime's default). ``spinning``
+    False stops idle intra-op threads from busy-waiting for work (ONNX Runtime's
+    ``session.intra_op.allow_spinning``): they then leave the cores to other work (a server's
+    event loop) between and after calls, at the price of a slower wake-up.
     """
     ort = _ort()
     wanted = PROVIDERS.get(provider)
@@ -247,6 +251,8 @@ def create_session(
     if threads is not None:
         so.intra_op_num_threads = int(threads)
         so.inter_op_num_threads = 1
+    if not spinning:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     chain = provider_chain(provider, cache_dir)
     chain = [p for p in chain if (p[0] if isinstance(p, tuple) else p) in available]
     try:
@@ -496,12 +502,14 @@ def load_deployment(
     threads: int | None = None,
     precision: str = "fp32",
     io_binding: bool | None = None,
+    spinning: bool = True,
 ) -> Deployment:
     """Open a deployment folder on ``provider`` (auto, cpu, cuda or tensorrt; auto: CUDA
     when ONNX Runtime can run it here, else the CPU).
 
     ``precision="fp16"`` picks the fp16 graphs when the folder has them. ``io_binding``
-    defaults to on for CUDA/TensorRT and off on the CPU.
+    defaults to on for CUDA/TensorRT and off on the CPU. ``spinning``: see
+    :func:`create_session`.
     """
     folder = Path(folder)
     manifest = read_manifest(folder)
@@ -519,7 +527,9 @@ def load_deployment(
         if not path.is_file():
             raise DeploymentError(f"{path}: missing (listed in {MODEL_JSON})")
         cache = folder / ".trt_cache" if provider == "tensorrt" else None
-        sessions[role] = create_session(path, provider, allow_cpu_fallback, threads, cache)
+        sessions[role] = create_session(
+            path, provider, allow_cpu_fallback, threads, cache, spinning=spinning
+        )
     if "fused" not in sessions and not {"text_encoder", "generator"} <= set(sessions):
         raise DeploymentError(f"{folder}: needs a fused graph or a text encoder and a generator")
     last = sessions.get("fused") or sessions["generator"]

@@ -28,6 +28,11 @@ class ServeConfig(BaseModel):
     allow_cpu_fallback: bool = False
     precision: Literal["fp32", "fp16"] = "fp32"
     threads: int | None = Field(None, ge=1, description="ONNX Runtime intra-op threads")
+    spinning: bool = Field(
+        True,
+        description="let ONNX Runtime's idle intra-op threads busy-wait for work (its default); "
+        "false leaves the cores to the event loop between calls",
+    )
     # batching
     max_batch: int = Field(16, ge=1, le=4096, description="rows (images) per ONNX Runtime call")
     max_delay_ms: float = Field(10.0, ge=0, le=60_000, description="wait for batch-mates")

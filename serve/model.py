@@ -78,7 +78,12 @@ class ServedModel:
     @classmethod
     def load(cls, folder: str | Path, config: ServeConfig) -> ServedModel:
         dep = load_deployment(
-            folder, config.provider, config.allow_cpu_fallback, config.threads, config.precision
+            folder,
+            config.provider,
+            config.allow_cpu_fallback,
+            config.threads,
+            config.precision,
+            spinning=config.spinning,
         )
         padding, fallback = config.padding_for(dep.device)
         return cls(dep, padding, config.max_batch, fallback)

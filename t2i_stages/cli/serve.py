@@ -37,6 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--precision", choices=("fp32", "fp16"), default=None, help="graphs (fp32)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+    p.add_argument(
+        "--spinning",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="ONNX Runtime's idle threads busy-wait for work (on, its default); --no-spinning "
+        "leaves the cores to the server between calls",
+    )
     p.add_argument("--max-batch", type=int, default=16, help="images per ONNX Runtime call (16)")
     p.add_argument(
         "--max-delay-ms", type=float, default=10.0, help="longest wait for batch-mates (10 ms)"
@@ -82,6 +89,7 @@ def _serve(args: argparse.Namespace) -> int:
         allow_cpu_fallback=args.allow_cpu_fallback,
         precision=args.precision,
         threads=args.threads,
+        spinning=args.spinning,
         max_queue=args.max_queue,
         padding=args.padding,
         max_n=args.max_n,

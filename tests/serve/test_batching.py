@@ -207,3 +207,16 @@ def test_inconsistent_settings_are_one_line_errors(bad):
         make_config(**bad)
     flag = "--" + next(iter(bad)).replace("_", "-")
     assert str(info.value).startswith(flag) and "\n" not in str(info.value)
+
+
+def test_no_spinning_reaches_every_onnx_runtime_session(demo_deploy):
+    """``--no-spinning``: idle intra-op threads stop busy-waiting, in every graph's session."""
+    key = "session.intra_op.allow_spinning"
+    quiet = ServedModel.load(demo_deploy, make_config(provider="cpu", threads=1, spinning=False))
+    sessions = quiet.deployment.sessions.values()
+    assert [s.get_session_options().get_session_config_entry(key) for s in sessions] == ["0"] * 2
+    default = ServedModel.load(demo_deploy, make_config(provider="cpu", threads=1))
+    for s in default.deployment.sessions.values():  # unset: ONNX Runtime's default (spinning)
+        with pytest.raises(RuntimeError, match="does not have configuration"):
+            s.get_session_options().get_session_config_entry(key)
+    assert quiet.warm_up()["batch_invariant"] is True
