@@ -6,6 +6,28 @@ import torch
 from torch import nn
 
 
+def is_channels_last(t: torch.Tensor) -> bool:
+    """A 4-D tensor laid out channels-last (and not also plain contiguous, as 1x1 maps are)."""
+    return (
+        t.dim() == 4
+        and not t.is_contiguous()
+        and t.is_contiguous(memory_format=torch.channels_last)
+    )
+
+
+def follow_memory_format(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``x`` in channels-last when ``like`` is (``train.channels_last``), else ``x`` itself.
+
+    For tensors built outside a convolution (a reshape of a Linear's or a bmm's output, a tiled
+    vector) that then meet channels-last ones: a mixed ``torch.cat`` or a convolution would fall
+    back to the plain layout for everything after it. ``like`` must have a spatial extent: a 1x1
+    kernel's weight is contiguous in both layouts and never counts as channels-last.
+    """
+    if x.dim() == 4 and is_channels_last(like) and not is_channels_last(x):
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
 class GLU(nn.Module):
     """Gated linear unit over channels: ``a * sigmoid(b)`` for the two channel halves."""
 
@@ -69,8 +91,9 @@ class UpBlock(nn.Sequential):
         if torch.jit.is_scripting() or torch.onnx.is_in_onnx_export():
             return super().forward(x)  # the plain graph: exporters rewrite it themselves
         _, conv, norm, glu = self
+        weight = follow_memory_format(upsample_conv_weight(conv.weight), conv.weight)
         y = nn.functional.conv_transpose2d(
-            x, upsample_conv_weight(conv.weight), stride=2, padding=1
+            follow_memory_format(x, conv.weight), weight, stride=2, padding=1
         )
         return glu(norm(y))
 

@@ -24,6 +24,7 @@ from t2i_stages.plugin import (
     DiscriminatorBase,
     PluginError,
 )
+from t2i_stages.plugins.common.layers import follow_memory_format
 
 from .params import DFGANDiscriminatorParams
 from .resolution import resolve_resolution
@@ -106,7 +107,7 @@ class DFGANDiscriminator(DiscriminatorBase):
         if self.netc is None or condition is None:
             return None
         b, _, h, w = features.shape
-        tiled = condition.reshape(b, -1, 1, 1).expand(-1, -1, h, w)
+        tiled = follow_memory_format(condition.reshape(b, -1, 1, 1).expand(-1, -1, h, w), features)
         return self.netc(torch.cat([features, tiled], dim=1)).reshape(-1)
 
 

@@ -67,10 +67,20 @@ class StagewiseDiscriminatorParams(Params):
         "code/spectral.py, v from u first, then u, in every forward (eval too).",
     )
 
+    batched_power_iteration: bool = Field(
+        False,
+        description="With norm: spectral, advance the power iterations of all the trunk's "
+        "spectral-normed convs together in one pre-forward step (multi-tensor normalisations "
+        "instead of a chain of small ops per weight; the same u, v and outputs to float "
+        "rounding, bit for bit on the CPU). Fewer, larger kernels: a GPU setting.",
+    )
+
     @model_validator(mode="after")
     def _spectral_only(self) -> StagewiseDiscriminatorParams:
         if self.spectral_norm != "torch" and self.norm != "spectral":
             raise ValueError("spectral_norm: reference needs norm: spectral")
+        if self.batched_power_iteration and self.norm != "spectral":
+            raise ValueError("batched_power_iteration needs norm: spectral")
         return self
 
 

@@ -6,7 +6,8 @@ halving back to 8df, so every D ends at (B, 8df, 4, 4).
 Heads: unconditional = Conv(8df -> 1, k4, s4, bias); conditional = tile the condition vector
 to 4x4, concatenate, Block3x3(8df + d -> 8df), the same kind of 4x4 conv.
 With ``norm: spectral`` the convs use torch's spectral-norm parametrization; ``spectral_norm:
-reference`` swaps in the reference code's power iteration (``spectral.py``), same keys.
+reference`` swaps in the reference code's power iteration (``spectral.py``), same keys;
+``batched_power_iteration`` advances the trunk's iterations together (``spectral.py``).
 
 API (see ``t2i_stages.plugin.DiscriminatorBase``)::
 
@@ -30,10 +31,11 @@ from t2i_stages.plugin import (
     PluginError,
 )
 from t2i_stages.plugins.common.init import apply_init
+from t2i_stages.plugins.common.layers import follow_memory_format
 
 from .params import StagewiseDiscriminatorParams
 from .resolution import resolve_resolution
-from .spectral import use_reference_power_iteration
+from .spectral import batch_power_iterations, use_reference_power_iteration
 
 
 def _conv(norm: str, in_ch: int, out_ch: int, k: int, s: int, p: int) -> list[nn.Module]:
@@ -124,7 +126,7 @@ class StagewiseDiscriminator(DiscriminatorBase):
         if not self._cond_used or condition is None:
             return None
         b, _, h, w = features.shape
-        tiled = condition.reshape(b, -1, 1, 1).expand(-1, -1, h, w)
+        tiled = follow_memory_format(condition.reshape(b, -1, 1, 1).expand(-1, -1, h, w), features)
         return self.cond_out(self.cond_joint(torch.cat([features, tiled], dim=1))).reshape(-1)
 
 
@@ -151,4 +153,6 @@ def build_stagewise_d(
     d = apply_init(d, params.init)
     if params.spectral_norm == "reference":
         use_reference_power_iteration(d)
+    if params.batched_power_iteration:
+        batch_power_iterations(d.trunk)
     return d

@@ -9,6 +9,9 @@ With image features h (B, C, H, W) and words w (B, nef, T):
 6. value reading o_n = sum_t a_nt V_t;
 7. response gate g_r = sigmoid(conv1x1([h ; o])), h' = (1 - g_r) h + g_r o;
 8. output [h' ; h'] (the reference duplicates h') and the addressing weights (B, T, H, W).
+
+``sdpa``: steps 5-6 by torch's fused attention in training-mode forwards, without the addressing
+weights (None), as in ``word_attention``; eval-mode forwards return them.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ import torch
 from torch import nn
 
 from t2i_stages.plugin import Condition, FusionOutput, masked_softmax
+from t2i_stages.plugins.common.layers import follow_memory_format
 
 from .params import DynamicMemoryParams
-from .word_attention import expand_mask
+from .word_attention import expand_mask, fused_read
 
 
 class DynamicMemory(nn.Module):
@@ -36,9 +40,11 @@ class DynamicMemory(nn.Module):
         detach_global: bool = True,
         duplicate_response: bool = True,
         reference_mask_layout: bool = False,
+        sdpa: bool = False,
     ):
         super().__init__()
         c = channels
+        self.sdpa = sdpa
         self.channels = c
         self.out_channels = 2 * c
         self.detach_global = detach_global
@@ -65,17 +71,22 @@ class DynamicMemory(nn.Module):
         from_image = self.write_image(r.unsqueeze(2))  # (B, 2C, 1), same for every slot
         memory = self.write_words(words) * gate + from_image * (1 - gate)  # (B, 2C, T)
         key, value = self.key(memory), self.value(memory)  # (B, C, T)
-        query = h.reshape(b, c, height * width).transpose(1, 2)  # (B, N, C)
-        scores = torch.bmm(query, key)  # (B, N, T)
-        mask = None
-        if cond.mask is not None:
-            mask = expand_mask(cond.mask, height * width, self.reference_mask_layout)
-        attn = masked_softmax(scores, mask, dim=2)
-        read = torch.bmm(value, attn.transpose(1, 2)).reshape(b, c, height, width)  # o
+        attention = None
+        if self.sdpa and self.training:
+            read = fused_read(h, key, value, cond.mask, self.reference_mask_layout)
+        else:
+            query = h.reshape(b, c, height * width).transpose(1, 2)  # (B, N, C)
+            scores = torch.bmm(query, key)  # (B, N, T)
+            mask = None
+            if cond.mask is not None:
+                mask = expand_mask(cond.mask, height * width, self.reference_mask_layout)
+            attn = masked_softmax(scores, mask, dim=2)
+            read = torch.bmm(value, attn.transpose(1, 2)).reshape(b, c, height, width)  # o
+            read = follow_memory_format(read, h)
+            attention = attn.transpose(1, 2).reshape(b, -1, height, width)
         g = torch.sigmoid(self.response_gate(torch.cat([h, read], dim=1)))
         response = (1 - g) * h + g * read
         other = response if self.duplicate_response else read
-        attention = attn.transpose(1, 2).reshape(b, -1, height, width)
         return FusionOutput(torch.cat([response, other], dim=1), attention)
 
 
@@ -93,4 +104,5 @@ def build_dynamic_memory(
         params.detach_global,
         params.duplicate_response,
         params.reference_mask_layout,
+        params.sdpa,
     )

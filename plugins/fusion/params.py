@@ -21,6 +21,12 @@ class WordAttentionParams(Params):
     reference_mask_layout: bool = Field(
         False, description="Reproduce the reference's misaligned mask.repeat (default: aligned)."
     )
+    sdpa: bool = Field(
+        False,
+        description="In training, compute the attention with torch's fused "
+        "scaled_dot_product_attention (float-rounding close, no (B, H*W, T) weights kept) and "
+        "return no attention map; eval-mode forwards (samples, evaluation, export) still return it.",
+    )
 
 
 class DynamicMemoryParams(Params):
@@ -44,6 +50,12 @@ class DynamicMemoryParams(Params):
     )
     reference_mask_layout: bool = Field(
         False, description="Reproduce the reference's misaligned mask.repeat (default: aligned)."
+    )
+    sdpa: bool = Field(
+        False,
+        description="In training, compute the attention with torch's fused "
+        "scaled_dot_product_attention (float-rounding close, no (B, H*W, T) weights kept) and "
+        "return no attention map; eval-mode forwards (samples, evaluation, export) still return it.",
     )
 
 

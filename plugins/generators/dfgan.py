@@ -24,6 +24,7 @@ from t2i_stages.plugin import (
     PluginError,
     TextFeatures,
 )
+from t2i_stages.plugins.common.layers import follow_memory_format
 
 from .params import DFGANGeneratorParams
 
@@ -81,6 +82,7 @@ class DFGANGenerator(nn.Module):
         y = z if c is None else torch.cat([z, c], dim=1)
         cond = Condition(vector=y)
         out = self.fc(z).reshape(z.shape[0], self.top, 4, 4)
+        out = follow_memory_format(out, self.to_rgb[1].weight)  # train.channels_last
         for block in self.blocks:
             out = block(F.interpolate(out, scale_factor=2.0, mode="nearest"), cond)
         return GeneratorOutput([self.to_rgb(out)], [], None, None)

@@ -29,6 +29,7 @@ from t2i_stages.plugin import (
     masked_mean,
     require_asset,
 )
+from t2i_stages.plugins.common.layers import follow_memory_format
 from t2i_stages.plugins.text_encoders.clip_common import (
     build_clip,
     make_text_side,
@@ -133,6 +134,7 @@ class ItmMatcher(Matcher):
         tokens = out.hidden_states[self.params.region_layer][:, 1:]  # (B, N, W), CLS dropped
         b, n, w = tokens.shape
         grid = tokens.transpose(1, 2).reshape(b, w, self.grid, self.grid)
+        grid = follow_memory_format(grid, x)  # channels-last when the images are
         regions = self.region_proj(grid if self.params.region_grad else grid.detach()).flatten(2)
         pooled = out.pooler_output
         if self.params.image_pool != "cls":

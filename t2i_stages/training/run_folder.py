@@ -23,8 +23,9 @@ from ..recipe.validate import RECORD_FIELDS
 from ..registry import Registry
 from ..run_files import read_yaml
 
-# Run-length settings a resume may change without --allow-changes: they decide how long the
-# run goes on and how often it reports, not what it trains.
+# Settings a resume may change without --allow-changes: how long the run goes on and how often
+# it reports, and the speed switches that give the same weights bit for bit (the text cache, one
+# optimizer over the Ds), not what it trains.
 RESUME_FREE_FIELDS = (
     "train.max_steps",
     "train.max_minutes",
@@ -32,6 +33,9 @@ RESUME_FREE_FIELDS = (
     "train.sample_every",
     "train.ckpt_every",
     "train.keep_checkpoints",
+    "train.text_cache",
+    "train.text_cache_max_mb",
+    "train.merge_d_optimizers",
 )
 
 

@@ -14,6 +14,7 @@ import torch
 
 from ..checkpoint import CheckpointError, latest_good_checkpoint, list_checkpoints, save_checkpoint
 from ..seeding import rng_state, set_rng_state
+from .optimizers import merge_states, split_state
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -35,9 +36,18 @@ def component_states(t: Trainer) -> dict[str, dict[str, torch.Tensor]]:
     return comps
 
 
+def discriminator_states(t: Trainer) -> list[dict]:
+    """One optimizer state per discriminator, whether ``train.merge_d_optimizers`` merged them
+    (then cut from the merged state: what separate optimizers would have saved) or not."""
+    if len(t.opt_ds) == len(t.Ds):
+        return [o.state_dict() for o in t.opt_ds]
+    (merged,) = t.opt_ds
+    return split_state(merged.state_dict())
+
+
 def save(t: Trainer) -> Path:
     opt = {"generator": t.opt_g.state_dict()}
-    opt.update({f"discriminator_{i}": o.state_dict() for i, o in enumerate(t.opt_ds)})
+    opt.update({f"discriminator_{i}": s for i, s in enumerate(discriminator_states(t))})
     rng = rng_state()
     rng["generators"] = {"noise": t.noise.get_state()}
     loop = {
@@ -82,8 +92,13 @@ def resume(t: Trainer) -> bool:
             module.load_state_dict(comps[name])
         what = ckpt.path / "optimizers.pt"
         t.opt_g.load_state_dict(ckpt.optimizers["generator"])
-        for i, o in enumerate(t.opt_ds):
-            o.load_state_dict(ckpt.optimizers[f"discriminator_{i}"])
+        states = [ckpt.optimizers[f"discriminator_{i}"] for i in range(len(t.Ds))]
+        if len(t.opt_ds) == len(states):
+            for o, sd in zip(t.opt_ds, states, strict=True):
+                o.load_state_dict(sd)
+        else:  # train.merge_d_optimizers: one optimizer, a parameter group per D
+            (merged,) = t.opt_ds
+            merged.load_state_dict(merge_states(states))
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise CheckpointError(

@@ -69,11 +69,12 @@ class GanStep:
     ema: Any | None = None
     augment: Any = None  # DiffAugment of every D input (falsy: none)
     augment_matcher: bool = False  # and of the images the matching losses score
+    text_cache: Any = None  # TextCache (train.text_cache): each caption encoded once
 
     def __call__(self, batches: list[dict], step: int) -> Logs:
         k = len(batches)
         logs: Logs = {}
-        texts = [self.text(b) for b in batches]
+        texts = [self.train_text(b) for b in batches]
         fakes, d_terms = self.discriminators_backward(batches, texts, logs)
         dropped = self.guard.guard(
             d_terms, self._named_ds(), self.opt_ds, [*self.opt_ds, self.opt_g], logs, step
@@ -193,9 +194,21 @@ class GanStep:
 
     def text(self, batch: dict) -> TextFeatures:
         """The frozen encoder's features of a batch's captions, detached."""
+        return self.encode_text(batch["tokens"], batch["mask"])
+
+    def encode_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> TextFeatures:
         with torch.no_grad():
-            text = self.text_encoder.encode_text(batch["tokens"], batch["mask"])
+            text = self.text_encoder.encode_text(tokens, mask)
         return type(text)(*(t.detach() if torch.is_tensor(t) else t for t in text))
+
+    def train_text(self, batch: dict) -> TextFeatures:
+        """A training batch's text features: from ``text_cache`` when there is one (the same
+        bits as ``text``; the batch's ``host_tokens``/``host_mask`` spare a device sync)."""
+        if self.text_cache is None:
+            return self.text(batch)
+        return self.text_cache.features(
+            batch["tokens"], batch["mask"], batch.get("host_tokens"), batch.get("host_mask")
+        )
 
     def sample_noise(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         dev = self.rt.device

@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -18,7 +17,7 @@ from torch.utils.data import DataLoader
 from ..build import assemble
 from ..checkpoint import check_checkpoint_dir, estimate_checkpoint_bytes
 from ..errors import T2IError
-from ..recipe import OptimizerConfig, Recipe
+from ..recipe import Recipe
 from ..registry import Registry
 from ..seeding import seed_everything
 from ..signals import StopRequests
@@ -29,8 +28,10 @@ from .data import ResumableSampler
 from .ema import EMA
 from .finite import FiniteGuard
 from .loop import Callback, fit
+from .optimizers import discriminator_optimizers, is_fused, make_optimizer
 from .runtime import Runtime, unwrap
 from .step import GanStep
+from .text_cache import TextCache
 
 
 def _workers_ignore_stop_signals(worker_id: int) -> None:
@@ -42,25 +43,6 @@ def _workers_ignore_stop_signals(worker_id: int) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def make_optimizer(cfg: OptimizerConfig, params, fused: bool = False) -> torch.optim.Optimizer:
-    """The recipe's optimizer: fused kernels when asked and the device has them, else foreach."""
-    params = [p for p in params if p.requires_grad]
-    kw: dict[str, Any] = dict(lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    if cfg.type == "adamax":
-        return torch.optim.Adamax(params, **kw)
-    cls = torch.optim.AdamW if cfg.type == "adamw" else torch.optim.Adam
-    for extra in ([{"fused": True}] if fused else []) + [{"foreach": True}, {}]:
-        try:
-            return cls(params, **extra, **kw)
-        except (TypeError, RuntimeError, ValueError):
-            continue
-    raise AssertionError("unreachable: the plain optimizer always builds")
-
-
-def is_fused(opt: torch.optim.Optimizer) -> bool:
-    return bool(opt.defaults.get("fused"))
 
 
 class Trainer:
@@ -91,13 +73,17 @@ class Trainer:
         fmt = torch.channels_last if cfg.channels_last else torch.preserve_format
         self.G = a.generator.to(dev, memory_format=fmt)
         self.Ds = [d.to(dev, memory_format=fmt) for d in a.discriminators]
+        if cfg.channels_last and a.matcher is not None:  # its image tower scores G's images
+            a.matcher.to(memory_format=fmt)
         if cfg.init_from is not None:  # before the EMA copies G
             state.init_from(self, Path(cfg.init_from))
         self.G_train = self._compiled(rt.wrap(self.G))
         self.Ds_train = [self._compiled(rt.wrap(d)) for d in self.Ds]
         fused = cfg.fused_optimizer
         self.opt_g = make_optimizer(cfg.optim_g, self.G.parameters(), fused)
-        self.opt_ds = [make_optimizer(cfg.optim_d, d.parameters(), fused) for d in self.Ds]
+        self.opt_ds = discriminator_optimizers(
+            cfg.optim_d, self.Ds, fused, merge=cfg.merge_d_optimizers
+        )
         if cfg.finite_check == "deferred" and not all(map(is_fused, [self.opt_g, *self.opt_ds])):
             raise T2IError(
                 "train.finite_check: 'deferred' drops bad updates inside torch's fused Adam/AdamW; "
@@ -127,6 +113,11 @@ class Trainer:
                         recipe.train.augment.translation, recipe.train.augment.cutout),
             recipe.train.augment.matcher,
         )  # fmt: skip
+        if cfg.text_cache:
+            self.gan.text_cache = TextCache(
+                a.text_encoder, self.gan.encode_text, int(cfg.text_cache_max_mb * 2**20), dev,
+                self.log,
+            )  # fmt: skip
         self.fixed = self.fixed_captions()
 
     # ------------------------------------------------------------------ data
@@ -165,6 +156,8 @@ class Trainer:
         for k in ("tokens", "mask", "class_id"):
             if k in batch and torch.is_tensor(batch[k]):
                 out[k] = batch[k].to(dev, non_blocking=True)
+        if self.gan.text_cache is not None and dev.type != "cpu":  # its keys, without a sync
+            out["host_tokens"], out["host_mask"] = batch["tokens"], batch["mask"]
         return out
 
     def fixed_captions(self, n: int = 16) -> dict:
@@ -197,7 +190,17 @@ class Trainer:
         if self.runtime.is_main:
             self.check_output_space()
             writers.append(RunOutputs(self))
-        return fit(self, [*writers, *callbacks], eval_every)
+        summary = fit(self, [*writers, *callbacks], eval_every)
+        cache = self.gan.text_cache
+        if cache is not None:
+            st = cache.stats()
+            rate = f"{100 * st['hit_rate']:.0f}%" if st["hit_rate"] is not None else "n/a"
+            self.log(
+                f"train.text_cache: {st['captions']} captions kept ({st['bytes'] / 2**20:.1f} MiB), "
+                f"{rate} of the training captions served from it"
+                + (f"; off: {st['disabled_because']}" if st["disabled_because"] else "")
+            )
+        return summary
 
     @property
     def skipped_nonfinite(self) -> int:

@@ -246,6 +246,7 @@ def test_the_recipe_is_the_builtin_dmgan_with_the_reference_quirks(reg, run_dir)
             "detach_global": True,
             "duplicate_response": True,
             "reference_mask_layout": True,
+            "sdpa": False,  # a speed switch (issue 22), off as in every run before it
         }
     for d in recipe.discriminators:
         p = d.resolved
