@@ -37,11 +37,14 @@ def test_the_section_states_the_ratios_against_the_goals():
         "load_average_end": [4.0, 3, 3],
         "models": {"demo": {"description": "d", "bare": {"p50_ms": 9.0, "p99_ms": 10.0}, "rows": [
             _row("batched", 1, 50, 12.0), _row("batched", 32, 400, 90.0),
-            _row("unbatched", 1, 60, 11.0), _row("unbatched", 32, 100, 300.0)]}},
+            _row("unbatched", 1, 60, 11.0), _row("unbatched", 32, 100, 300.0),
+            _row("greedy", 1, 70, 10.5), _row("greedy", 32, 250, 120.0)]}},
     }  # fmt: skip
     md = sl.to_markdown("demo", result, ["--models", "demo"])
     assert "| batched | 32 | 64 | 400.00 | 45.0 | 90.0 | 1.0 |" in md
-    assert "Batching at concurrency 32: **4.00x**" in md
+    assert "Batched at concurrency 32: **4.00x**" in md
+    assert "Greedy at concurrency 32: **2.50x**" in md
+    assert "Greedy p99 at concurrency 1: **1.05x** the bare p99" in md
     assert "Batched p99 at concurrency 1: **1.20x** the bare p99" in md
     assert "Unbatched p99 at concurrency 1: **1.10x**" in md
     assert "load average at the start 3.5" in md and "Load average at the end 4.0" in md
