@@ -159,3 +159,12 @@ def test_gpu_packing_table_reports_the_speed_up_and_what_did_not_fit():
     assert lines[2].split(" | ")[1:6] == ["1", "4", "yes", "6.67", "1.00"]
     assert lines[3].split(" | ")[1:6] == ["4", "4", "yes", "2.67", "2.50"]
     assert "no (a run failed)" in lines[4] and "| n/a |" in lines[4]  # no speed-up claimed
+
+
+def test_sample_strip_reads_run_labels_and_refuses_a_folder_that_is_no_run(tmp_path, capsys):
+    ss = _load("sample_strip")
+    assert ss.parse_run("runs/a=GR-GAN, 30 min") == (Path("runs/a"), "GR-GAN, 30 min")
+    assert ss.parse_run("runs/b") == (Path("runs/b"), "b")
+    assert ss.main([f"{tmp_path}=x", "--out", str(tmp_path / "o.png")]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
