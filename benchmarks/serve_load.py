@@ -232,17 +232,17 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "machine": info,
         "provider": args.provider,
         "threads": args.threads,
-        "spinning": args.spinning is not False,
+        "spinning": bool(args.spinning),
         "models": {},
     }
     for name in args.models:
         folder = export_model(name, workdir / name, args.threads)
-        spinning = args.spinning is not False
+        spinning = bool(args.spinning)
         bare = bare_generate(folder, args.provider, args.threads, args.bare_reps, spinning)
         print(f"[{name}] bare Deployment.generate: {bare}", flush=True)
         rows = []
         for mode in args.modes:
-            flags = MODES[mode] + ([] if spinning else ["--no-spinning"])
+            flags = MODES[mode] + (["--spinning"] if spinning else [])
             with ServerProcess(folder, args.provider, args.threads, flags) as server:
                 for c in args.concurrency:
                     warm = args.warmup if args.warmup is not None else c
@@ -300,7 +300,7 @@ def to_markdown(name: str, result: dict[str, Any], argv: list[str]) -> str:
     lines = [
         f"**{name}** ({res['description']}), provider **{result['provider']}**, "
         f"{result['threads']} ONNX Runtime thread(s) per server and for the bare call"
-        + ("" if result.get("spinning", True) else " (`--no-spinning`: idle threads sleep)")
+        + (" (`--spinning`: idle threads busy-wait)" if result.get("spinning") else "")
         + "; random weights; per request one caption, `n` 1, the JSON reply of the last stage.",
         "",
         markdown_table(header, table),
@@ -333,8 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         "--spinning",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="ONNX Runtime's idle threads busy-wait (on, its default) in the servers and the bare "
-        "call; --no-spinning passes --no-spinning to every server",
+        help="ONNX Runtime's idle threads busy-wait in the servers and the bare call (off, the "
+        "server's default; --spinning passes --spinning to every server)",
     )
     p.add_argument("--export-dir", type=Path, default=None, help="keep (and reuse) the exports")
     p.add_argument("--json", type=Path, default=None, help="also write the result as JSON")

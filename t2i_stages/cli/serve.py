@@ -41,8 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--spinning",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="ONNX Runtime's idle threads busy-wait for work (on, its default); --no-spinning "
-        "leaves the cores to the server between calls",
+        help="ONNX Runtime's idle threads busy-wait for work (ONNX Runtime's default; off here, "
+        "which leaves the cores to the server between calls)",
     )
     p.add_argument("--max-batch", type=int, default=16, help="images per ONNX Runtime call (16)")
     p.add_argument(

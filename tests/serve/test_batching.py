@@ -209,14 +209,15 @@ def test_inconsistent_settings_are_one_line_errors(bad):
     assert str(info.value).startswith(flag) and "\n" not in str(info.value)
 
 
-def test_no_spinning_reaches_every_onnx_runtime_session(demo_deploy):
-    """``--no-spinning``: idle intra-op threads stop busy-waiting, in every graph's session."""
+def test_the_server_stops_spinning_in_every_onnx_runtime_session_unless_asked(demo_deploy):
+    """By default idle intra-op threads sleep (no busy-waiting), in every graph's session;
+    ``--spinning`` leaves ONNX Runtime's own default."""
     key = "session.intra_op.allow_spinning"
-    quiet = ServedModel.load(demo_deploy, make_config(provider="cpu", threads=1, spinning=False))
+    quiet = ServedModel.load(demo_deploy, make_config(provider="cpu", threads=1))
     sessions = quiet.deployment.sessions.values()
     assert [s.get_session_options().get_session_config_entry(key) for s in sessions] == ["0"] * 2
-    default = ServedModel.load(demo_deploy, make_config(provider="cpu", threads=1))
-    for s in default.deployment.sessions.values():  # unset: ONNX Runtime's default (spinning)
+    spinning = ServedModel.load(demo_deploy, make_config(provider="cpu", threads=1, spinning=True))
+    for s in spinning.deployment.sessions.values():  # unset: ONNX Runtime's default (spinning)
         with pytest.raises(RuntimeError, match="does not have configuration"):
             s.get_session_options().get_session_config_entry(key)
     assert quiet.warm_up()["batch_invariant"] is True
