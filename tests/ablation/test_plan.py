@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -242,3 +243,16 @@ def test_an_ablation_base_may_be_a_built_in_recipe(registry, tmp_path):
     path.write_text(path.read_text().replace("dmgan.yaml", "dmgna.yaml"), encoding="utf-8")
     with pytest.raises(AblationError, match=r"study.yaml: base: no built-in recipe 'dmgna.yaml'"):
         read_ablation(path)
+
+
+@pytest.mark.parametrize(
+    "study",
+    sorted((Path(__file__).resolve().parents[2] / "recipes" / "ablations").glob("*.yaml")),
+    ids=lambda p: p.name,
+)
+def test_every_shipped_ablation_plans(study, registry, tmp_path):
+    """Each study in recipes/ablations validates every variant and seed up front."""
+    plan = plan_ablation(study, registry=registry, out_dir=tmp_path / "out")
+    spec, _ = read_ablation(study)
+    assert len(plan.runs) == len(spec.variants) * len(spec.seeds)
+    assert {r.status for r in plan.runs} == {"new"}
