@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
+import bench_common as bc  # benchmarks/ is on sys.path (conftest.py)
+import compare_families as cf
+import demo_learning_curve as lc
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _load(name: str):
-    if str(BENCH) not in sys.path:
-        sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bc = _load("bench_common")
-cf = _load("compare_families")
-lc = _load("demo_learning_curve")
 
 
 def test_summarize_drops_missing_and_uses_sample_std():
@@ -146,7 +131,8 @@ def test_curve_table_has_a_row_per_point():
 
 
 def test_gpu_packing_table_reports_the_speed_up_and_what_did_not_fit():
-    gp = _load("gpu_packing")
+    import gpu_packing as gp
+
     assert [gp.packed_runs(s) for s in (1, 0.5, 0.25, 0.125, 1 / 3)] == [1, 2, 4, 8, 3]
     row = {"failed": [], "error": None, "peak_gpu_mib": 2048.0}
     rows = [
@@ -162,7 +148,8 @@ def test_gpu_packing_table_reports_the_speed_up_and_what_did_not_fit():
 
 
 def test_sample_strip_reads_run_labels_and_refuses_a_folder_that_is_no_run(tmp_path, capsys):
-    ss = _load("sample_strip")
+    import sample_strip as ss
+
     assert ss.parse_run("runs/a=GR-GAN, 30 min") == (Path("runs/a"), "GR-GAN, 30 min")
     assert ss.parse_run("runs/b") == (Path("runs/b"), "b")
     assert ss.main([f"{tmp_path}=x", "--out", str(tmp_path / "o.png")]) == 2

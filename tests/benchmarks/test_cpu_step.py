@@ -3,28 +3,14 @@ the COCO recipes, the configurations, the interleaving order, the paired speed-u
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
+import cpu_step as cs  # benchmarks/ is on sys.path (conftest.py)
 import pytest
 
 from t2i_stages.recipe import read_recipe
 
 REPO = Path(__file__).resolve().parents[2]
-BENCH = REPO / "benchmarks"
-
-
-def _load(name: str):
-    if str(BENCH) not in sys.path:
-        sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-cs = _load("cpu_step")
 
 
 def _coco(name: str) -> dict:

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-_spec = importlib.util.spec_from_file_location("_bench_serve_load", BENCH / "serve_load.py")
-sl = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(sl)
+import serve_load as sl  # benchmarks/ is on sys.path (conftest.py)
 
 
 def test_percentile_matches_numpys_linear_rule():
