@@ -21,11 +21,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from t2i_stages.plugin import Condition, FusionOutput, masked_softmax
-from t2i_stages.plugins.common.layers import follow_memory_format
+from t2i_stages.plugin import Condition, FusionOutput
 
 from .params import DynamicMemoryParams
-from .word_attention import expand_mask, fused_read
+from .word_attention import explicit_read, fused_read
 
 
 class DynamicMemory(nn.Module):
@@ -59,7 +58,6 @@ class DynamicMemory(nn.Module):
         self.response_gate = nn.Conv2d(2 * c, 1, kernel_size=1)
 
     def forward(self, h: torch.Tensor, cond: Condition) -> FusionOutput:
-        b, c, height, width = h.shape
         words = cond.words  # (B, nef, T)
         r = h.mean(dim=(2, 3))  # (B, C): AvgPool over the whole map
         if self.detach_global:
@@ -71,19 +69,10 @@ class DynamicMemory(nn.Module):
         from_image = self.write_image(r.unsqueeze(2))  # (B, 2C, 1), same for every slot
         memory = self.write_words(words) * gate + from_image * (1 - gate)  # (B, 2C, T)
         key, value = self.key(memory), self.value(memory)  # (B, C, T)
-        attention = None
         if self.sdpa and self.training:
-            read = fused_read(h, key, value, cond.mask, self.reference_mask_layout)
-        else:
-            query = h.reshape(b, c, height * width).transpose(1, 2)  # (B, N, C)
-            scores = torch.bmm(query, key)  # (B, N, T)
-            mask = None
-            if cond.mask is not None:
-                mask = expand_mask(cond.mask, height * width, self.reference_mask_layout)
-            attn = masked_softmax(scores, mask, dim=2)
-            read = torch.bmm(value, attn.transpose(1, 2)).reshape(b, c, height, width)  # o
-            read = follow_memory_format(read, h)
-            attention = attn.transpose(1, 2).reshape(b, -1, height, width)
+            read, attention = fused_read(h, key, value, cond.mask, self.reference_mask_layout), None
+        else:  # o
+            read, attention = explicit_read(h, key, value, cond.mask, self.reference_mask_layout)
         g = torch.sigmoid(self.response_gate(torch.cat([h, read], dim=1)))
         response = (1 - g) * h + g * read
         other = response if self.duplicate_response else read

@@ -68,6 +68,25 @@ def fused_read(
     return out.squeeze(1).transpose(1, 2).reshape(b, c, height, width)
 
 
+def explicit_read(
+    h: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    mask: torch.Tensor | None,
+    reference_layout: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``fused_read`` written out, with its weights: the read (B, C, H, W), channels-last when
+    ``h`` is, and the attention map (B, T, H, W) over the words (``masked_softmax``)."""
+    b, c, height, width = h.shape
+    query = h.reshape(b, c, height * width).transpose(1, 2)  # (B, N, C)
+    scores = torch.bmm(query, keys)  # (B, N, T)
+    if mask is not None:
+        mask = expand_mask(mask, height * width, reference_layout)
+    attn = masked_softmax(scores, mask, dim=2)  # over words
+    read = torch.bmm(values, attn.transpose(1, 2)).reshape(b, c, height, width)
+    return follow_memory_format(read, h), attn.transpose(1, 2).reshape(b, -1, height, width)
+
+
 class WordAttention(nn.Module):
     """Fusion ``(h, Condition(words, mask)) -> ([h ; word context], attention)``."""
 
@@ -88,20 +107,11 @@ class WordAttention(nn.Module):
         self.project = conv1x1(text_dim, channels)
 
     def forward(self, h: torch.Tensor, cond: Condition) -> FusionOutput:
-        b, c, height, width = h.shape
         words = self.project(cond.words.unsqueeze(3)).squeeze(3)  # (B, C, T)
         if self.sdpa and self.training:
             context = fused_read(h, words, words, cond.mask, self.reference_mask_layout)
             return FusionOutput(torch.cat([h, context], dim=1), None)
-        query = h.reshape(b, c, height * width).transpose(1, 2)  # (B, N, C)
-        scores = torch.bmm(query, words)  # (B, N, T)
-        mask = None
-        if cond.mask is not None:
-            mask = expand_mask(cond.mask, height * width, self.reference_mask_layout)
-        attn = masked_softmax(scores, mask, dim=2)  # over words
-        context = torch.bmm(words, attn.transpose(1, 2)).reshape(b, c, height, width)
-        context = follow_memory_format(context, h)
-        attention = attn.transpose(1, 2).reshape(b, -1, height, width)
+        context, attention = explicit_read(h, words, words, cond.mask, self.reference_mask_layout)
         return FusionOutput(torch.cat([h, context], dim=1), attention)
 
 
