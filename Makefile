@@ -24,7 +24,7 @@ format: setup
 
 # One pytest-xdist worker per core, one torch thread each (tests/conftest.py); a test file stays
 # on one worker so that its module fixtures are built once.
-PYTEST_ARGS ?= -n auto --dist loadfile
+PYTEST_ARGS ?= -n auto --dist loadfile --durations=25
 
 # Debian's chromium and chromium-driver for the browser test of the serving page
 # (tests/serve/test_web_page.py), installed only when missing and only where apt-get can run (root);

@@ -125,6 +125,7 @@ def random_text(batch_size: int, text_dim: int, words: int, device: str) -> Text
         torch.randn(batch_size, text_dim, device=dev),
         mask,
         lengths,
+        torch.ones(batch_size, words, dtype=torch.int64, device=dev) * mask,
     )
 
 

@@ -32,6 +32,9 @@ class TextFeatures(NamedTuple):
     sentence: torch.Tensor  # (B, D)
     mask: torch.Tensor  # (B, T) bool, True = real word
     lengths: torch.Tensor  # (B,) int64
+    # (B, T') int64 token ids, where the caller had them (training attaches the batch's): for a
+    # discriminator's own trainable reading of the caption (conditioning ``token_embedding``)
+    tokens: torch.Tensor | None = None
 
 
 class ImageFeatures(NamedTuple):

@@ -1,4 +1,5 @@
-"""Built-in conditioning levels: CA, sentence, tiled sentence, words, mean of words, none.
+"""Built-in conditioning levels: CA, sentence, tiled sentence, words, mean of words, learned
+word pooling, a learned word embedding, none.
 
 Every level is built with ``text_dim`` in its context and maps ``(text, eps) -> Condition``
 (``Condition`` is in ``t2i_stages.plugin``).
@@ -8,7 +9,13 @@ from __future__ import annotations
 
 from t2i_stages.plugin import ComponentSpec, NoParams, hookimpl
 
-from .params import CAParams, MeanWordsParams, SequenceParams
+from .params import (
+    CAParams,
+    MeanWordsParams,
+    SequenceParams,
+    TokenEmbeddingParams,
+    WordPoolParams,
+)
 
 
 @hookimpl
@@ -38,6 +45,16 @@ def t2i_stages_conditioning() -> dict[str, ComponentSpec]:
             "t2i_stages.plugins.conditioning.levels:build_mean_words",
             MeanWordsParams,
             "the mean of the word features (GR-GAN's D3 condition)",
+        ),
+        "word_pool": ComponentSpec(
+            "t2i_stages.plugins.conditioning.word_pool:build_word_pool",
+            WordPoolParams,
+            "learned attention pooling of the real words (a D's own trainable reading of them)",
+        ),
+        "token_embedding": ComponentSpec(
+            "t2i_stages.plugins.conditioning.token_embedding:build_token_embedding",
+            TokenEmbeddingParams,
+            "a bag of learned word vectors from the token ids (a D's own embedding)",
         ),
         "none": ComponentSpec(
             "t2i_stages.plugins.conditioning.levels:build_none", NoParams, "no text"

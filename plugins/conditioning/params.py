@@ -44,3 +44,30 @@ class MeanWordsParams(Params):
     """
 
     masked: bool = Field(False, description="Average over real words only (reference: false).")
+
+
+class WordPoolParams(Params):
+    """A discriminator's own learned attention over the word features (``word_pool.py``).
+
+    Trainable, so it belongs where its owner's optimizer reaches it: a conditional D head (an
+    ablation option of issue 21, not a reference model's design).
+    """
+
+    heads: int = Field(4, gt=0, le=64, description="Learned queries, each one read of the words.")
+    dim: int | None = Field(
+        None, gt=0, le=MAX_CHANNELS, description="Size of the condition vector (default text_dim)."
+    )
+
+
+class TokenEmbeddingParams(Params):
+    """A discriminator's own word embedding from the token ids (``token_embedding.py``).
+
+    Trainable, so it belongs in a conditional D head (an ablation option of issue 21).
+    """
+
+    dim: int | None = Field(
+        None, gt=0, le=MAX_CHANNELS, description="Size of the embedding (default text_dim)."
+    )
+    buckets: int = Field(
+        4096, gt=0, le=1_000_000, description="Rows of the embedding; token ids are hashed in."
+    )

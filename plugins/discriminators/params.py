@@ -51,6 +51,15 @@ class StagewiseDiscriminatorParams(Params):
     norm: Literal["batch", "spectral"] = Field("batch", description="batch (AttnGAN) or spectral.")
     uncond_head: bool = Field(True, description="Build the unconditional head.")
     cond_head: bool = Field(True, description="Build the conditional head.")
+    cond_head_kind: Literal["concat", "projection", "words"] = Field(
+        "concat",
+        description="concat: the reference head (tile the condition over 4x4, concatenate, "
+        "3x3 block, 4x4 conv); projection: Miyato & Koyama's projection head, a linear logit of "
+        "the summed features plus their inner product with a linear map of the condition "
+        "; words: one logit per real word, each on the regions it attends to (word_head.py; "
+        "needs the words conditioning). Both are ablation options of issue 21, not a "
+        "reference model's design.",
+    )
     conditioning: ConditioningSlot = Field(
         default_factory=lambda: ConditioningSlot(type="sentence"),
         description="Condition for the conditional head: sentence, mean_words, ca, or none.",

@@ -4,7 +4,12 @@ Trunk for resolution r: 4x4 stride-2 convs 3 -> df -> 2df -> 4df -> 8df with Lea
 (64 -> 4x4), then for r > 64 one downBlock per doubling (8df -> 16df -> 32df ...) and 3x3 blocks
 halving back to 8df, so every D ends at (B, 8df, 4, 4).
 Heads: unconditional = Conv(8df -> 1, k4, s4, bias); conditional = tile the condition vector
-to 4x4, concatenate, Block3x3(8df + d -> 8df), the same kind of 4x4 conv.
+to 4x4, concatenate, Block3x3(8df + d -> 8df), the same kind of 4x4 conv; or, with
+``cond_head_kind: projection``, the projection head (Miyato & Koyama 2018): with the features
+summed over the 4x4 grid, ``phi``, the logit is ``w . phi + b + <V c, phi>``. The text then
+enters as an inner product rather than through a spectral-normed conv, which class-conditional
+GANs found the stronger way to tie a label to the image; or, with ``cond_head_kind: words`` and
+the ``words`` conditioning, the word-level head of ``word_head.py`` (one logit per real word).
 With ``norm: spectral`` the convs use torch's spectral-norm parametrization; ``spectral_norm:
 reference`` swaps in the reference code's power iteration (``spectral.py``), same keys;
 ``batched_power_iteration`` advances the trunk's iterations together (``spectral.py``).
@@ -13,8 +18,10 @@ API (see ``t2i_stages.plugin.DiscriminatorBase``)::
 
     f = D(images)                 # (B, 8df, 4, 4)
     D.uncond_logits(f)            # (B,) raw logits, or None without an unconditional head
-    c = D.condition(text)         # (B, d) from the D's conditioning level (sentence, mean_words)
-    D.cond_logits(f, c)           # (B,) raw logits, or None without a usable conditional head
+    c = D.condition(text)         # (B, d) from the D's conditioning level (sentence, mean_words);
+                                  # the word head: (B, T, d + 1), the words and their mask
+    D.cond_logits(f, c)           # (B,) raw logits, or None without a usable conditional head;
+                                  # the word head: (K,), one per real word of the batch
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from t2i_stages.plugin import (
     DiscriminatorBase,
     PluginError,
+    TextFeatures,
 )
 from t2i_stages.plugins.common.init import apply_init
 from t2i_stages.plugins.common.layers import follow_memory_format
@@ -36,6 +44,7 @@ from t2i_stages.plugins.common.layers import follow_memory_format
 from .params import StagewiseDiscriminatorParams
 from .resolution import resolve_resolution
 from .spectral import batch_power_iterations, use_reference_power_iteration
+from .word_head import WordRegionHead, pack_words
 
 
 def _conv(norm: str, in_ch: int, out_ch: int, k: int, s: int, p: int) -> list[nn.Module]:
@@ -89,6 +98,7 @@ class StagewiseDiscriminator(DiscriminatorBase):
         uncond_head: bool,
         cond_head: bool,
         conditioning: nn.Module,
+        cond_head_kind: str = "concat",
     ):
         super().__init__()
         self.resolution = resolution
@@ -98,11 +108,20 @@ class StagewiseDiscriminator(DiscriminatorBase):
         self.uncond_out = nn.Conv2d(ch, 1, 4, 4) if uncond_head else None
         self.cond_joint = None
         self.cond_out = None
-        self._cond_used = cond_head and getattr(conditioning, "provides", "none") == "vector"
+        self.cond_embed = None
+        self.word_head = None
+        wanted = "sequence" if cond_head_kind == "words" else "vector"
+        self._cond_used = cond_head and getattr(conditioning, "provides", "none") == wanted
         if cond_head:
             cond_dim = getattr(conditioning, "dim", 0) or text_dim
-            self.cond_joint = block3x3(norm, ch + cond_dim, ch)
-            self.cond_out = nn.Conv2d(ch, 1, 4, 4)
+            if cond_head_kind == "words":
+                self.word_head = WordRegionHead(ch, cond_dim)
+            elif cond_head_kind == "projection":
+                self.cond_out = nn.Linear(ch, 1)
+                self.cond_embed = nn.Linear(cond_dim, ch, bias=False)
+            else:
+                self.cond_joint = block3x3(norm, ch + cond_dim, ch)
+                self.cond_out = nn.Conv2d(ch, 1, 4, 4)
 
     @property
     def has_uncond(self) -> bool:
@@ -115,6 +134,12 @@ class StagewiseDiscriminator(DiscriminatorBase):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.trunk(images)
 
+    def condition(self, text: TextFeatures) -> torch.Tensor | None:
+        """The sentence-level vector, or for the word head the packed words (``word_head``)."""
+        if self.word_head is None or not self.has_cond:
+            return super().condition(text)
+        return pack_words(self.conditioning(text))
+
     def uncond_logits(self, features: torch.Tensor) -> torch.Tensor | None:
         if self.uncond_out is None:
             return None
@@ -125,6 +150,13 @@ class StagewiseDiscriminator(DiscriminatorBase):
     ) -> torch.Tensor | None:
         if not self._cond_used or condition is None:
             return None
+        if self.word_head is not None:
+            return self.word_head(features, condition)
+        if self.cond_embed is not None:  # projection head
+            phi = features.sum(dim=(2, 3))
+            return (
+                self.cond_out(phi) + (self.cond_embed(condition) * phi).sum(1, keepdim=True)
+            ).reshape(-1)
         b, _, h, w = features.shape
         tiled = follow_memory_format(condition.reshape(b, -1, 1, 1).expand(-1, -1, h, w), features)
         return self.cond_out(self.cond_joint(torch.cat([features, tiled], dim=1))).reshape(-1)
@@ -135,7 +167,13 @@ def build_stagewise_d(
 ) -> StagewiseDiscriminator:
     res = resolve_resolution("stagewise", params.resolution, ctx)
     cond = registry.build("conditioning", params.conditioning, text_dim=params.text_dim)
-    if getattr(cond, "provides", None) == "sequence":
+    if params.cond_head and params.cond_head_kind == "words":
+        if getattr(cond, "provides", None) != "sequence":
+            raise PluginError(
+                f"discriminator 'stagewise': cond_head_kind 'words' reads a word sequence; "
+                f"conditioning '{params.conditioning.type}' gives none (use words)"
+            )
+    elif getattr(cond, "provides", None) == "sequence":
         raise PluginError(
             f"discriminator 'stagewise': conditioning '{params.conditioning.type}' gives a word "
             "sequence; the conditional head needs a vector (sentence, mean_words, ca) or none"
@@ -146,7 +184,14 @@ def build_stagewise_d(
             "the reference feeds the raw text vector (sentence or mean_words) to D"
         )
     d = StagewiseDiscriminator(
-        res, params.df, params.text_dim, params.norm, params.uncond_head, params.cond_head, cond
+        res,
+        params.df,
+        params.text_dim,
+        params.norm,
+        params.uncond_head,
+        params.cond_head,
+        cond,
+        params.cond_head_kind,
     )
     if not (d.has_uncond or params.cond_head):
         raise PluginError("discriminator 'stagewise': both heads are disabled; enable one")

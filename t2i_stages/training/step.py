@@ -205,10 +205,12 @@ class GanStep:
         """A training batch's text features: from ``text_cache`` when there is one (the same
         bits as ``text``; the batch's ``host_tokens``/``host_mask`` spare a device sync)."""
         if self.text_cache is None:
-            return self.text(batch)
-        return self.text_cache.features(
-            batch["tokens"], batch["mask"], batch.get("host_tokens"), batch.get("host_mask")
-        )
+            text = self.text(batch)
+        else:
+            text = self.text_cache.features(
+                batch["tokens"], batch["mask"], batch.get("host_tokens"), batch.get("host_mask")
+            )
+        return text._replace(tokens=batch["tokens"])
 
     def sample_noise(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         dev = self.rt.device

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from model_helpers import TEXT_DIM, random_text
+from model_helpers import TEXT_DIM, T, random_text
 
 from t2i_stages.plugins.conditioning.ca import kl_divergence
 from t2i_stages.recipe import ConditioningSlot
@@ -66,3 +66,165 @@ def test_vector_levels(registry):
     assert torch.equal(empty, torch.zeros_like(empty))
     none = _level(registry, "none")
     assert none(text) == (None, None, None, None, None) and none.dim == 0
+
+
+def test_word_pool_reads_only_real_words_and_trains(registry):
+    pool = _level(registry, "word_pool", heads=3, dim=5)
+    d = TEXT_DIM
+    assert pool.provides == "vector" and pool.dim == 5 and pool.eps_dim == 0
+    assert sum(p.numel() for p in pool.parameters()) == d * d + d + 3 * d + 3 * d * 5 + 5
+    text = random_text(b=2, lengths=[7, 3])
+    out = pool(text).vector
+    assert out.shape == (2, 5)
+    # padding takes no part: change the padded word features of caption 1, same condition
+    words = text.words.clone()
+    words[1, :, 3:] = torch.randn(d, 4) * 100
+    torch.testing.assert_close(pool(text._replace(words=words)).vector, out, rtol=0, atol=0)
+    # a real word does: change caption 1's second word
+    words[1, :, 1] += 1.0
+    assert not torch.allclose(pool(text._replace(words=words)).vector[1], out[1])
+    # a caption without words gives the output map of zeros, finite
+    empty = pool(random_text(b=1, lengths=[0])).vector
+    torch.testing.assert_close(empty[0], pool.out.bias, rtol=0, atol=0)
+    # its weights learn through the owner's loss
+    out.square().sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in pool.parameters())
+
+
+def test_word_pool_is_a_conditional_d_head(registry):
+    from t2i_stages.recipe import DiscriminatorSlot
+
+    slot = DiscriminatorSlot.model_validate(
+        {
+            "type": "stagewise",
+            "params": {
+                "df": 4,
+                "text_dim": TEXT_DIM,
+                "resolution": 16,
+                "uncond_head": False,
+                "conditioning": {"type": "word_pool", "params": {"heads": 2}},
+            },
+        }
+    )
+    D = registry.build("discriminator", slot)
+    text = random_text(b=2)
+    logits = D.cond_logits(D(torch.randn(2, 3, 16, 16)), D.condition(text))
+    assert logits.shape == (2,)
+    assert any(p is D.conditioning.queries for p in D.parameters())  # its optimizer reaches it
+
+
+def test_projection_head_is_a_linear_logit_plus_an_inner_product(registry):
+    from t2i_stages.recipe import DiscriminatorSlot
+
+    params = {
+        "df": 4,
+        "text_dim": TEXT_DIM,
+        "resolution": 16,
+        "norm": "spectral",
+        "uncond_head": False,
+        "cond_head_kind": "projection",
+    }
+    D = registry.build("discriminator", DiscriminatorSlot(type="stagewise", params=params))
+    assert D.cond_joint is None and isinstance(D.cond_out, torch.nn.Linear)
+    text = random_text(b=3)
+    f = D(torch.randn(3, 3, 16, 16))
+    c = D.condition(text)
+    phi = f.sum(dim=(2, 3))
+    expected = (
+        phi @ D.cond_out.weight[0] + D.cond_out.bias + ((c @ D.cond_embed.weight.T) * phi).sum(1)
+    )
+    torch.testing.assert_close(D.cond_logits(f, c), expected)
+    D.cond_logits(f, c).sum().backward()
+    assert D.cond_embed.weight.grad.abs().sum() > 0
+    # the reference head stays the default
+    del params["cond_head_kind"]
+    default = registry.build("discriminator", DiscriminatorSlot(type="stagewise", params=params))
+    assert default.cond_embed is None and default.cond_joint is not None
+
+
+def _word_head_d(registry, **extra):
+    from t2i_stages.recipe import DiscriminatorSlot
+
+    params = {
+        "df": 4,
+        "text_dim": TEXT_DIM,
+        "resolution": 16,
+        "norm": "spectral",
+        "uncond_head": False,
+        "cond_head_kind": "words",
+        "conditioning": {"type": "words"},
+        **extra,
+    }
+    return registry.build("discriminator", DiscriminatorSlot(type="stagewise", params=params))
+
+
+def test_word_head_gives_one_logit_per_real_word(registry):
+    D = _word_head_d(registry)
+    text = random_text(b=3, lengths=[7, 3, 5])
+    f = D(torch.randn(3, 3, 16, 16))
+    c = D.condition(text)
+    assert c.shape == (3, T, TEXT_DIM + 1) and torch.equal(c[..., -1] > 0.5, text.mask)
+    logits = D.cond_logits(f, c)
+    assert logits.shape == (15,)
+    # each logit belongs to its own word: change caption 1's second word, only it moves
+    words = text.words.clone()
+    words[1, :, 1] += 1.0
+    moved = D.cond_logits(f, D.condition(text._replace(words=words))) != logits
+    assert moved.tolist() == [False] * 7 + [False, True, False] + [False] * 5
+    # padding plays no part, and the mismatched pairs slice the condition like a vector
+    changed = D.cond_logits(f, D.condition(text._replace(words=words)))
+    words[1, :, 3:] = 100.0
+    torch.testing.assert_close(
+        D.cond_logits(f, D.condition(text._replace(words=words))), changed, rtol=0, atol=0
+    )
+    assert D.cond_logits(f[:-1], c[1:]).shape == (8,)
+    D.cond_logits(f, c).sum().backward()
+    assert all(p.grad is not None for p in D.word_head.parameters())
+
+
+def test_word_head_needs_the_word_sequence(registry):
+    import pytest
+
+    from t2i_stages.plugin import PluginError
+
+    with pytest.raises(PluginError, match="cond_head_kind 'words'.*'sentence'"):
+        _word_head_d(registry, conditioning={"type": "sentence"})
+    with pytest.raises(PluginError, match="needs a vector"):
+        _word_head_d(registry, cond_head_kind="concat")
+
+
+def test_token_embedding_is_a_bag_of_learned_word_vectors(registry):
+    import pytest
+
+    from t2i_stages.plugin import PluginError
+
+    emb = _level(registry, "token_embedding", dim=6, buckets=50)
+    assert emb.provides == "vector" and emb.dim == 6
+    assert sum(p.numel() for p in emb.parameters()) == 50 * 6 + 6 * 6 + 6
+    text = random_text(b=2, lengths=[3, 2])
+    tokens = torch.tensor([[4, 7, 9, 0, 0, 0, 0], [7, 104, 0, 0, 0, 0, 0]])
+    out = emb(text._replace(tokens=tokens)).vector
+    e = emb.embedding.weight
+    expected = torch.stack([(e[4] + e[7] + e[9]) / 3, (e[7] + e[104 % 50]) / 2]) @ emb.out.weight.T
+    torch.testing.assert_close(out, expected + emb.out.bias)
+    # the frozen features play no part; the order of the words plays none either
+    other = random_text(b=2, lengths=[3, 2], seed=1)._replace(
+        tokens=tokens[:, [1, 0, 2, 3, 4, 5, 6]]
+    )
+    torch.testing.assert_close(emb(other).vector, out)
+    with pytest.raises(PluginError, match="token_embedding.*no token ids"):
+        emb(text)
+
+
+def test_training_hands_the_discriminators_the_token_ids():
+    from t2i_stages.training.step import GanStep
+
+    class Encoder:
+        def encode_text(self, tokens, mask):
+            return random_text(b=tokens.shape[0])
+
+    step = GanStep.__new__(GanStep)
+    step.text_encoder, step.text_cache = Encoder(), None
+    tokens = torch.tensor([[3, 4, 0, 0, 0, 0, 0], [5, 0, 0, 0, 0, 0, 0]])
+    text = step.train_text({"tokens": tokens, "mask": tokens > 0})
+    assert torch.equal(text.tokens, tokens)

@@ -125,6 +125,9 @@ def _serve(cache, enc, steps=30, b=4, seed=0):
         idx = torch.randint(0, tokens.shape[0], (b,), generator=g)
         got, want = cache.features(tokens[idx], mask[idx]), enc.encode(tokens[idx], mask[idx])
         for name, x, y in zip(TextFeatures._fields, got, want, strict=True):
+            if y is None:  # the token ids: the step attaches them, not the cache
+                assert x is None, name
+                continue
             assert torch.equal(x, y) and x.dtype == y.dtype, name
             assert x.stride() == y.stride(), name
 
