@@ -91,22 +91,17 @@ def test_word_pool_reads_only_real_words_and_trains(registry):
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in pool.parameters())
 
 
-def test_word_pool_is_a_conditional_d_head(registry):
+def _cond_d(registry, **params):
+    """A 16-px stagewise D with only its conditional head; ``params`` override the defaults."""
     from t2i_stages.recipe import DiscriminatorSlot
 
-    slot = DiscriminatorSlot.model_validate(
-        {
-            "type": "stagewise",
-            "params": {
-                "df": 4,
-                "text_dim": TEXT_DIM,
-                "resolution": 16,
-                "uncond_head": False,
-                "conditioning": {"type": "word_pool", "params": {"heads": 2}},
-            },
-        }
-    )
-    D = registry.build("discriminator", slot)
+    base = {"df": 4, "text_dim": TEXT_DIM, "resolution": 16, "norm": "spectral"}
+    slot = DiscriminatorSlot(type="stagewise", params={**base, "uncond_head": False, **params})
+    return registry.build("discriminator", slot)
+
+
+def test_word_pool_is_a_conditional_d_head(registry):
+    D = _cond_d(registry, conditioning={"type": "word_pool", "params": {"heads": 2}})
     text = random_text(b=2)
     logits = D.cond_logits(D(torch.randn(2, 3, 16, 16)), D.condition(text))
     assert logits.shape == (2,)
@@ -114,17 +109,7 @@ def test_word_pool_is_a_conditional_d_head(registry):
 
 
 def test_projection_head_is_a_linear_logit_plus_an_inner_product(registry):
-    from t2i_stages.recipe import DiscriminatorSlot
-
-    params = {
-        "df": 4,
-        "text_dim": TEXT_DIM,
-        "resolution": 16,
-        "norm": "spectral",
-        "uncond_head": False,
-        "cond_head_kind": "projection",
-    }
-    D = registry.build("discriminator", DiscriminatorSlot(type="stagewise", params=params))
+    D = _cond_d(registry, cond_head_kind="projection")
     assert D.cond_joint is None and isinstance(D.cond_out, torch.nn.Linear)
     text = random_text(b=3)
     f = D(torch.randn(3, 3, 16, 16))
@@ -137,25 +122,13 @@ def test_projection_head_is_a_linear_logit_plus_an_inner_product(registry):
     D.cond_logits(f, c).sum().backward()
     assert D.cond_embed.weight.grad.abs().sum() > 0
     # the reference head stays the default
-    del params["cond_head_kind"]
-    default = registry.build("discriminator", DiscriminatorSlot(type="stagewise", params=params))
+    default = _cond_d(registry)
     assert default.cond_embed is None and default.cond_joint is not None
 
 
 def _word_head_d(registry, **extra):
-    from t2i_stages.recipe import DiscriminatorSlot
-
-    params = {
-        "df": 4,
-        "text_dim": TEXT_DIM,
-        "resolution": 16,
-        "norm": "spectral",
-        "uncond_head": False,
-        "cond_head_kind": "words",
-        "conditioning": {"type": "words"},
-        **extra,
-    }
-    return registry.build("discriminator", DiscriminatorSlot(type="stagewise", params=params))
+    params = {"cond_head_kind": "words", "conditioning": {"type": "words"}, **extra}
+    return _cond_d(registry, **params)
 
 
 def test_word_head_gives_one_logit_per_real_word(registry):
