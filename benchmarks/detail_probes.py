@@ -67,31 +67,21 @@ def text_probe(run_dir: Path) -> dict[str, dict[str, float]]:
 
 def discriminator_probe(run_dir: Path, index: int = 2, images: int = 400) -> dict[str, float]:
     """Share of real test images whose true detail (colour) gets D's highest conditional logit."""
-    from t2i_stages.api import load_run_recipe
+    from t2i_stages.api import load_run
     from t2i_stages.build import assemble
     from t2i_stages.checkpoint import latest_good_checkpoint
     from t2i_stages.plugins.datasets.shapes.scene import decode_attributes
-    from t2i_stages.registry import load_registry
 
-    registry = load_registry()
-    recipe = load_run_recipe(run_dir, registry)
-    parts = ["generator", "data", "matcher", "text_encoder", "discriminators"]
-    built = assemble(recipe, registry, parts=parts, splits=("test",), log=lambda _: None)
+    run = load_run(run_dir)  # the text side with its trained weights, as the D saw it
+    parts = ["data", "discriminators"]
+    built = assemble(run.recipe, run.registry, parts=parts, splits=("test",), log=lambda _: None)
     ckpt = latest_good_checkpoint(run_dir / "checkpoints")
-    encoder = built.text_encoder or built.matcher
-    if "matcher" in ckpt.components and built.matcher is not None:
-        built.matcher.load_state_dict(ckpt.components["matcher"], strict=False)
     D = built.discriminators[index]
     D.load_state_dict(ckpt.components[f"discriminator_{index}"])
     D.eval()
     data = built.datasets["test"]
-    max_words = recipe.data.dataset.params.get("max_words", 16)
-
-    def encode(captions: list[str]):
-        pairs = [data.vocab.encode(c, max_words) for c in captions]
-        tokens = torch.tensor([p[0] for p in pairs])
-        mask = torch.tensor([p[1] for p in pairs])
-        return encoder.encode_text(tokens, mask)._replace(tokens=tokens)
+    encode = run.encode
+    grid = int(getattr(run.recipe.data.dataset.resolved, "grid", 1))
 
     def pick(features: torch.Tensor, captions: list[str]) -> int:
         n = len(captions)
@@ -102,7 +92,7 @@ def discriminator_probe(run_dir: Path, index: int = 2, images: int = 400) -> dic
     with torch.no_grad():
         for i in range(images):
             item = data[i]
-            obj = decode_attributes(item["attributes"], grid=1)[0]
+            obj = decode_attributes(item["attributes"], grid=grid)[0]
             f = D(item["images"][index].unsqueeze(0))
             captions = [f"a {w} {obj['color']} {obj['shape']}" for w in DETAIL_WORDS.values()]
             right_fine += list(DETAIL_WORDS)[pick(f, captions)] == obj["fine"]
@@ -135,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         r = discriminator_probe(args.run, args.index, args.images)
         print(
-            f"{args.run}: D{args.index} picks the true fine detail {r['fine']:.3f} (chance 0.25), "
+            f"{args.run}: discriminator {args.index} (from 0) picks the true fine detail {r['fine']:.3f} (chance 0.25), "
             f"the true colour {r['colour']:.3f} (chance 0.125)"
         )
     return 0

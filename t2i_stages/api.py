@@ -67,7 +67,8 @@ class LoadedRun:
     @torch.no_grad()
     def encode(self, captions: list[str]) -> TextFeatures:
         tokens, mask = self.tokenize(captions)
-        return self.text_encoder.encode_text(tokens, mask)
+        # with the ids, as training hands them to the discriminators (``TextFeatures.tokens``)
+        return self.text_encoder.encode_text(tokens, mask)._replace(tokens=tokens)
 
     @torch.no_grad()
     def generate(

@@ -1,7 +1,7 @@
 """A discriminator's own word embedding: a bag of learned word vectors, read from the token ids.
 
 Why: a frozen matcher may barely tell some words apart. The demo ITM puts "dotted" and
-"outlined" at cosine 0.81 as words and 0.92 as sentences (colour words: 0.12), and a D that
+"outlined" at cosine 0.81 as words and 0.93 as sentences (colour words: 0.40), and a D that
 reads those features learns the fine detail only weakly (docs/results.md). With its own
 embedding, every word is a separate row the D trains: the condition is the mean of the real
 words' rows, through a linear map. Order is ignored (a bag of words), which is what attribute
@@ -52,4 +52,9 @@ class TokenEmbedding(nn.Module):
 def build_token_embedding(
     params: TokenEmbeddingParams, text_dim: int | None = None, **ctx: Any
 ) -> TokenEmbedding:
-    return TokenEmbedding(params.dim or text_dim or 64, params.buckets)
+    dim = params.dim or text_dim
+    if dim is None:
+        raise ValueError(
+            "conditioning 'token_embedding' needs params.dim or text_dim from its caller"
+        )
+    return TokenEmbedding(dim, params.buckets)
