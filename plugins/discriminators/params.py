@@ -60,6 +60,13 @@ class StagewiseDiscriminatorParams(Params):
         "needs the words conditioning). Both are ablation options of issue 21, not a "
         "reference model's design.",
     )
+    projection_norm: Literal["none", "spectral"] = Field(
+        "none",
+        description="With cond_head_kind: projection, spectral-norm its two linear maps (the "
+        "logit and the condition's embedding), as Miyato & Koyama's projection D does, so that "
+        "the text term is bounded like the trunk; none (the default, what the first runs "
+        "trained with) leaves them plain.",
+    )
     conditioning: ConditioningSlot = Field(
         default_factory=lambda: ConditioningSlot(type="sentence"),
         description="Condition for the conditional head: sentence, mean_words, ca, or none.",
@@ -90,6 +97,8 @@ class StagewiseDiscriminatorParams(Params):
             raise ValueError("spectral_norm: reference needs norm: spectral")
         if self.batched_power_iteration and self.norm != "spectral":
             raise ValueError("batched_power_iteration needs norm: spectral")
+        if self.projection_norm != "none" and self.cond_head_kind != "projection":
+            raise ValueError("projection_norm needs cond_head_kind: projection")
         return self
 
 

@@ -6,7 +6,8 @@ halving back to 8df, so every D ends at (B, 8df, 4, 4).
 Heads: unconditional = Conv(8df -> 1, k4, s4, bias); conditional = tile the condition vector
 to 4x4, concatenate, Block3x3(8df + d -> 8df), the same kind of 4x4 conv; or, with
 ``cond_head_kind: projection``, the projection head (Miyato & Koyama 2018): with the features
-summed over the 4x4 grid, ``phi``, the logit is ``w . phi + b + <V c, phi>``. The text then
+summed over the 4x4 grid, ``phi``, the logit is ``w . phi + b + <V c, phi>`` (``w`` and ``V``
+spectral-normed with ``projection_norm: spectral``, as in that paper). The text then
 enters as an inner product rather than through a spectral-normed conv, which class-conditional
 GANs found the stronger way to tie a label to the image; or, with ``cond_head_kind: words`` and
 the ``words`` conditioning, the word-level head of ``word_head.py`` (one logit per real word).
@@ -99,6 +100,7 @@ class StagewiseDiscriminator(DiscriminatorBase):
         cond_head: bool,
         conditioning: nn.Module,
         cond_head_kind: str = "concat",
+        projection_norm: str = "none",
     ):
         super().__init__()
         self.resolution = resolution
@@ -119,6 +121,9 @@ class StagewiseDiscriminator(DiscriminatorBase):
             elif cond_head_kind == "projection":
                 self.cond_out = nn.Linear(ch, 1)
                 self.cond_embed = nn.Linear(cond_dim, ch, bias=False)
+                if projection_norm == "spectral":
+                    self.cond_out = spectral_norm(self.cond_out)
+                    self.cond_embed = spectral_norm(self.cond_embed)
             else:
                 self.cond_joint = block3x3(norm, ch + cond_dim, ch)
                 self.cond_out = nn.Conv2d(ch, 1, 4, 4)
@@ -192,6 +197,7 @@ def build_stagewise_d(
         params.cond_head,
         cond,
         params.cond_head_kind,
+        params.projection_norm,
     )
     if not (d.has_uncond or params.cond_head):
         raise PluginError("discriminator 'stagewise': both heads are disabled; enable one")

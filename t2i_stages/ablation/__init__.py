@@ -22,9 +22,19 @@ from .plan import (
     remove_paths,
     unexplained_differences,
 )
-from .report import Cell, Row, RunResult, aggregate, lookup
+from .report import Cell, ClaimResult, Row, RunResult, aggregate, claim_results, lookup
 from .runner import AblationResult, ablate_command, run_ablation, write_comparison
-from .spec import Ablation, AblationError, MetricSpec, RunResources, Variant, read_ablation
+from .spec import (
+    Ablation,
+    AblationError,
+    Claim,
+    MetricSpec,
+    RunResources,
+    Variant,
+    read_ablation,
+    variant_base,
+)
+from .stats import Comparison, bootstrap_mean_ci, compare
 
 __all__ = [
     "Ablation",
@@ -32,6 +42,9 @@ __all__ = [
     "AblationPlan",
     "AblationResult",
     "Cell",
+    "Claim",
+    "ClaimResult",
+    "Comparison",
     "LAUNCHERS",
     "LaunchSettings",
     "Launcher",
@@ -46,6 +59,9 @@ __all__ = [
     "Variant",
     "ablate_command",
     "aggregate",
+    "bootstrap_mean_ci",
+    "claim_results",
+    "compare",
     "diff_paths",
     "execute_run",
     "lookup",
@@ -57,5 +73,6 @@ __all__ = [
     "run_ablation",
     "run_task",
     "unexplained_differences",
+    "variant_base",
     "write_comparison",
 ]

@@ -22,7 +22,7 @@ from ..recipe.diff import diff_paths, fmt
 from ..recipe.sources import Loc, RecipeSources, parse_override
 from ..recipe.validate import RECORD_FIELDS, resolved_recipe, validate_recipe
 from ..registry import Registry, load_registry
-from .spec import Ablation, AblationError, Variant, read_ablation
+from .spec import Ablation, AblationError, Variant, read_ablation, variant_base
 
 MARKER = "ablation-run.json"
 
@@ -220,11 +220,11 @@ def replan_run(
 ) -> PlannedRun:
     """One run of a study rebuilt from its file, as ``plan_ablation`` planned it (another
     process's view: a launcher's worker); its status is read from its folder again."""
-    spec, base = read_ablation(path)
+    spec, _ = read_ablation(path)
     found = [v for v in spec.variants if v.name == variant]
     if not found:
         raise AblationError(f"{path}: no variant named {variant} (the file changed?)")
-    rs = variant_sources(base, spec, found[0], seed, list(overrides))
+    rs = variant_sources(variant_base(path, spec, found[0]), spec, found[0], seed, list(overrides))
     recipe = validate_recipe(rs, registry)
     resolved = _plain(resolved_recipe(recipe, registry))
     run = PlannedRun(found[0], seed, recipe, resolved, Path(out_dir) / variant / f"seed-{seed}")
@@ -269,10 +269,11 @@ def plan_ablation(
 
     problems: list[str] = []
     for variant in chosen:
+        own_base = variant_base(path, spec, variant)
         for i, seed in enumerate(seeds):
             where = f"{path}: variant '{variant.name}' (seed {seed})"
             try:
-                rs = variant_sources(base, spec, variant, seed, overrides)
+                rs = variant_sources(own_base, spec, variant, seed, overrides)
                 recipe = validate_recipe(rs, registry)
                 if i == 0 and build_check:
                     problems += [f"{where}: {p}" for p in _build_check(recipe, registry)]

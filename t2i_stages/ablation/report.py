@@ -1,8 +1,10 @@
 """The comparison: per-run numbers from each run's metrics.json, aggregated across seeds.
 
-Writes ``table.md`` and ``table.csv`` (one row per variant, mean and sample standard deviation
-across seeds for every chosen metric), ``runs.csv`` (every run's number, one per line) and
-``chart.png`` (one bar panel per metric, error bars = the spread across seeds, one dot per seed).
+Writes ``table.md`` and ``table.csv`` (one row per variant: for every chosen metric the mean,
+the sample standard deviation and the 95% bootstrap interval of the mean across seeds; then one
+line per claim and metric: the difference, its interval and a permutation test),
+``runs.csv`` (every run's number, one per line), ``claims.csv`` and ``chart.png`` (one bar panel
+per metric, error bars = the 95% interval, one dot per seed).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 from ..errors import T2IError
 from ..run_files import read_json
 from .plan import MARKER, AblationPlan, PlannedRun
-from .spec import MetricSpec
+from .spec import Claim, MetricSpec
+from .stats import Comparison, bootstrap_mean_ci, compare
 
 
 @dataclass
@@ -49,6 +52,11 @@ class Cell:
     def std(self) -> float | None:
         """Sample standard deviation across seeds (None with fewer than two)."""
         return statistics.stdev(self.values) if len(self.values) > 1 else None
+
+    @property
+    def ci(self) -> tuple[float, float] | None:
+        """The 95% percentile-bootstrap interval of the mean (None with fewer than two)."""
+        return bootstrap_mean_ci(self.values)
 
 
 @dataclass
@@ -165,6 +173,40 @@ def aggregate(plan: AblationPlan, results: list[RunResult], metrics: list[Metric
     return rows
 
 
+@dataclass
+class ClaimResult:
+    """One claim on one metric: the comparison of the two variants' seeds."""
+
+    claim: Claim
+    metric: MetricSpec
+    comparison: Comparison | None  # None while a side has no finished run
+
+    @property
+    def better(self) -> str | None:
+        """Which variant the means favour, given the metric's direction (None: neutral/tied)."""
+        c = self.comparison
+        if c is None or c.difference == 0 or self.metric.direction == "neutral":
+            return None
+        a_wins = (c.difference > 0) == (self.metric.direction == "higher")
+        return self.claim.a if a_wins else self.claim.b
+
+
+def claim_results(
+    plan: AblationPlan, rows: list[Row], metrics: list[MetricSpec]
+) -> list[ClaimResult]:
+    """Every claim of the study on each of its metrics, from the finished seeds."""
+    by_variant = {r.variant: r for r in rows}
+    out = []
+    for claim in plan.spec.claims:
+        a, b = by_variant.get(claim.a), by_variant.get(claim.b)
+        chosen = [m for m in metrics if not claim.metrics or m.name in claim.metrics]
+        for m in chosen:
+            xs = a.cells[m.name].values if a else []
+            ys = b.cells[m.name].values if b else []
+            out.append(ClaimResult(claim, m, compare(xs, ys) if xs and ys else None))
+    return out
+
+
 def _num(v: float | None) -> str:
     if v is None:
         return "n/a"
@@ -195,7 +237,8 @@ def format_markdown(plan: AblationPlan, rows: list[Row], metrics: list[MetricSpe
             if spec.set or plan.overrides
             else []
         ),
-        "Each cell: mean ± sample standard deviation across seeds (n = finished seeds).",
+        "Each cell: mean ± sample standard deviation across seeds [95% bootstrap interval of "
+        "the mean] (n = finished seeds).",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
@@ -210,15 +253,46 @@ def format_markdown(plan: AblationPlan, rows: list[Row], metrics: list[MetricSpe
             elif c.std is None:
                 cells.append(f"{_num(c.mean)} (n={c.n})")
             else:
-                cells.append(f"{_num(c.mean)} ± {_num(c.std)} (n={c.n})")
+                lo, hi = c.ci or (None, None)
+                cells.append(f"{_num(c.mean)} ± {_num(c.std)} [{_num(lo)}, {_num(hi)}] (n={c.n})")
         changes = "; ".join(f"`{_md_escape(ch)}`" for ch in row.changes) or "—"
         lines.append("| " + " | ".join([name, str(len(row.seeds))] + cells + [changes]) + " |")
+    lines += _claims_markdown(claim_results(plan, rows, metrics))
     described = [r for r in rows if r.description]
     if described:
         lines += ["", "Variants:", ""]
         lines += [f"- **{r.variant}**: {_md_escape(r.description)}" for r in described]
     lines.append("")
     return "\n".join(lines)
+
+
+def _claims_markdown(claims: list[ClaimResult]) -> list[str]:
+    if not claims:
+        return []
+    lines = [
+        "",
+        "Claims: difference of the means (a - b) with its 95% bootstrap interval, and a "
+        "two-sided permutation test of it over the seeds (exact: every split of the seeds).",
+        "",
+        "| claim | metric | a | b | a - b [95% interval] | p | favours |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for cr in claims:
+        c = cr.comparison
+        head = f"{_md_escape(cr.claim.title)} | {cr.metric.title}{_ARROWS[cr.metric.direction]}"
+        if c is None:
+            lines.append(f"| {head} | n/a | n/a | no finished runs on one side | | |")
+            continue
+        lo, hi = c.interval or (None, None)
+        diff = (
+            f"{_num(c.difference)} [{_num(lo)}, {_num(hi)}]" if c.interval else _num(c.difference)
+        )
+        p = "n/a" if c.p_value is None else f"{c.p_value:.3g}" + ("" if c.exact else " (MC)")
+        lines.append(
+            f"| {head} | {_num(c.mean_a)} (n={c.n_a}) | {_num(c.mean_b)} (n={c.n_b}) | {diff} "
+            f"| {p} | {cr.better or '—'} |"
+        )
+    return lines
 
 
 def _budget(plan: AblationPlan, dotted: str) -> str:
@@ -249,6 +323,7 @@ def write_tables(
         header = ["variant", "reference", "seeds", "changes"]
         for m in metrics:
             header += [f"{m.name} mean", f"{m.name} std", f"{m.name} n"]
+            header += [f"{m.name} ci95 low", f"{m.name} ci95 high"]
         w.writerow(header)
         for row in rows:
             line: list[Any] = [
@@ -259,7 +334,8 @@ def write_tables(
             ]
             for m in metrics:
                 c = row.cells[m.name]
-                line += [_csv(c.mean), _csv(c.std), c.n]
+                lo, hi = c.ci or (None, None)
+                line += [_csv(c.mean), _csv(c.std), c.n, _csv(lo), _csv(hi)]
             w.writerow(line)
     runs_csv = plan.out / "runs.csv"
     with open(runs_csv, "w", newline="", encoding="utf-8") as f:
@@ -270,6 +346,25 @@ def write_tables(
                 w.writerow(
                     [r.variant, r.seed, m.name, _csv(lookup(r.results, m.name)), r.step, r.out]
                 )
+    claims_csv = plan.out / "claims.csv"
+    if plan.spec.claims:
+        with open(claims_csv, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(
+                ["claim", "a", "b", "metric", "mean a", "n a", "mean b", "n b", "a - b",
+                 "ci95 low", "ci95 high", "p", "exact", "favours"]
+            )  # fmt: skip
+            for cr in claim_results(plan, rows, metrics):
+                c = cr.comparison
+                lo, hi = c.interval if c and c.interval else (None, None)
+                w.writerow(
+                    [cr.claim.title, cr.claim.a, cr.claim.b, cr.metric.name]
+                    + (
+                        [_csv(c.mean_a), c.n_a, _csv(c.mean_b), c.n_b, _csv(c.difference),
+                         _csv(lo), _csv(hi), _csv(c.p_value), int(c.exact), cr.better or ""]
+                        if c else [""] * 10
+                    )
+                )  # fmt: skip
     return md, table_csv, runs_csv
 
 
@@ -278,7 +373,8 @@ def _csv(v: float | None) -> str:
 
 
 def write_chart(plan: AblationPlan, rows: list[Row], metrics: list[MetricSpec]) -> Path:
-    """One bar panel per metric: mean per variant, error bar = std across seeds, dots = seeds."""
+    """One bar panel per metric: mean per variant, error bar = its 95% bootstrap interval,
+    dots = seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -297,12 +393,15 @@ def write_chart(plan: AblationPlan, rows: list[Row], metrics: list[MetricSpec]) 
     for k, m in enumerate(metrics):
         ax = axes[k // cols][k % cols]
         means = [r.cells[m.name].mean for r in rows]
-        stds = [r.cells[m.name].std or 0.0 for r in rows]
+        bars = [v if v is not None else 0.0 for v in means]
+        cis = [r.cells[m.name].ci for r in rows]
+        below = [max(0.0, v - ci[0]) if ci else 0.0 for v, ci in zip(bars, cis, strict=True)]
+        above = [max(0.0, ci[1] - v) if ci else 0.0 for v, ci in zip(bars, cis, strict=True)]
         xs = list(range(len(rows)))
         ax.bar(
             xs,
-            [v if v is not None else 0.0 for v in means],
-            yerr=stds,
+            bars,
+            yerr=[below, above],
             color=colors,
             capsize=4,
             alpha=0.85,
@@ -321,7 +420,10 @@ def write_chart(plan: AblationPlan, rows: list[Row], metrics: list[MetricSpec]) 
     if not metrics:
         axes[0][0].text(0.5, 0.5, "no finished run yet", ha="center", va="center")
     seeds = ", ".join(map(str, plan.seeds))
-    fig.suptitle(f"{plan.spec.name}: mean ± std over seeds {seeds} (dots: seeds)", fontsize=10)
+    fig.suptitle(
+        f"{plan.spec.name}: mean and 95% bootstrap interval over seeds {seeds} (dots: seeds)",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -3,7 +3,9 @@
 An ablation is a small YAML file read with ``yaml.safe_load`` and checked by the pydantic models
 below (unknown keys are errors). Each variant is a list of ``--set``-style overrides (and
 optionally paths to remove) applied on top of the base recipe, so a variant says exactly what it
-changes and nothing else.
+changes and nothing else. A variant may name a recipe of its own (``base``): a comparison of
+families is a study whose variants are the families' recipes. ``claims`` name the pairwise
+comparisons the study is for; each gets a permutation test in the report (``stats.py``).
 """
 
 from __future__ import annotations
@@ -90,6 +92,12 @@ class Variant(_Strict):
         "such as losses.4); list items are removed from the highest index down, so every index "
         "refers to the list as it was before any removal.",
     )
+    base: str | None = Field(
+        None,
+        description="This variant's own recipe instead of the study's base (relative to the "
+        "ablation file, or builtin:NAME): a comparison of families. The shared overrides, the "
+        "seeds and the same_budget check still apply.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -114,7 +122,29 @@ class Variant(_Strict):
     @property
     def changes(self) -> list[str]:
         """The variant's own changes as one-line strings (for tables and logs)."""
-        return [*self.set, *(f"unset {p}" for p in self.unset)]
+        own = [f"recipe {self.base}"] if self.base is not None else []
+        return [*own, *self.set, *(f"unset {p}" for p in self.unset)]
+
+
+class Claim(_Strict):
+    """A pairwise claim the study tests: variant ``a`` against variant ``b`` on some metrics.
+
+    The report gives, per metric, both means, the difference a - b with its 95% bootstrap
+    interval and a two-sided permutation test over the seeds (``stats.py``). The claim names no
+    direction on purpose: the table says which way the numbers fall.
+    """
+
+    a: str = Field(description="A variant.")
+    b: str = Field(description="The variant it is compared with.")
+    metrics: list[str] = Field(
+        default_factory=list,
+        description="Metric names (as in `metrics`); empty = every metric of the table.",
+    )
+    label: str | None = Field(None, description="What the claim says (e.g. the paper's words).")
+
+    @property
+    def title(self) -> str:
+        return self.label or f"{self.a} vs {self.b}"
 
 
 class RunResources(_Strict):
@@ -172,6 +202,11 @@ class Ablation(_Strict):
         description="Table columns; empty = every value the reference variant's runs report.",
     )
     variants: list[Variant] = Field(min_length=1, description="The arms of the study.")
+    claims: list[Claim] = Field(
+        default_factory=list,
+        description="Pairwise comparisons to test (a permutation test per metric over the "
+        "seeds, with the difference's 95% bootstrap interval).",
+    )
     same_budget: list[str] = Field(
         default_factory=lambda: [
             "train.max_steps",
@@ -216,6 +251,18 @@ class Ablation(_Strict):
             raise ValueError(f"variant names must be distinct: {', '.join(dupes)}")
         if self.reference is not None and self.reference not in names:
             raise ValueError(f"reference '{self.reference}' is not a variant ({', '.join(names)})")
+        columns = [m.name for m in self.metrics]
+        for k, claim in enumerate(self.claims):
+            for side in (claim.a, claim.b):
+                if side not in names:
+                    raise ValueError(f"claims.{k}: '{side}' is not a variant ({', '.join(names)})")
+            if claim.a == claim.b:
+                raise ValueError(f"claims.{k}: compares '{claim.a}' with itself")
+            unknown = [m for m in claim.metrics if columns and m not in columns]
+            if unknown:
+                raise ValueError(
+                    f"claims.{k}: {', '.join(unknown)} not among the metrics ({', '.join(columns)})"
+                )
         return self
 
     @property
@@ -252,16 +299,36 @@ def read_ablation(path: str | Path) -> tuple[Ablation, Path]:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+            loc = ".".join(str(p) for p in err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown field (not allowed here)" + did_you_mean(Ablation, err["loc"])
-            lines.append(f"{path}: {loc}: {msg}")
+            # a whole-file check (names, references, claims) names its own field in msg
+            lines.append(f"{path}: {loc}: {msg}" if loc else f"{path}: {msg}")
         raise AblationError("\n".join(lines)) from None
-    if is_builtin(spec.base):
+    for variant in spec.variants:  # a variant's own recipe must exist before anything trains
+        if variant.base is not None:
+            variant_base(path, spec, variant)
+    return spec, _resolve_base(path, spec.base, "base")
+
+
+def _resolve_base(path: Path, ref: str, where: str) -> Path:
+    if is_builtin(ref):
         try:
-            return spec, builtin_recipe(spec.base, f"{path}: base").resolve()
+            return builtin_recipe(ref, f"{path}: {where}").resolve()
         except RecipeError as exc:
             raise AblationError(str(exc)) from None
-    base = (path.parent / spec.base).resolve()
-    return spec, base
+    found = (path.parent / ref).resolve()
+    if not found.is_file():
+        raise AblationError(f"{path}: {where}: recipe {found} not found")
+    return found
+
+
+def variant_base(path: str | Path, spec: Ablation, variant: Variant) -> Path:
+    """The recipe a variant starts from: its own ``base``, else the study's."""
+    ref, where = (
+        (variant.base, f"variant '{variant.name}': base")
+        if variant.base is not None
+        else (spec.base, "base")
+    )
+    return _resolve_base(Path(path), ref, where)

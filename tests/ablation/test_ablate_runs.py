@@ -16,6 +16,8 @@ import pytest
 import yaml
 
 from t2i_stages.ablation import (
+    bootstrap_mean_ci,
+    compare,
     lookup,
     override_roots,
     plan_ablation,
@@ -130,12 +132,14 @@ def test_seeds_give_a_spread_and_the_csv_matches_the_runs(write_ablation, regist
         "name: seeds\nseeds: [0, 1]\nmetrics: ['FD[matcher]', 'R-precision[run]']\nvariants:\n"
         "  - name: base\n  - name: attention\n"
         "    set: [generator.params.stages.1.params.fusion.type=word_attention]\n"
+        "claims:\n  - {a: attention, b: base, metrics: ['FD[matcher]'], label: attention helps}\n"
     )
     result = run_ablation(path, registry=registry, out_dir=tmp_path / "o", log=lambda *a: None)
     assert sorted(result.trained) == sorted(
         ["base/seed-0", "base/seed-1", "attention/seed-0", "attention/seed-1"]
     )
     rows = {r["variant"]: r for r in csv.DictReader(result.table_csv.open())}
+    fd = {}
     for variant in ("base", "attention"):
         values = [
             lookup(
@@ -148,7 +152,22 @@ def test_seeds_give_a_spread_and_the_csv_matches_the_runs(write_ablation, regist
         ]
         assert float(rows[variant]["FD[matcher] mean"]) == pytest.approx(statistics.fmean(values))
         assert float(rows[variant]["FD[matcher] std"]) == pytest.approx(statistics.stdev(values))
+        low, high = bootstrap_mean_ci(values)
+        assert float(rows[variant]["FD[matcher] ci95 low"]) == pytest.approx(low)
+        assert float(rows[variant]["FD[matcher] ci95 high"]) == pytest.approx(high)
         assert rows[variant]["seeds"] == "0 1"
+        fd[variant] = values
+    # the claim: its numbers are the seeds' comparison, on the metric it names only
+    claims = list(csv.DictReader((tmp_path / "o" / "claims.csv").open()))
+    assert [(c["claim"], c["metric"]) for c in claims] == [("attention helps", "FD[matcher]")]
+    expected = compare(fd["attention"], fd["base"])
+    assert float(claims[0]["a - b"]) == pytest.approx(expected.difference)
+    assert float(claims[0]["p"]) == pytest.approx(expected.p_value)
+    assert float(claims[0]["ci95 low"]) == pytest.approx(expected.interval[0])
+    lower_is_better = "attention" if expected.difference < 0 else "base"
+    assert claims[0]["favours"] == (lower_is_better if expected.difference else "")
+    table = result.table_md.read_text()
+    assert "| attention helps | FD[matcher]" in table and "permutation test" in table
     # two seeds really are two different trainings
     seed0 = json.loads((tmp_path / "o" / "base" / "seed-0" / "metrics.json").read_text())
     seed1 = json.loads((tmp_path / "o" / "base" / "seed-1" / "metrics.json").read_text())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -147,10 +148,24 @@ def test_narrowing_seeds_and_variants_keeps_the_reference(write_ablation, regist
         ("name: s\nreference: z\nvariants:\n  - {name: a}\n", "reference 'z' is not a variant"),
         ("name: s\nseeds: [1, 1]\nvariants:\n  - {name: a}\n", "seeds must be distinct"),
         ("name: s\nvariants:\n  - {name: a, unset: [losses..1]}\n", "is not a dotted path"),
+        (
+            "name: s\nvariants:\n  - {name: a}\nclaims:\n  - {a: a, b: z}\n",
+            "claims.0: 'z' is not a variant (a)",
+        ),
+        (
+            "name: s\nvariants:\n  - {name: a}\n  - {name: b}\nclaims:\n  - {a: a, b: a}\n",
+            "claims.0: compares 'a' with itself",
+        ),
+        (
+            "name: s\nmetrics: [FD]\nvariants:\n  - {name: a}\n  - {name: b}\n"
+            "claims:\n  - {a: a, b: b, metrics: [CMD]}\n",
+            "claims.0: CMD not among the metrics (FD)",
+        ),
+        ("name: s\nvariants:\n  - {name: a, base: nowhere.yaml}\n", "variant 'a': base: recipe"),
     ],
 )
 def test_ablation_file_errors_name_the_field(write_ablation, body, message):
-    with pytest.raises(AblationError, match=message.replace("[", r"\[")):
+    with pytest.raises(AblationError, match=re.escape(message)):
         read_ablation(write_ablation(body))
 
 
@@ -256,3 +271,31 @@ def test_every_shipped_ablation_plans(study, registry, tmp_path):
     spec, _ = read_ablation(study)
     assert len(plan.runs) == len(spec.variants) * len(spec.seeds)
     assert {r.status for r in plan.runs} == {"new"}
+
+
+def test_a_variant_may_start_from_a_recipe_of_its_own(registry, tmp_path):
+    """A family comparison: each variant is a family's recipe; the shared set still applies."""
+    path = tmp_path / "families.yaml"
+    path.write_text(
+        "name: families\nbase: builtin:grgan.yaml\nset: [train.max_steps=7]\nseeds: [0, 1]\n"
+        "variants:\n  - name: grgan\n  - {name: dmgan, base: builtin:dmgan.yaml}\n"
+        "  - {name: attngan, base: builtin:attngan.yaml}\n"
+        "claims:\n  - {a: grgan, b: dmgan}\n  - {a: dmgan, b: attngan}\n",
+        encoding="utf-8",
+    )
+    plan = plan_ablation(path, registry=registry, out_dir=tmp_path / "out")
+    names = {(r.variant.name, r.seed): r.recipe.name for r in plan.runs}
+    assert names == {
+        ("grgan", 0): "grgan", ("grgan", 1): "grgan",
+        ("dmgan", 0): "dmgan", ("dmgan", 1): "dmgan",
+        ("attngan", 0): "attngan", ("attngan", 1): "attngan",
+    }  # fmt: skip
+    assert {r.resolved["train"]["max_steps"] for r in plan.runs} == {7}
+    assert any(d.startswith("generator") for d in plan.differences["dmgan"])
+    # a worker rebuilding one run from the file gets the variant's own recipe
+    from t2i_stages.ablation.plan import replan_run
+
+    again = replan_run(path, [], tmp_path / "out", "dmgan", 1, registry)
+    assert again.recipe.name == "dmgan" and again.resolved == next(
+        r.resolved for r in plan.runs if (r.variant.name, r.seed) == ("dmgan", 1)
+    )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from model_helpers import TEXT_DIM, T, random_text
+from pydantic import ValidationError
 
 from t2i_stages.plugins.conditioning.ca import kl_divergence
+from t2i_stages.plugins.discriminators.params import StagewiseDiscriminatorParams
 from t2i_stages.recipe import ConditioningSlot
 
 
@@ -124,6 +127,21 @@ def test_projection_head_is_a_linear_logit_plus_an_inner_product(registry):
     # the reference head stays the default
     default = _cond_d(registry)
     assert default.cond_embed is None and default.cond_joint is not None
+
+
+def test_projection_norm_spectral_bounds_the_text_term(registry):
+    D = _cond_d(registry, cond_head_kind="projection", projection_norm="spectral")
+    text = random_text(b=4)
+    for _ in range(30):  # training-mode forwards advance the power iteration
+        D.cond_logits(D(torch.randn(4, 3, 16, 16)), D.condition(text))
+    for layer in (D.cond_embed, D.cond_out):
+        assert torch.linalg.matrix_norm(layer.weight.detach(), ord=2).item() == pytest.approx(
+            1.0, rel=0.02
+        )
+    plain = _cond_d(registry, cond_head_kind="projection")
+    assert not hasattr(plain.cond_embed, "parametrizations")
+    with pytest.raises(ValidationError, match="projection_norm needs cond_head_kind"):
+        StagewiseDiscriminatorParams(norm="spectral", projection_norm="spectral")
 
 
 def _word_head_d(registry, **extra):
