@@ -350,10 +350,19 @@ def runs_made(records: list[dict[str, Any]]) -> str:
 
 
 def sample_rows(
-    families: list[str], run_dirs: dict[str, Path], registry: Any, n: int = GRID_CAPTIONS
+    families: list[str],
+    run_dirs: dict[str, Path],
+    registry: Any,
+    n: int = GRID_CAPTIONS,
+    stages: bool = False,
 ) -> tuple[list[str], list[tuple[str, Any]]]:
-    """The same n held-out captions and noise through each family's EMA generator."""
+    """The same n held-out captions and noise through each family's EMA generator.
+
+    ``stages``: one row per stage of each run (the coarse ones enlarged, nearest neighbour), to
+    see at which resolution an artefact is made; else the last stage only.
+    """
     import torch
+    import torch.nn.functional as F
 
     from t2i_stages.api import load_run
 
@@ -380,7 +389,14 @@ def sample_rows(
             g = torch.Generator().manual_seed(GRID_NOISE_SEED + 1)
             eps = torch.randn(n, G.eps_dim, generator=g)
         out = run.generate(captions, z=z, eps=eps)
-        rows.append((f"{LABELS.get(fam, fam)} (step {run.step})", out.images[-1].float().cpu()))
+        label = f"{LABELS.get(fam, fam)} (step {run.step})"
+        if not stages:
+            rows.append((label, out.images[-1].float().cpu()))
+            continue
+        size = out.images[-1].shape[-1]
+        for im in out.images:
+            big = F.interpolate(im.float().cpu(), size=size, mode="nearest")
+            rows.append((f"{label}, {im.shape[-1]} px", big))
     return captions, rows
 
 

@@ -1,6 +1,7 @@
 """Sample grids of several runs next to the real images: the same held-out captions and noise.
 
     python benchmarks/sample_strip.py RUN_DIR=LABEL [RUN_DIR=LABEL ...] --out docs/img/x.png [--n 8]
+        [--stages]
 
 The first run's test split gives ``n`` captions spread over it (the evaluation's captions, epoch
 0); its real images are the top row, and every run's EMA generator draws them from the same noise
@@ -28,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("runs", nargs="+", type=parse_run, help="RUN_DIR=LABEL")
     p.add_argument("--out", type=Path, required=True, help="the PNG to write")
     p.add_argument("--n", type=int, default=8, help="captions (columns)")
+    p.add_argument(
+        "--stages", action="store_true", help="a row per stage of each run, not the last only"
+    )
     args = p.parse_args(argv)
     from compare_families import draw_grid, sample_rows
 
@@ -41,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = [label for _, label in args.runs]
     dirs = {label: path for path, label in args.runs}
     try:
-        captions, rows = sample_rows(labels, dirs, load_registry(), n=args.n)
+        captions, rows = sample_rows(labels, dirs, load_registry(), n=args.n, stages=args.stages)
     except T2IError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

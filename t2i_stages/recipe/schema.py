@@ -90,7 +90,9 @@ class TrainConfig(Strict):
     ema_warmup: bool = Field(
         False,
         description="Use decay min(ema_decay, (1+t)/(10+t)) at update t, so that a short run's EMA "
-        "is not mostly its random init (the references use a constant 0.999 over 100k+ steps).",
+        "is not mostly its random init (the references use a constant 0.999 over 100k+ steps). "
+        "The ramp reaches ema_decay only at t = (10 d - 1) / (1 - d), about 9,000 updates for "
+        "0.999, so below that a larger ema_decay changes nothing.",
     )
     augment: AugmentConfig = Field(
         default_factory=AugmentConfig,
