@@ -12,6 +12,7 @@ same numbers.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,8 +39,14 @@ def bootstrap_mean_ci(
 ) -> tuple[float, float] | None:
     """The percentile-bootstrap interval of the mean; None with fewer than two values.
 
-    All values equal gives the degenerate interval (v, v).
+    All values equal gives the degenerate interval (v, v). Cached on the values: a report asks
+    for the same cell's interval in its table, its CSV and its chart.
     """
+    return _bootstrap_mean_ci(tuple(map(float, values)), confidence)
+
+
+@functools.lru_cache(maxsize=1024)
+def _bootstrap_mean_ci(values: tuple[float, ...], confidence: float) -> tuple[float, float] | None:
     data = np.asarray(values, dtype=float)
     if data.size < 2:
         return None
@@ -86,7 +93,13 @@ def compare(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDEN
     where there are at most ``RESAMPLES`` of them.
 
     Needs at least one value on each side; the interval and the p-value need two on each.
+    Cached on the values, like ``bootstrap_mean_ci``.
     """
+    return _compare(tuple(map(float, a)), tuple(map(float, b)), confidence)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compare(a: tuple[float, ...], b: tuple[float, ...], confidence: float) -> Comparison:
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.size == 0 or y.size == 0:
         raise ValueError("compare needs at least one value on each side")
