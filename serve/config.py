@@ -47,6 +47,9 @@ class ServeConfig(BaseModel):
     # the HTTP side
     max_body_bytes: int = Field(65_536, ge=64)
     body_timeout_s: float = Field(10.0, gt=0, description="a slower request body gets 408")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="a slower request line and headers get 408 (header_deadline.py)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ServeConfig:

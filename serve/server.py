@@ -48,17 +48,26 @@ def serve(
     if not 0 <= port <= 65535:
         raise T2IError(f"--port must be between 0 and 65535, not {port}")
     from .app import create_app
+    from .header_deadline import HeaderDeadlineProtocol
     from .model import ServedModel
 
     export_dir = Path(export_dir).resolve()
     model = ServedModel.load(export_dir, config)
     common = dict(host=host, port=port, log_level=log_level, timeout_keep_alive=5)
     if workers == 1:
-        uvicorn.run(create_app(export_dir, config, model=model), **common)
+        protocol = HeaderDeadlineProtocol.with_timeout(config.header_timeout_s)
+        uvicorn.run(create_app(export_dir, config, model=model), http=protocol, **common)
         return
     del model  # checked; each worker process loads its own
     os.environ[ENV] = json.dumps({"export_dir": str(export_dir), "config": config.model_dump()})
-    uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **common)
+    # the workers' protocol reads header_timeout_s from the same variable (header_deadline.py)
+    uvicorn.run(
+        f"{__name__}:app_from_env",
+        factory=True,
+        workers=workers,
+        http=HeaderDeadlineProtocol,
+        **common,
+    )
 
 
 def app_from_env():

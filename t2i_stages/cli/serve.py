@@ -66,6 +66,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--body-timeout-s", type=float, default=None, help="time to send a body, else 408 (10)"
     )
     p.add_argument(
+        "--header-timeout-s",
+        type=float,
+        default=None,
+        help="time to send the request line and headers, else 408 (10)",
+    )
+    p.add_argument(
         "--log-level",
         choices=("critical", "error", "warning", "info", "debug"),
         default="info",
@@ -97,5 +103,6 @@ def _serve(args: argparse.Namespace) -> int:
         max_images=args.max_images,
         max_body_bytes=args.max_body_bytes,
         body_timeout_s=args.body_timeout_s,
+        header_timeout_s=args.header_timeout_s,
     )
     return 0

@@ -13,9 +13,12 @@ import time
 import httpx
 import uvicorn
 
+from t2i_stages.serve.header_deadline import HeaderDeadlineProtocol
+
 
 class LiveServer:
-    """uvicorn serving ``app`` in a thread; ``url``, ``client`` (httpx), ``service``."""
+    """uvicorn serving ``app`` in a thread, with the header deadline ``serve()`` uses; ``url``,
+    ``client`` (httpx), ``service``."""
 
     def __init__(self, app, ready: bool = True):
         self.app = app
@@ -25,7 +28,10 @@ class LiveServer:
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_keep_alive=5)
+        protocol = HeaderDeadlineProtocol.with_timeout(app.state.service.config.header_timeout_s)
+        config = uvicorn.Config(
+            app, http=protocol, log_level="warning", lifespan="on", timeout_keep_alive=5
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True

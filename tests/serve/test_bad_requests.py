@@ -31,6 +31,7 @@ def strict(demo_deploy):
         max_queue=64,
         max_body_bytes=2048,
         body_timeout_s=0.5,
+        header_timeout_s=0.5,
         max_caption_chars=200,
     )
     with LiveServer(app) as server:
@@ -174,6 +175,55 @@ def test_a_slow_body_gets_408_and_others_are_served_meanwhile(strict):
     assert b"connection: close" in head.lower()
     assert json.loads(body)["field"] == "body"
     assert took >= 0.5  # --body-timeout-s; no upper bound on a shared, loaded machine
+    assert strict.client.get("/healthz").status_code == 200
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    chunks = [sock.recv(65536)]
+    while chunks[-1]:
+        chunks.append(sock.recv(65536))
+    return b"".join(chunks)
+
+
+def test_slow_headers_get_408_and_others_are_served_meanwhile(strict):
+    """Slowloris: a request line and half a header, then nothing (uvicorn alone would wait for
+    ever); the deadline is --header-timeout-s."""
+    start = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", strict.port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/generate HTTP/1.1\r\nHost: localhost\r\nContent-Ty")
+        assert strict.client.get("/healthz").status_code == 200  # not blocked by the slow one
+        reply = _read_until_closed(sock)
+    took = time.perf_counter() - start
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), head
+    assert b"connection: close" in head.lower()
+    assert json.loads(body) == {
+        "error": "the request line and headers did not arrive within 0.5 s",
+        "field": "headers",
+    }
+    assert took >= 0.5
+    assert strict.client.get("/healthz").status_code == 200
+
+
+def test_the_header_deadline_restarts_for_each_request_of_a_kept_alive_connection(strict):
+    """A whole request is answered; the next one's head on the same connection has its own
+    deadline, counted from the previous response."""
+    with socket.create_connection(("127.0.0.1", strict.port), timeout=30) as sock:
+        time.sleep(0.3)  # within the first deadline (0.5 s from connecting)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        first = b""
+        while b"\r\n\r\n" not in first or not first.rstrip().endswith(b"}"):
+            first += sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200"), first
+        time.sleep(0.3)  # 0.6 s after connecting: past the first deadline, within the second
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHo")
+        second = _read_until_closed(sock)
+    assert second.startswith(b"HTTP/1.1 408"), second
+
+
+def test_a_connection_that_sends_nothing_is_closed_without_a_reply(strict):
+    with socket.create_connection(("127.0.0.1", strict.port), timeout=30) as sock:
+        assert _read_until_closed(sock) == b""  # closed by the server, not by the 30-s timeout
     assert strict.client.get("/healthz").status_code == 200
 
 

@@ -56,7 +56,7 @@ def test_serve_runs_and_serves_with_torch_blocked(demo_deploy, tmp_path, workers
     }
     argv = [sys.executable, "-m", "t2i_stages.cli.main", "serve", str(demo_deploy)]
     argv += ["--port", str(port), "--provider", "cpu", "--threads", "1", "--log-level", "warning"]
-    argv += ["--workers", str(workers)]
+    argv += ["--workers", str(workers), "--header-timeout-s", "0.5"]
     proc = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -84,6 +84,12 @@ def test_serve_runs_and_serves_with_torch_blocked(demo_deploy, tmp_path, workers
             )
             assert client.get("/v1/model").json()["recipe"]["name"] == "grgan"
             assert "t2i_batch_rows_bucket" in client.get("/metrics").text
+            # the header deadline reaches the server, and each worker process (through the env)
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: loc")
+                reply = b"".join(iter(lambda: sock.recv(65536), b""))
+            assert reply.startswith(b"HTTP/1.1 408"), reply
+            assert b"within 0.5 s" in reply
     finally:
         proc.send_signal(signal.SIGINT)
         try:
