@@ -155,10 +155,11 @@ def unmentioned_probe(run_dir: Path, images: int = 2000, seed: int = 0) -> dict[
         real = np.bincount(truth[open_, value_col].numpy(), minlength=k)[:k] / max(
             int(open_.sum()), 1
         )
+        shown = [j for j in range(k) if fake[j] > 0 or real[j] > 0]  # the dataset's values
         result[name] = {
             "captions": int(open_.sum()),
-            "generated": dict(zip(values, fake.round(3).tolist(), strict=True)),
-            "real": dict(zip(values, real.round(3).tolist(), strict=True)),
+            "generated": {values[j]: round(float(fake[j]), 3) for j in shown},
+            "real": {values[j]: round(float(real[j]), 3) for j in shown},
             "tv": float(0.5 * np.abs(fake - real).sum()),
         }
     return result

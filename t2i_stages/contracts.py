@@ -9,7 +9,9 @@ A loss declares its ``role``; the step calls each role differently:
 
 - ``adversarial``: ``d_loss(critic, real, fake, cond)`` and ``g_loss(critic, fake, cond)``;
 - ``matching``: ``loss(image_features, text, class_ids)`` on the matcher's features of a stage;
-- ``kl``: ``loss(mu, logvar)`` on the conditioning augmentation's statistics.
+- ``kl``: ``loss(mu, logvar)`` on the conditioning augmentation's statistics;
+- ``diversity``: ``loss(images_a, images_b, z_a, z_b)`` on two generations of the same
+  captions from two noise draws (the step runs the generator a second time for it).
 
 ``loss_role`` checks this when the loss is built, so a loss that forgets its role, or names a
 role without its methods, is an error naming the plugin rather than a silent misuse.
@@ -71,10 +73,24 @@ class KLLoss(Protocol):
     def __call__(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor: ...
 
 
+@runtime_checkable
+class DiversityLoss(Protocol):
+    role: str  # "diversity"
+
+    def __call__(
+        self,
+        images_a: list[torch.Tensor],
+        images_b: list[torch.Tensor],
+        z_a: torch.Tensor,
+        z_b: torch.Tensor,
+    ) -> torch.Tensor: ...
+
+
 LOSS_ROLES: dict[str, type] = {
     "adversarial": AdversarialLoss,
     "matching": MatchingLoss,
     "kl": KLLoss,
+    "diversity": DiversityLoss,
 }
 
 
@@ -85,7 +101,8 @@ def loss_role(loss: Any, name: str) -> str:
         raise T2IError(
             f"loss '{name}': cannot tell its role ({type(loss).__name__}.role is {role!r}); "
             "set role to 'adversarial' (d_loss, g_loss), 'matching' "
-            "(__call__(image_features, text, class_ids)) or 'kl' (__call__(mu, logvar))"
+            "(__call__(image_features, text, class_ids)), 'kl' (__call__(mu, logvar)) or "
+            "'diversity' (__call__(images_a, images_b, z_a, z_b))"
         )
     if not isinstance(loss, LOSS_ROLES[role]):
         needs = "d_loss and g_loss" if role == "adversarial" else "__call__"

@@ -66,7 +66,7 @@ class ComponentSpec:
     The optional static facts let ``validate`` check a recipe across components without
     building anything (else it builds the generator on the meta device, and the losses):
 
-    - ``role`` (losses): ``"adversarial"``, ``"matching"`` or ``"kl"``; the built loss must
+    - ``role`` (losses): ``"adversarial"``, ``"matching"``, ``"kl"`` or ``"diversity"``; the built loss must
       still satisfy that role's protocol (``t2i_stages.contracts``).
     - ``resolutions`` (generators): ``resolutions(params, registry) -> list[int] | None``, the
       stage resolutions the generator will have (None: cannot tell without building).

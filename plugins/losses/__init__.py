@@ -1,4 +1,4 @@
-"""Built-in losses: adversarial, matching and KL."""
+"""Built-in losses: adversarial, matching, KL and diversity."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from .params import (
     BCEMismatchParams,
     HingeMAGPParams,
     KLParams,
+    ModeSeekingParams,
     SentenceMatchingParams,
     WordRegionMatchingParams,
 )
@@ -33,6 +34,12 @@ def t2i_stages_losses() -> dict[str, ComponentSpec]:
             KLParams,
             "KL of the conditioning augmentation (mean over batch and dims)",
             role="kl",
+        ),
+        "mode_seeking": ComponentSpec(
+            "t2i_stages.plugins.losses.diversity:build_mode_seeking",
+            ModeSeekingParams,
+            "MSGAN mode-seeking term: 1 / (image distance / noise distance) of two draws per caption",
+            role="diversity",
         ),
         "sentence_matching": ComponentSpec(
             "t2i_stages.plugins.losses.matching:build_sentence_matching",

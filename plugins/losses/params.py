@@ -49,6 +49,16 @@ class KLParams(Params):
     as in all three reference repos; weight 1 there)."""
 
 
+class ModeSeekingParams(Params):
+    """MSGAN's mode-seeking term (Mao et al., CVPR 2019): G draws each caption twice, from two
+    noise vectors, and is penalised by ``1 / (d_images / d_z + eps)``, where ``d`` is the mean
+    absolute difference (per stage, averaged over the loss's stages). It pushes G to make the
+    noise matter, so that a caption that leaves an attribute open gets its whole spread rather
+    than one favourite value (a conditional GAN's mode collapse)."""
+
+    eps: float = Field(1e-5, gt=0, description="Keeps the ratio finite when the images agree.")
+
+
 Direction = Literal["image_to_text", "text_to_image"]
 
 

@@ -14,6 +14,7 @@ import torch
 
 from ..build import BuiltLoss
 from ..contracts import AdversarialLoss
+from ..errors import T2IError
 from ..types import GeneratorOutput, TextFeatures
 from .finite import FiniteGuard, Modules
 from .runtime import Runtime
@@ -92,7 +93,7 @@ class GanStep:
                 if k > 1:  # the D pass ran G without a graph
                     with self.rt.autocast():
                         out = self.G_train(z, eps, text)
-                total, parts = self.generator_loss(batch, text, out, g_terms, k)
+                total, parts = self.generator_loss(batch, text, out, g_terms, k, z, eps)
                 (total / k).backward()
                 for name, v in parts.items():
                     _add(logs, name, v, k)
@@ -143,9 +144,17 @@ class GanStep:
         return fakes, terms
 
     def generator_loss(
-        self, batch: dict, text: TextFeatures, out: GeneratorOutput, terms: dict, k: int = 1
+        self,
+        batch: dict,
+        text: TextFeatures,
+        out: GeneratorOutput,
+        terms: dict,
+        k: int = 1,
+        z: torch.Tensor | None = None,
+        eps: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, Logs]:
-        """G's total loss and its logged parts; ``terms`` collects each term under a full name."""
+        """G's total loss and its logged parts; ``terms`` collects each term under a full name.
+        ``z``/``eps`` are the noise of ``out``, which a diversity loss draws against."""
         parts: Logs = {}
         total = torch.zeros((), device=self.rt.device)
         n_stages = len(out.images)
@@ -171,6 +180,19 @@ class GanStep:
                         k,
                     )
                     total = total + weight * v
+            elif x.role == "diversity":
+                # the same captions (and CA noise) from a second z: only z differs
+                if z is None:
+                    raise T2IError(f"loss '{name}': a diversity loss needs the noise of G's images")
+                z_b, _ = self.sample_noise(out.images[0].shape[0])
+                with self.rt.autocast():
+                    out_b = self.G_train(z_b, eps, text)
+                v = x.loss(
+                    [out.images[s] for s in stages], [out_b.images[s] for s in stages], z, z_b
+                )
+                parts[name] = v
+                _add(terms, f"generator loss '{name}' (two noise draws)", v, k)
+                total = total + weight * v
             elif x.role == "kl":
                 if out.mu is not None:
                     v = x.loss(out.mu, out.logvar)

@@ -77,6 +77,13 @@ class Trainer:
             a.matcher.to(memory_format=fmt)
         if cfg.init_from is not None:  # before the EMA copies G
             state.init_from(self, Path(cfg.init_from))
+        if rt.distributed and any(x.role == "diversity" for x in a.losses):
+            names = ", ".join(f"'{x.slot.type}'" for x in a.losses if x.role == "diversity")
+            raise T2IError(
+                f"losses: {names} runs the generator twice per step, which its DDP wrapper "
+                "does not allow (each parameter's gradient is reduced once); train it on one "
+                "process"
+            )
         self.G_train = self._compiled(rt.wrap(self.G))
         self.Ds_train = [self._compiled(rt.wrap(d)) for d in self.Ds]
         fused = cfg.fused_optimizer

@@ -175,3 +175,28 @@ def test_data_loader_workers_are_shut_down_when_fit_returns(micro, registry, tmp
         assert multiprocessing.active_children() == []
     finally:
         gc.enable()
+
+
+def test_a_diversity_loss_draws_a_second_noise_and_reaches_g(micro, registry, tmp_path):
+    """mode_seeking runs G a second time on the same captions: its term is logged, and G's
+    update differs from the same step without it (same seed: same weights, batch and D step)."""
+    plain = _trainer(micro(), registry, tmp_path / "plain")
+    losses = [x.model_dump(exclude_none=True) for x in plain.recipe.losses]
+    diverse = micro(f"losses={[*losses, {'type': 'mode_seeking', 'weight': 0.5}]}")
+    t = _trainer(diverse, registry, tmp_path / "diverse")
+    assert all(
+        torch.equal(p, q) for p, q in zip(t.G.parameters(), plain.G.parameters(), strict=True)
+    )
+    logs = t.train_step([t.to_device(next(t.batches()))])
+    plain.train_step([plain.to_device(next(plain.batches()))])
+    assert float(logs["mode_seeking"]) > 0 and torch.isfinite(logs["mode_seeking"])
+    for d, d_plain in zip(t.Ds, plain.Ds, strict=True):  # the D step does not see it
+        assert all(
+            torch.equal(p, q) for p, q in zip(d.parameters(), d_plain.parameters(), strict=True)
+        )
+    moved = [
+        n
+        for (n, p), q in zip(t.G.named_parameters(), plain.G.parameters(), strict=True)
+        if not torch.equal(p, q)
+    ]
+    assert moved, "the diversity term changed nothing in G's update"

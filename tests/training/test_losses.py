@@ -141,3 +141,19 @@ def test_r1_pulls_the_critic_towards_a_flat_real_surface():
         grads.append((w.grad, w.detach()))
     (g0, w), (g1, _) = grads
     torch.testing.assert_close(g1 - g0, 1.5 * w)
+
+
+def test_mode_seeking_is_the_inverse_ratio_of_image_to_noise_distance():
+    from t2i_stages.plugins.losses.diversity import ModeSeeking, ModeSeekingParams
+
+    loss = ModeSeeking(ModeSeekingParams(eps=1e-5))
+    z_a, z_b = torch.zeros(4, 8), torch.full((4, 8), 2.0)  # mean |dz| = 2
+    a = [torch.zeros(4, 3, 8, 8), torch.zeros(4, 3, 16, 16)]
+    b = [torch.full((4, 3, 8, 8), 0.5), torch.full((4, 3, 16, 16), 0.25)]
+    expected = (1 / (0.5 / 2 + 1e-5) + 1 / (0.25 / 2 + 1e-5)) / 2  # averaged over the stages
+    assert math.isclose(float(loss(a, b, z_a, z_b)), expected, rel_tol=1e-6)
+    assert float(loss(a, a, z_a, z_b)) == 1e5  # images that ignore the noise: the largest
+    # its gradient pushes the two draws apart
+    b_grad = [x.clone().requires_grad_(True) for x in b]
+    loss(a, b_grad, z_a, z_b).backward()
+    assert all((g.grad < 0).all() for g in b_grad)  # raising b (away from a) lowers the loss
