@@ -11,7 +11,8 @@ A loss declares its ``role``; the step calls each role differently:
 - ``matching``: ``loss(image_features, text, class_ids)`` on the matcher's features of a stage;
 - ``kl``: ``loss(mu, logvar)`` on the conditioning augmentation's statistics;
 - ``diversity``: ``loss(images_a, images_b, z_a, z_b)`` on two generations of the same
-  captions from two noise draws (the step runs the generator a second time for it).
+  captions from two noise draws (the step runs the generator a second time for it, on the
+  batch's first ``loss.pairs`` captions where the loss sets that attribute, else all).
 
 ``loss_role`` checks this when the loss is built, so a loss that forgets its role, or names a
 role without its methods, is an error naming the plugin rather than a silent misuse.

@@ -18,6 +18,7 @@ class ModeSeeking:
 
     def __init__(self, params: ModeSeekingParams):
         self.params = params
+        self.pairs = params.pairs  # the step draws this many captions twice (None: all)
 
     def __call__(
         self,

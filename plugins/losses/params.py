@@ -57,6 +57,12 @@ class ModeSeekingParams(Params):
     than one favourite value (a conditional GAN's mode collapse)."""
 
     eps: float = Field(1e-5, gt=0, description="Keeps the ratio finite when the images agree.")
+    pairs: int | None = Field(
+        None,
+        gt=0,
+        description="Captions of each batch drawn a second time (the first ones; default all): "
+        "the second generator pass costs about as much as the first, so fewer pairs cost less.",
+    )
 
 
 Direction = Literal["image_to_text", "text_to_image"]

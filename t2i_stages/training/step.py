@@ -184,11 +184,16 @@ class GanStep:
                 # the same captions (and CA noise) from a second z: only z differs
                 if z is None:
                     raise T2IError(f"loss '{name}': a diversity loss needs the noise of G's images")
-                z_b, _ = self.sample_noise(out.images[0].shape[0])
+                m = min(getattr(x.loss, "pairs", None) or len(z), len(z))
+                z_b, _ = self.sample_noise(m)
+                head = type(text)(*(t[:m] if torch.is_tensor(t) else t for t in text))
                 with self.rt.autocast():
-                    out_b = self.G_train(z_b, eps, text)
+                    out_b = self.G_train(z_b, None if eps is None else eps[:m], head)
                 v = x.loss(
-                    [out.images[s] for s in stages], [out_b.images[s] for s in stages], z, z_b
+                    [out.images[s][:m] for s in stages],
+                    [out_b.images[s] for s in stages],
+                    z[:m],
+                    z_b,
                 )
                 parts[name] = v
                 _add(terms, f"generator loss '{name}' (two noise draws)", v, k)

@@ -200,3 +200,21 @@ def test_a_diversity_loss_draws_a_second_noise_and_reaches_g(micro, registry, tm
         if not torch.equal(p, q)
     ]
     assert moved, "the diversity term changed nothing in G's update"
+
+
+def test_mode_seeking_pairs_draws_only_that_many_captions_twice(micro, registry, tmp_path):
+    plain = micro()
+    losses = [x.model_dump(exclude_none=True) for x in plain.losses]
+    recipe = micro(f"losses={[*losses, {'type': 'mode_seeking', 'params': {'pairs': 3}}]}")
+    t = _trainer(recipe, registry, tmp_path)
+    rows: list[int] = []
+    real_forward = t.gan.G_train
+
+    def counting(z, eps, text):
+        rows.append(z.shape[0])
+        return real_forward(z, eps, text)
+
+    t.gan.G_train = counting
+    logs = t.train_step([t.to_device(next(t.batches()))])
+    assert rows == [8, 3]  # the batch for the Ds and G's loss, then the 3 second draws
+    assert torch.isfinite(logs["mode_seeking"])
