@@ -148,13 +148,9 @@ def unmentioned_probe(run_dir: Path, images: int = 2000, seed: int = 0) -> dict[
         ("colour", COLOR_NAMES, F_COLOR, M_COLOR),
     ):
         open_ = truth[:, mention_col] != 1
-        k = len(values)
-        fake = np.bincount(pred[open_, value_col].numpy(), minlength=k)[:k] / max(
-            int(open_.sum()), 1
-        )
-        real = np.bincount(truth[open_, value_col].numpy(), minlength=k)[:k] / max(
-            int(open_.sum()), 1
-        )
+        k, count = len(values), max(int(open_.sum()), 1)
+        fake = np.bincount(pred[open_, value_col].numpy(), minlength=k)[:k] / count
+        real = np.bincount(truth[open_, value_col].numpy(), minlength=k)[:k] / count
         shown = [j for j in range(k) if fake[j] > 0 or real[j] > 0]  # the dataset's values
         result[name] = {
             "captions": int(open_.sum()),

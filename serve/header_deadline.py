@@ -22,24 +22,24 @@ config by reference) and read the timeout from the settings in ``T2I_SERVE_SETTI
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
-import os
 from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-DEFAULT_TIMEOUT_S = 10.0
-SETTINGS_ENV = "T2I_SERVE_SETTINGS"  # serve.server.ENV; not imported, to keep this module light
+from .config import ServeConfig
+from .server import settings_from_env
 
 logger = logging.getLogger("uvicorn.error")
 
 
+@functools.cache
 def _timeout_from_env() -> float:
-    try:
-        return float(json.loads(os.environ[SETTINGS_ENV])["config"]["header_timeout_s"])
-    except (KeyError, TypeError, ValueError):
-        return DEFAULT_TIMEOUT_S
+    """A worker process's ``header_timeout_s`` (the default outside workers), read once."""
+    settings = settings_from_env()
+    return (settings[1] if settings is not None else ServeConfig()).header_timeout_s
 
 
 def timeout_reply(timeout_s: float) -> bytes:
@@ -62,7 +62,7 @@ def timeout_reply(timeout_s: float) -> bytes:
 class HeaderDeadlineProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
     """uvicorn's HTTP protocol, with a deadline on each request's line and headers."""
 
-    header_timeout_s: float | None = None  # None: from T2I_SERVE_SETTINGS, else 10 s
+    header_timeout_s: float | None = None  # None: from T2I_SERVE_SETTINGS, else the default
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -70,9 +70,19 @@ def serve(
     )
 
 
+def settings_from_env() -> tuple[str, ServeConfig] | None:
+    """The export folder and settings ``serve(workers=N)`` hands its worker processes in
+    ``T2I_SERVE_SETTINGS`` (None outside them)."""
+    raw = os.environ.get(ENV)
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    return data["export_dir"], ServeConfig(**data["config"])
+
+
 def app_from_env():
     """The app of one worker process of ``serve(workers=N)``."""
     from .app import create_app
 
-    data = json.loads(os.environ[ENV])
-    return create_app(data["export_dir"], ServeConfig(**data["config"]))
+    export_dir, config = settings_from_env()
+    return create_app(export_dir, config)
