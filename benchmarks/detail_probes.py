@@ -3,6 +3,7 @@
     python benchmarks/detail_probes.py text RUN_DIR
     python benchmarks/detail_probes.py discriminator RUN_DIR [--index 2] [--images 400]
     python benchmarks/detail_probes.py unmentioned RUN_DIR [--images 2000]
+    python benchmarks/detail_probes.py fd-share RUN_DIR [--images 2000]
 
 ``text``: the run's frozen text features of captions that differ in one attribute only
 ("a dotted pink rhombus" / "an outlined pink rhombus" ...): the mean cosine similarity of every
@@ -22,6 +23,13 @@ generator's last-stage images, as a share per detail (colour), against the real 
 those captions; and their total-variation distance (0: the same spread, 1: disjoint). A
 generator that answers "no detail named" with one detail is a mode collapse that FD sees and
 the mentioned-attribute accuracies do not.
+
+``fd-share``: which captions the generator's FD[oracle] comes from. FD is not a sum over images,
+so a subset's FD alone says little (small subsets have large floors). Instead, the generated
+images of one caption group (colour not named, detail not named, detail named) are replaced by
+as many real train images, and the FD of the mixed set against the real test images is set
+beside the same replacement of random rows of that count (5 draws). A group whose replacement
+lowers FD more than random rows do holds more than its share of the FD.
 """
 
 from __future__ import annotations
@@ -161,6 +169,67 @@ def unmentioned_probe(run_dir: Path, images: int = 2000, seed: int = 0) -> dict[
     return result
 
 
+def fd_share_probe(run_dir: Path, images: int = 2000, seed: int = 0) -> dict[str, dict]:
+    """FD[oracle] of the generated test set, and of it with each caption group's images
+    replaced by real train images, against random rows of the same count."""
+    import numpy as np
+
+    from t2i_stages.api import load_run
+    from t2i_stages.build import assemble
+    from t2i_stages.evaluation.extractors import oracle_extractor
+    from t2i_stages.plugin import GaussianStats, stats_distance, to_uint8
+    from t2i_stages.plugins.datasets.shapes.scene import M_COLOR, M_FINE
+    from t2i_stages.plugins.metrics.floor import real_batches
+
+    run = load_run(run_dir)
+    built = assemble(
+        run.recipe, run.registry, parts=["data"], splits=("train", "test"), log=lambda _: None
+    )
+    train, test = built.datasets["train"], built.datasets["test"]
+    n = min(images, len(test), len(train))
+    res = int(run.recipe.data.dataset.resolved.resolutions[-1])
+    ex = oracle_extractor(test.oracle(resolution=res), "cpu")
+    feats = lambda ds: np.concatenate([ex.features(x, 200) for x in real_batches(ds, n, res, 200)])  # noqa: E731
+    real, real_train = feats(test), feats(train)
+    captions = [test.captions(i)[0] for i in range(n)]
+    truth = torch.stack([test.attributes(i, 0)[0] for i in range(n)])  # the first object
+    fake = []
+    with torch.no_grad():
+        for start in range(0, n, 200):
+            out = run.generate(captions[start : start + 200], seed=seed + start)
+            fake.append(ex.features(to_uint8(out.images[-1].float().cpu()), 200))
+    fake = np.concatenate(fake)
+    ref = GaussianStats.from_features(real)
+
+    def fd_replacing(rows: np.ndarray) -> float:
+        mixed = fake.copy()
+        mixed[rows] = real_train[: int(rows.sum())]
+        return float(stats_distance(GaussianStats.from_features(mixed), ref))
+
+    result: dict[str, dict] = {
+        "all": {"fd": float(stats_distance(GaussianStats.from_features(fake), ref))},
+        "floor": {"fd": float(stats_distance(GaussianStats.from_features(real_train), ref))},
+    }
+    groups = {
+        "colour not named": (truth[:, M_COLOR] != 1).numpy(),
+        "detail not named": (truth[:, M_FINE] != 1).numpy(),
+        "detail named": (truth[:, M_FINE] == 1).numpy(),
+    }
+    for name, rows in groups.items():
+        randoms = []
+        for r in range(5):
+            pick = np.zeros(n, dtype=bool)
+            pick[np.random.default_rng(r).choice(n, int(rows.sum()), replace=False)] = True
+            randoms.append(fd_replacing(pick))
+        result[name] = {
+            "captions": int(rows.sum()),
+            "fd_replaced": fd_replacing(rows),
+            "fd_random": float(np.mean(randoms)),
+            "fd_random_range": (float(min(randoms)), float(max(randoms))),
+        }
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="probe", required=True)
@@ -173,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     u = sub.add_parser("unmentioned", help="what G draws where the caption leaves detail open")
     u.add_argument("run", type=Path)
     u.add_argument("--images", type=int, default=2000, help="test captions to generate for")
+    f = sub.add_parser("fd-share", help="which captions the FD comes from")
+    f.add_argument("run", type=Path)
+    f.add_argument("--images", type=int, default=2000, help="test captions to generate for")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     if not (args.run / "checkpoints").is_dir():
@@ -187,6 +259,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name} not named ({r['captions']} captions): total variation {r['tv']:.3f}")
             print(f"  generated {r['generated']}")
             print(f"  real      {r['real']}")
+    elif args.probe == "fd-share":
+        r = fd_share_probe(args.run, args.images)
+        print(f"FD[oracle] {r['all']['fd']:.2f} (real train vs test: {r['floor']['fd']:.2f})")
+        for name, g in r.items():
+            if "captions" in g:
+                lo, hi = g["fd_random_range"]
+                print(
+                    f"  {name} ({g['captions']} captions) replaced by real images: FD "
+                    f"{g['fd_replaced']:.2f}; the same count of random rows: {g['fd_random']:.2f} "
+                    f"({lo:.2f}-{hi:.2f})"
+                )
     else:
         r = discriminator_probe(args.run, args.index, args.images)
         print(

@@ -1,5 +1,5 @@
 """Built-in conditioning levels: CA, sentence, tiled sentence, words, mean of words, learned
-word pooling, a learned word embedding, none.
+word pooling, learned word embeddings (a D's bag of words, a G stage's own word vectors), none.
 
 Every level is built with ``text_dim`` in its context and maps ``(text, eps) -> Condition``
 (``Condition`` is in ``t2i_stages.plugin``).
@@ -14,6 +14,7 @@ from .params import (
     MeanWordsParams,
     SequenceParams,
     TokenEmbeddingParams,
+    TokenWordsParams,
     WordPoolParams,
 )
 
@@ -55,6 +56,11 @@ def t2i_stages_conditioning() -> dict[str, ComponentSpec]:
             "t2i_stages.plugins.conditioning.token_embedding:build_token_embedding",
             TokenEmbeddingParams,
             "a bag of learned word vectors from the token ids (a D's own embedding)",
+        ),
+        "token_words": ComponentSpec(
+            "t2i_stages.plugins.conditioning.token_embedding:build_token_words",
+            TokenWordsParams,
+            "the word matrix plus a learned vector per word from the token ids (a G stage's own)",
         ),
         "none": ComponentSpec(
             "t2i_stages.plugins.conditioning.levels:build_none", NoParams, "no text"

@@ -71,3 +71,21 @@ class TokenEmbeddingParams(Params):
     buckets: int = Field(
         4096, gt=0, le=1_000_000, description="Rows of the embedding; token ids are hashed in."
     )
+
+
+class TokenWordsParams(Params):
+    """A generator stage's own word embedding added to the frozen words (``token_embedding.py``).
+
+    Trainable by the generator's optimizer: an ablation option of issue 21 (no reference model
+    has it). ``zero_init`` starts the added term at zero, so the stage begins as with ``words``.
+    """
+
+    buckets: int = Field(
+        4096, gt=0, le=1_000_000, description="Rows of the embedding; token ids are hashed in."
+    )
+    zero_init: bool = Field(
+        True, description="Start the added term at zero (the stage starts as with plain words)."
+    )
+    shift_mask: bool = Field(
+        False, description="Shift the word mask right by one position, as ``words`` can."
+    )

@@ -19,7 +19,7 @@ import yaml
 from ..errors import RecipeError, T2IError
 from ..recipe import Recipe, read_recipe
 from ..recipe.diff import diff_paths, fmt
-from ..recipe.sources import Loc, RecipeSources, parse_override
+from ..recipe.sources import Loc, RecipeSources, parse_override, read_recipe_file
 from ..recipe.validate import RECORD_FIELDS, resolved_recipe, validate_recipe
 from ..registry import Registry, load_registry
 from .spec import Ablation, AblationError, Variant, read_ablation, variant_base
@@ -126,8 +126,7 @@ class PlannedRun:
 
     @property
     def recipe_hash(self) -> str:
-        text = json.dumps(self.resolved, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return _hash(self.resolved)
 
     @property
     def label(self) -> str:
@@ -183,7 +182,27 @@ def _build_check(recipe: Recipe, registry: Registry) -> list[str]:
     return [n for n in table.notes if "discriminators" in n]
 
 
-def _existing_status(run: PlannedRun) -> tuple[str, str | None]:
+def _hash(resolved: dict[str, Any]) -> str:
+    text = json.dumps(resolved, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _read_today(resolved_file: Path, registry: Registry | None) -> dict[str, Any] | None:
+    """A stored resolved recipe as today's plugins resolve it: a field added since the run was
+    made gets its default (which, by the project's rule, is what earlier runs trained with).
+    None where it no longer validates or no registry is given."""
+    if registry is None:
+        return None
+    try:
+        sources = read_recipe_file(resolved_file)
+        for name in RECORD_FIELDS:
+            sources.data.pop(name, None)
+        return _plain(resolved_recipe(validate_recipe(sources, registry, build=False), registry))
+    except T2IError:
+        return None
+
+
+def _existing_status(run: PlannedRun, registry: Registry | None = None) -> tuple[str, str | None]:
     """(status, problem) of a run folder that may hold an earlier attempt."""
     resolved_file = run.out / "recipe.resolved.yaml"
     if not resolved_file.is_file():
@@ -193,19 +212,26 @@ def _existing_status(run: PlannedRun) -> tuple[str, str | None]:
     except (OSError, yaml.YAMLError) as exc:
         return "new", f"{resolved_file}: unreadable ({exc}); delete the folder"
     strip = lambda d: {k: v for k, v in d.items() if k != "train"}  # noqa: E731
-    if strip(_plain(old)) != strip(run.resolved):
-        where = ", ".join(fmt(p) for p in diff_paths(strip(_plain(old)), strip(run.resolved))[:3])
-        return "new", (
-            f"{run.out} was trained with another recipe (differs at {where}); give another --out "
-            "or delete that folder"
-        )
+    stored = _plain(old)
+    hashes = {run.recipe_hash}
+    if strip(stored) != strip(run.resolved):
+        today = _read_today(resolved_file, registry)
+        if today is None or strip(today) != strip(run.resolved):
+            where = ", ".join(fmt(p) for p in diff_paths(strip(stored), strip(run.resolved))[:3])
+            return "new", (
+                f"{run.out} was trained with another recipe (differs at {where}); give another "
+                "--out or delete that folder"
+            )
+        # the same recipe before a plugin grew a field with a default: its record stands
+        if strip(today) == strip(run.resolved) and today.get("train") == run.resolved.get("train"):
+            hashes.add(_hash(stored))
     marker = run.out / MARKER
     if marker.is_file() and (run.out / "metrics.json").is_file():
         try:
             info = json.loads(marker.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             info = {}
-        if info.get("recipe_sha256") == run.recipe_hash:
+        if info.get("recipe_sha256") in hashes:
             return "done", None
     return "resume", None
 
@@ -228,7 +254,7 @@ def replan_run(
     recipe = validate_recipe(rs, registry)
     resolved = _plain(resolved_recipe(recipe, registry))
     run = PlannedRun(found[0], seed, recipe, resolved, Path(out_dir) / variant / f"seed-{seed}")
-    run.status = _existing_status(run)[0]
+    run.status = _existing_status(run, registry)[0]
     return run
 
 
@@ -308,7 +334,7 @@ def plan_ablation(
                     f"{path}: variant '{run.variant.name}' resolves to the same recipe as the "
                     f"reference '{reference.name}'; it would measure nothing"
                 )
-        status, problem = _existing_status(run)
+        status, problem = _existing_status(run, registry)
         run.status = status
         if problem:
             problems.append(f"{path}: variant '{run.variant.name}' (seed {run.seed}): {problem}")

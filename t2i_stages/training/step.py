@@ -220,8 +220,9 @@ class GanStep:
         return total, parts
 
     def text(self, batch: dict) -> TextFeatures:
-        """The frozen encoder's features of a batch's captions, detached."""
-        return self.encode_text(batch["tokens"], batch["mask"])
+        """The frozen encoder's features of a batch's captions, detached, with their token ids
+        (a conditioning level with learned word vectors reads them)."""
+        return self.encode_text(batch["tokens"], batch["mask"])._replace(tokens=batch["tokens"])
 
     def encode_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> TextFeatures:
         with torch.no_grad():
@@ -232,11 +233,10 @@ class GanStep:
         """A training batch's text features: from ``text_cache`` when there is one (the same
         bits as ``text``; the batch's ``host_tokens``/``host_mask`` spare a device sync)."""
         if self.text_cache is None:
-            text = self.text(batch)
-        else:
-            text = self.text_cache.features(
-                batch["tokens"], batch["mask"], batch.get("host_tokens"), batch.get("host_mask")
-            )
+            return self.text(batch)
+        text = self.text_cache.features(
+            batch["tokens"], batch["mask"], batch.get("host_tokens"), batch.get("host_mask")
+        )
         return text._replace(tokens=batch["tokens"])
 
     def sample_noise(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -128,6 +128,40 @@ def test_a_run_folder_from_another_recipe_is_refused(write_ablation, registry, t
     assert again.runs[0].status == "resume" and again.runs[1].status == "new"
 
 
+def test_a_finished_run_from_before_a_plugin_grew_a_field_stays_done(
+    write_ablation, registry, tmp_path
+):
+    """A field added since the run, at its default, is the recipe it trained with: the run
+    is neither refused nor retrained."""
+    import copy
+    import hashlib
+
+    from t2i_stages.ablation.plan import MARKER
+
+    out = tmp_path / "out"
+    run = plan_ablation(write_ablation(GOOD), registry=registry, out_dir=out).runs[0]
+    before = copy.deepcopy(run.resolved)
+    bce = next(x for x in before["losses"] if x["type"] == "bce_mismatch")
+    del bce["params"]["r1_gamma"]  # as if r1_gamma did not exist yet when the run was made
+    run.out.mkdir(parents=True)
+    (run.out / "recipe.resolved.yaml").write_text(json.dumps(before))
+    (run.out / "metrics.json").write_text("{}")
+    stored_hash = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
+    (run.out / MARKER).write_text(json.dumps({"recipe_sha256": stored_hash}))
+    assert plan_ablation(write_ablation(GOOD), registry=registry, out_dir=out).runs[0].status == (
+        "done"
+    )
+    # a marker from some other recipe still does not count as finished
+    (run.out / MARKER).write_text(json.dumps({"recipe_sha256": "0" * 64}))
+    again = plan_ablation(write_ablation(GOOD), registry=registry, out_dir=out)
+    assert again.runs[0].status == "resume"
+    # and a stored value that differs (not a missing one) is another recipe
+    bce["params"]["r1_gamma"] = 0.5
+    (run.out / "recipe.resolved.yaml").write_text(json.dumps(before))
+    with pytest.raises(AblationError, match="differs at losses.0.params.r1_gamma"):
+        plan_ablation(write_ablation(GOOD), registry=registry, out_dir=out)
+
+
 def test_narrowing_seeds_and_variants_keeps_the_reference(write_ablation, registry, tmp_path):
     plan = plan_ablation(
         write_ablation(GOOD), registry=registry, out_dir=tmp_path, seeds=[3], variants=["no-words"]

@@ -207,6 +207,38 @@ def test_token_embedding_is_a_bag_of_learned_word_vectors(registry):
         emb(text)
 
 
+def test_token_words_add_each_real_words_own_vector_to_the_frozen_words(registry):
+    from t2i_stages.plugin import PluginError
+
+    level = _level(registry, "token_words", buckets=50)
+    assert level.provides == "sequence" and level.dim == TEXT_DIM
+    assert (
+        sum(p.numel() for p in level.parameters()) == 50 * TEXT_DIM + TEXT_DIM * TEXT_DIM + TEXT_DIM
+    )
+    text = random_text(b=2, lengths=[3, 2])
+    tokens = torch.tensor([[4, 7, 9, 0, 0, 0, 0], [7, 104, 0, 0, 0, 0, 0]])
+    # zero_init: the stage starts exactly as with the frozen words
+    start = level(text._replace(tokens=tokens))
+    torch.testing.assert_close(start.words, text.words)
+    assert torch.equal(start.mask, text.mask)
+    torch.nn.init.normal_(level.out.weight)
+    out = level(text._replace(tokens=tokens)).words
+    e, w, bias = level.embedding.weight, level.out.weight, level.out.bias
+    torch.testing.assert_close(out[0, :, 1], text.words[0, :, 1] + e[7] @ w.T + bias)
+    torch.testing.assert_close(out[1, :, 1], text.words[1, :, 1] + e[104 % 50] @ w.T + bias)
+    # padding positions get nothing added; a word is the same vector wherever it stands
+    torch.testing.assert_close(out[0, :, 3:], text.words[0, :, 3:])
+    torch.testing.assert_close(
+        out[1, :, 0] - text.words[1, :, 0], out[0, :, 1] - text.words[0, :, 1]
+    )
+    with pytest.raises(PluginError, match="token_words.*no token ids"):
+        level(text)
+    with pytest.raises(PluginError, match="token_words.*do not line up"):
+        level(text._replace(tokens=tokens[:, :5]))
+    shifted = _level(registry, "token_words", shift_mask=True)(text._replace(tokens=tokens))
+    assert shifted.mask[1].tolist() == [True, True, True] + [False] * (T - 3)
+
+
 def test_training_hands_the_discriminators_the_token_ids():
     from t2i_stages.training.step import GanStep
 
