@@ -78,8 +78,10 @@ class HingeMAGP:
     def d_loss(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor, cond) -> torch.Tensor:
         p = self.params
         real = real.detach().requires_grad_(p.gp_weight > 0)
-        cond_gp = None
-        if cond is not None:
+        cond_gp = cond
+        if cond is not None and not cond.requires_grad:
+            # a frozen condition (DF-GAN's sentence) becomes a leaf the penalty differentiates;
+            # a trainable one (a D's own text level) keeps its graph, so the real pairs train it
             cond_gp = cond.detach().requires_grad_(p.gp_weight > 0)
         f_real = critic.features(real)
         s_real = self._score(critic, f_real, cond_gp)

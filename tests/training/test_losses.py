@@ -89,6 +89,21 @@ def test_hinge_penalty_gradient_reaches_the_critic():
     assert w.grad is not None and w.grad != 0
 
 
+def test_hinge_trains_a_trainable_condition_through_the_real_pairs_too():
+    """A D's own text level (a learned embedding) is part of the critic: the real pairs' term and
+    the penalty reach it, as the fake pairs' do."""
+    v = torch.tensor([[0.3], [-0.2], [0.4]], requires_grad=True)
+    real, fake = torch.full((3, 3, 2, 2), 2.0), torch.zeros(3, 3, 2, 2)
+    for gp in (0.0, 2.0):
+        v.grad = None
+        loss = HingeMAGP(HingeMAGPParams(gp_weight=gp, mismatch="none")).d_loss(
+            TableCritic(uncond=False), real, fake, v * 1.0
+        )
+        loss.backward()
+        # fakes score 0 here, so every gradient the condition gets comes from the real pairs
+        assert v.grad is not None and (v.grad != 0).all()
+
+
 def test_kl_is_zero_for_the_prior_and_matches_the_closed_form():
     kl = CAKL(KLParams())
     assert kl(torch.zeros(3, 5), torch.zeros(3, 5)) == 0
