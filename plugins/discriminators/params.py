@@ -83,6 +83,16 @@ class StagewiseDiscriminatorParams(Params):
         "code/spectral.py, v from u first, then u, in every forward (eval too).",
     )
 
+    minibatch_std: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Append the minibatch standard-deviation map over groups of this many images "
+        "to the features before the heads (ProGAN/StyleGAN), so the D can see a batch that "
+        "collapses onto one value where captions leave it open; 0 (the default, every "
+        "reference) builds none.",
+    )
+
     batched_power_iteration: bool = Field(
         False,
         description="With norm: spectral, advance the power iterations of all the trunk's "

@@ -14,10 +14,12 @@ the ``words`` conditioning, the word-level head of ``word_head.py`` (one logit p
 With ``norm: spectral`` the convs use torch's spectral-norm parametrization; ``spectral_norm:
 reference`` swaps in the reference code's power iteration (``spectral.py``), same keys;
 ``batched_power_iteration`` advances the trunk's iterations together (``spectral.py``).
+``minibatch_std: g`` appends the minibatch standard-deviation map over groups of g images to
+the 4x4 features before the heads (``minibatch_std.py``; an ablation option, no reference has it).
 
 API (see ``t2i_stages.plugin.DiscriminatorBase``)::
 
-    f = D(images)                 # (B, 8df, 4, 4)
+    f = D(images)                 # (B, 8df, 4, 4); (B, 8df + 1, 4, 4) with minibatch_std
     D.uncond_logits(f)            # (B,) raw logits, or None without an unconditional head
     c = D.condition(text)         # (B, d) from the D's conditioning level (sentence, mean_words);
                                   # the word head: (B, T, d + 1), the words and their mask
@@ -42,6 +44,7 @@ from t2i_stages.plugin import (
 from t2i_stages.plugins.common.init import apply_init
 from t2i_stages.plugins.common.layers import follow_memory_format
 
+from .minibatch_std import MinibatchStd
 from .params import StagewiseDiscriminatorParams
 from .resolution import resolve_resolution
 from .spectral import batch_power_iterations, use_reference_power_iteration
@@ -101,10 +104,13 @@ class StagewiseDiscriminator(DiscriminatorBase):
         conditioning: nn.Module,
         cond_head_kind: str = "concat",
         projection_norm: str = "none",
+        minibatch_std: int = 0,
     ):
         super().__init__()
         self.resolution = resolution
         self.trunk, ch = build_trunk(norm, df, resolution)
+        self.minibatch_std = MinibatchStd(minibatch_std) if minibatch_std else None
+        ch += 1 if minibatch_std else 0
         self.feature_channels = ch
         self.conditioning = conditioning
         self.uncond_out = nn.Conv2d(ch, 1, 4, 4) if uncond_head else None
@@ -137,7 +143,8 @@ class StagewiseDiscriminator(DiscriminatorBase):
         return self._cond_used
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.trunk(images)
+        features = self.trunk(images)
+        return features if self.minibatch_std is None else self.minibatch_std(features)
 
     def condition(self, text: TextFeatures) -> torch.Tensor | None:
         """The sentence-level vector, or for the word head the packed words (``word_head``)."""
@@ -198,6 +205,7 @@ def build_stagewise_d(
         cond,
         params.cond_head_kind,
         params.projection_norm,
+        params.minibatch_std,
     )
     if not (d.has_uncond or params.cond_head):
         raise PluginError("discriminator 'stagewise': both heads are disabled; enable one")
