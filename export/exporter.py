@@ -59,6 +59,19 @@ from .parity import ParityError, ParityReport, run_parity
 __all__ = ["ExportResult", "OnnxExporter", "build_onnx_exporter", "package_versions", "sha256_json"]
 
 
+def _refuse_token_levels(generator: nn.Module) -> None:
+    """The generator graph takes words, sentence and mask: a module that reads the token ids
+    themselves (``reads_token_ids = True``, as the ``token_words`` level) cannot be fed, so say
+    so before tracing."""
+    for name, module in generator.named_modules():
+        if getattr(module, "reads_token_ids", False):
+            raise ExportError(
+                f"generator module '{name}' ({type(module).__name__}) reads the token ids, "
+                "which the ONNX generator graph does not take (words, sentence, token_mask); "
+                "such a run cannot be exported yet"
+            )
+
+
 @dataclass
 class ExportResult:
     """Where the deployment went and what ``model.json`` says about it."""
@@ -217,6 +230,7 @@ class OnnxExporter:
         generator_type: str | None = None,
     ) -> tuple[dict[str, Any], ParityReport | None]:
         p = self.params
+        _refuse_token_levels(generator)
         z_dim = int(generator.z_dim)
         eps_dim = int(getattr(generator, "eps_dim", 0) or 0)
         has_eps = eps_dim > 0

@@ -68,6 +68,7 @@ class TokenWords(nn.Module):
 
     provides = "sequence"
     eps_dim = 0
+    reads_token_ids = True  # the ONNX generator graph takes no ids: export refuses it
 
     def __init__(
         self, text_dim: int, buckets: int = 4096, zero_init: bool = True, shift_mask: bool = False

@@ -150,3 +150,16 @@ def test_an_input_axis_the_exporter_fixed_is_a_named_error():
     ids_ok = helper.make_tensor_value_info("token_ids", TensorProto.INT64, ["batch", "T"])
     ok = helper.make_graph([], "g", [ids_ok, mask], [])
     check_dynamic_inputs(helper.make_model(ok), spec, "text_encoder.onnx")  # no error
+
+
+def test_a_generator_that_reads_token_ids_is_refused_before_tracing(tmp_path):
+    from t2i_stages.errors import T2IError
+
+    gen = ToyGenerator()
+    level = torch.nn.Module()
+    level.reads_token_ids = True  # as the token_words conditioning level
+    gen.add_module("own_words", level)
+    out = tmp_path / "deploy"
+    with pytest.raises(T2IError, match="'own_words' .* reads the token ids"):
+        export_models(gen, ToyEncoder(len(VOCAB)), VOCAB, out, 6, exporter="torchscript")
+    assert not out.exists()
