@@ -120,6 +120,21 @@ def discriminator_probe(run_dir: Path, index: int = 2, images: int = 400) -> dic
     return {"fine": right_fine / images, "colour": right_colour / max(n_colour, 1)}
 
 
+def _last_stage_images(run, data, n: int, seed: int):
+    """The first ``n`` test captions (the first caption of each image), their first object's
+    ground truth, and the EMA generator's last-stage images in batches of 200 (a generator)."""
+    captions = [data.captions(i)[0] for i in range(n)]
+    truth = torch.stack([data.attributes(i, 0)[0] for i in range(n)])  # the first object
+
+    def batches():
+        with torch.no_grad():
+            for start in range(0, n, 200):
+                out = run.generate(captions[start : start + 200], seed=seed + start)
+                yield out.images[-1].float().cpu()
+
+    return truth, batches()
+
+
 def unmentioned_probe(run_dir: Path, images: int = 2000, seed: int = 0) -> dict[str, dict]:
     """Per unmentioned attribute: the generated and the real shares of each value, and their
     total-variation distance."""
@@ -142,14 +157,8 @@ def unmentioned_probe(run_dir: Path, images: int = 2000, seed: int = 0) -> dict[
     data = built.datasets["test"]
     oracle = load_oracle(run.recipe.data.dataset.resolved)
     n = min(images, len(data))
-    captions = [data.captions(i)[0] for i in range(n)]
-    truth = torch.stack([data.attributes(i, 0)[0] for i in range(n)])  # the first object
-    predicted = []
-    with torch.no_grad():
-        for start in range(0, n, 200):
-            out = run.generate(captions[start : start + 200], seed=seed + start)
-            predicted.append(oracle.predict(out.images[-1].float().cpu())[:, 0])
-    pred = torch.cat(predicted)
+    truth, images_ = _last_stage_images(run, data, n, seed)
+    pred = torch.cat([oracle.predict(x)[:, 0] for x in images_])
     result = {}
     for name, values, value_col, mention_col in (
         ("fine", FINES, F_FINE, M_FINE),
@@ -191,14 +200,8 @@ def fd_share_probe(run_dir: Path, images: int = 2000, seed: int = 0) -> dict[str
     ex = oracle_extractor(test.oracle(resolution=res), "cpu")
     feats = lambda ds: np.concatenate([ex.features(x, 200) for x in real_batches(ds, n, res, 200)])  # noqa: E731
     real, real_train = feats(test), feats(train)
-    captions = [test.captions(i)[0] for i in range(n)]
-    truth = torch.stack([test.attributes(i, 0)[0] for i in range(n)])  # the first object
-    fake = []
-    with torch.no_grad():
-        for start in range(0, n, 200):
-            out = run.generate(captions[start : start + 200], seed=seed + start)
-            fake.append(ex.features(to_uint8(out.images[-1].float().cpu()), 200))
-    fake = np.concatenate(fake)
+    truth, images_ = _last_stage_images(run, test, n, seed)
+    fake = np.concatenate([ex.features(to_uint8(x), 200) for x in images_])
     ref = GaussianStats.from_features(real)
 
     def fd_replacing(rows: np.ndarray) -> float:
