@@ -29,7 +29,7 @@ from torch import nn
 
 from t2i_stages.plugin import Condition, PluginError, TextFeatures, masked_mean
 
-from .levels import _shift_mask
+from .levels import Words
 from .params import TokenEmbeddingParams, TokenWordsParams
 
 
@@ -62,21 +62,17 @@ class TokenEmbedding(nn.Module):
         return Condition(vector=self.out(masked_mean(vectors, real.unsqueeze(-1), dim=1)))
 
 
-class TokenWords(nn.Module):
-    """``Condition(words=(B, D, T), mask)``: the frozen words plus a linear map of each real
-    word's own learned vector (padding positions get nothing added)."""
+class TokenWords(Words):
+    """``Condition(words=(B, D, T), mask)``: the ``words`` level's words plus a linear map of
+    each real word's own learned vector (padding positions get nothing added)."""
 
-    provides = "sequence"
-    eps_dim = 0
     reads_token_ids = True  # the ONNX generator graph takes no ids: export refuses it
 
     def __init__(
         self, text_dim: int, buckets: int = 4096, zero_init: bool = True, shift_mask: bool = False
     ):
-        super().__init__()
-        self.dim = text_dim
+        super().__init__(text_dim, shift_mask)
         self.buckets = buckets
-        self.shift_mask = shift_mask
         self.embedding = nn.Embedding(buckets, text_dim)
         self.out = nn.Linear(text_dim, text_dim)
         if zero_init:
@@ -92,8 +88,8 @@ class TokenWords(nn.Module):
             )
         added = self.out(self.embedding(ids % self.buckets))  # (B, T, D)
         added = added * text.mask.unsqueeze(-1).to(added.dtype)
-        mask = _shift_mask(text.mask) if self.shift_mask else text.mask
-        return Condition(words=text.words + added.transpose(1, 2).to(text.words.dtype), mask=mask)
+        plain = super().forward(text)
+        return plain._replace(words=plain.words + added.transpose(1, 2).to(plain.words.dtype))
 
 
 def build_token_words(

@@ -8,6 +8,7 @@ finished, which are half done (they resume) and which are new.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import yaml
 from ..errors import RecipeError, T2IError
 from ..recipe import Recipe, read_recipe
 from ..recipe.diff import diff_paths, fmt
-from ..recipe.sources import Loc, RecipeSources, parse_override, read_recipe_file
+from ..recipe.sources import Loc, RecipeSources, parse_override
 from ..recipe.validate import RECORD_FIELDS, resolved_recipe, validate_recipe
 from ..registry import Registry, load_registry
 from .spec import Ablation, AblationError, Variant, read_ablation, variant_base
@@ -187,19 +188,17 @@ def _hash(resolved: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _read_today(resolved_file: Path, registry: Registry | None) -> dict[str, Any] | None:
-    """A stored resolved recipe as today's plugins resolve it: a field added since the run was
-    made gets its default (which, by the project's rule, is what earlier runs trained with).
-    None where it no longer validates or no registry is given."""
+def _read_today(stored: dict[str, Any], registry: Registry | None) -> dict[str, Any] | None:
+    """A stored resolved recipe (without its record fields) as today's plugins resolve it: a
+    field added since the run was made gets its default (which, by the project's rule, is what
+    earlier runs trained with). None where it no longer validates or no registry is given."""
     if registry is None:
         return None
     try:
-        sources = read_recipe_file(resolved_file)
-        for name in RECORD_FIELDS:
-            sources.data.pop(name, None)
-        return _plain(resolved_recipe(validate_recipe(sources, registry, build=False), registry))
+        recipe = validate_recipe(RecipeSources(copy.deepcopy(stored)), registry, build=False)
     except T2IError:
         return None
+    return _plain(resolved_recipe(recipe, registry))
 
 
 def _existing_status(run: PlannedRun, registry: Registry | None = None) -> tuple[str, str | None]:
@@ -215,7 +214,7 @@ def _existing_status(run: PlannedRun, registry: Registry | None = None) -> tuple
     stored = _plain(old)
     hashes = {run.recipe_hash}
     if strip(stored) != strip(run.resolved):
-        today = _read_today(resolved_file, registry)
+        today = _read_today(stored, registry)
         if today is None or strip(today) != strip(run.resolved):
             where = ", ".join(fmt(p) for p in diff_paths(strip(stored), strip(run.resolved))[:3])
             return "new", (
@@ -223,7 +222,7 @@ def _existing_status(run: PlannedRun, registry: Registry | None = None) -> tuple
                 "--out or delete that folder"
             )
         # the same recipe before a plugin grew a field with a default: its record stands
-        if strip(today) == strip(run.resolved) and today.get("train") == run.resolved.get("train"):
+        if today.get("train") == run.resolved.get("train"):
             hashes.add(_hash(stored))
     marker = run.out / MARKER
     if marker.is_file() and (run.out / "metrics.json").is_file():
