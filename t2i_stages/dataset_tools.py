@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from .build import assemble
 from .errors import T2IError
 from .recipe import load_recipe
 from .registry import Registry, load_registry
 from .text import tokenize
+from .training.visuals import label_font
 
 
 def dataset_from_recipe(
@@ -38,13 +39,6 @@ def dataset_from_recipe(
     partial = load_recipe(recipe, overrides, registry, only=("data",))
     built = assemble(partial, registry, parts=["data"], splits=[split], resolutions=resolutions)
     return built.datasets[split]
-
-
-def _font(size: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # pragma: no cover - old Pillow
-        return ImageFont.load_default()
 
 
 def preview_grid(
@@ -65,7 +59,7 @@ def preview_grid(
         raise T2IError(f"preview: resolution {r} is not one of the dataset's {res_list}")
     k = res_list.index(r)
     cell = max(r, 192)
-    font = _font(11)
+    font = label_font(11)
     lines_per = 4
     text_h = 14 * lines_per + 6
     columns = max(1, min(columns, count))

@@ -19,7 +19,8 @@ def to_pixels(images: torch.Tensor) -> np.ndarray:
     return to_uint8(images).permute(0, 2, 3, 1).numpy()
 
 
-def _font(size: int = 12) -> ImageFont.ImageFont:
+def label_font(size: int = 12) -> ImageFont.ImageFont:
+    """Pillow's built-in font at ``size`` (a fixed size on Pillow < 10.1): no font file needed."""
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1
@@ -34,7 +35,7 @@ def caption_grid(
     cols = min(cols, n)
     rows = math.ceil(n / cols)
     text_h = 44
-    font = _font(11)
+    font = label_font(11)
     canvas = Image.new("RGB", (cols * cell, rows * (cell + text_h)), "white")
     draw = ImageDraw.Draw(canvas)
     for i, arr in enumerate(to_pixels(images)):
@@ -55,37 +56,52 @@ def _heat(weights: np.ndarray) -> np.ndarray:
     return np.concatenate([w, 0.2 * np.ones_like(w), 1 - w], axis=-1)
 
 
+def word_overlays(
+    image: torch.Tensor, attention: torch.Tensor, cell: int = 96
+) -> list[Image.Image]:
+    """One ``cell``-px tile per word: the image half-blended with that word's attention map.
+
+    ``image`` is (3, H, W) in [-1, 1], ``attention`` (T, h, w); all T maps share one scale (their
+    largest weight), so words that draw more attention show brighter and a uniform attention
+    shows as a uniform tint.
+    """
+    pixels = to_pixels(image[None])[0]
+    size = image.shape[-1]
+    base = np.asarray(Image.fromarray(pixels).resize((cell, cell))).astype(np.float32) / 255
+    attention = attention.detach().float().cpu()
+    scale = attention.max().clamp_min(1e-8)
+    tiles = []
+    for a in attention:
+        a = F.interpolate(a[None, None], size=(size, size), mode="bilinear", align_corners=False)
+        a = (a[0, 0] / scale).clamp(0, 1)
+        a = Image.fromarray((a.numpy() * 255).astype(np.uint8)).resize((cell, cell))
+        mix = 0.5 * base + 0.5 * _heat(np.asarray(a).astype(np.float32) / 255)
+        tiles.append(Image.fromarray((mix * 255).astype(np.uint8)))
+    return tiles
+
+
 def attention_figure(
     images: torch.Tensor, attention: torch.Tensor, words: list[list[str]], cell: int = 96
 ) -> Image.Image:
     """AttnGAN-style attention display: per sample, the image then one overlay per word.
 
     ``attention`` is (N, T, h, w) (weights of each word at each image position); the maps of
-    one sample share one scale (its largest weight), so words that draw more attention show
-    brighter, and a uniform attention shows as a uniform tint.
+    one sample share one scale (``word_overlays``).
     """
     n = images.shape[0]
     t = max((len(w) for w in words), default=0)
-    font = _font(11)
+    font = label_font(11)
     canvas = Image.new("RGB", ((t + 1) * cell, n * (cell + 16)), "white")
     draw = ImageDraw.Draw(canvas)
     imgs = to_pixels(images)
-    size = images.shape[-1]
     for i in range(n):
         y = i * (cell + 16)
-        base = Image.fromarray(imgs[i]).resize((cell, cell), Image.BILINEAR)
-        canvas.paste(base, (0, y + 16))
+        canvas.paste(Image.fromarray(imgs[i]).resize((cell, cell), Image.BILINEAR), (0, y + 16))
         draw.text((2, y + 2), "image", fill="black", font=font)
-        base_f = np.asarray(Image.fromarray(imgs[i]).resize((cell, cell))).astype(np.float32) / 255
-        scale = attention[i].detach().float().max().clamp_min(1e-8).cpu()
-        for j, word in enumerate(words[i][:t]):
-            a = attention[i, j].detach().float().cpu()[None, None]
-            a = F.interpolate(a, size=(size, size), mode="bilinear", align_corners=False)[0, 0]
-            a = a / scale
-            a = np.asarray(Image.fromarray((a.numpy() * 255).astype(np.uint8)).resize((cell, cell)))
-            mix = 0.5 * base_f + 0.5 * _heat(a.astype(np.float32) / 255)
-            canvas.paste(Image.fromarray((mix * 255).astype(np.uint8)), ((j + 1) * cell, y + 16))
-            draw.text(((j + 1) * cell + 2, y + 2), word[:14], fill="black", font=font)
+        shown = words[i][:t]
+        for j, tile in enumerate(word_overlays(images[i], attention[i, : len(shown)], cell)):
+            canvas.paste(tile, ((j + 1) * cell, y + 16))
+            draw.text(((j + 1) * cell + 2, y + 2), shown[j][:14], fill="black", font=font)
     return canvas
 
 
