@@ -93,6 +93,16 @@ class StagewiseDiscriminatorParams(Params):
         "reference) builds none.",
     )
 
+    aux_projection: ConditioningSlot | None = Field(
+        None,
+        description="A second conditioning level (a vector: token_embedding, say) whose "
+        "projection term <V c, phi> (phi: the 4x4 features summed) is added to the conditional "
+        "logit of the concat or projection head; V starts at zero, so the D begins as its "
+        "head alone and learns what the second level tells apart (an ablation option of issue "
+        "21: the reference head on the frozen features plus the D's own word embedding). "
+        "None (the default, every reference) adds nothing.",
+    )
+
     batched_power_iteration: bool = Field(
         False,
         description="With norm: spectral, advance the power iterations of all the trunk's "
@@ -109,6 +119,10 @@ class StagewiseDiscriminatorParams(Params):
             raise ValueError("batched_power_iteration needs norm: spectral")
         if self.projection_norm != "none" and self.cond_head_kind != "projection":
             raise ValueError("projection_norm needs cond_head_kind: projection")
+        if self.aux_projection is not None and (
+            not self.cond_head or self.cond_head_kind == "words"
+        ):
+            raise ValueError("aux_projection adds to a concat or projection conditional head")
         return self
 
 

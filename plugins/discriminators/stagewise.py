@@ -16,6 +16,10 @@ reference`` swaps in the reference code's power iteration (``spectral.py``), sam
 ``batched_power_iteration`` advances the trunk's iterations together (``spectral.py``).
 ``minibatch_std: g`` appends the minibatch standard-deviation map over groups of g images to
 the 4x4 features before the heads (``minibatch_std.py``; an ablation option, no reference has it).
+``aux_projection`` adds a second level's projection term ``<V a, phi>`` to the conditional
+logit, ``V`` zero-initialised: the reference head on the frozen features keeps the realism it
+gives, and the D's own word embedding adds what the frozen features do not tell apart. Its
+vector travels appended to the head's condition, so mismatched pairs roll both together.
 
 API (see ``t2i_stages.plugin.DiscriminatorBase``)::
 
@@ -105,6 +109,7 @@ class StagewiseDiscriminator(DiscriminatorBase):
         cond_head_kind: str = "concat",
         projection_norm: str = "none",
         minibatch_std: int = 0,
+        aux_conditioning: nn.Module | None = None,
     ):
         super().__init__()
         self.resolution = resolution
@@ -133,6 +138,13 @@ class StagewiseDiscriminator(DiscriminatorBase):
             else:
                 self.cond_joint = block3x3(norm, ch + cond_dim, ch)
                 self.cond_out = nn.Conv2d(ch, 1, 4, 4)
+        self.cond_dim = getattr(conditioning, "dim", 0) or text_dim
+        self.aux_conditioning = aux_conditioning
+        self.aux_embed = None
+        if aux_conditioning is not None:
+            aux_dim = getattr(aux_conditioning, "dim", 0) or text_dim
+            self.aux_embed = nn.Linear(aux_dim, ch, bias=False)
+            nn.init.zeros_(self.aux_embed.weight)
 
     @property
     def has_uncond(self) -> bool:
@@ -148,9 +160,13 @@ class StagewiseDiscriminator(DiscriminatorBase):
 
     def condition(self, text: TextFeatures) -> torch.Tensor | None:
         """The sentence-level vector, or for the word head the packed words (``word_head``)."""
-        if self.word_head is None or not self.has_cond:
-            return super().condition(text)
-        return pack_words(self.conditioning(text))
+        if self.word_head is not None and self.has_cond:
+            return pack_words(self.conditioning(text))
+        main = super().condition(text)
+        if self.aux_conditioning is None or main is None:
+            return main
+        aux = self.aux_conditioning(text).vector
+        return torch.cat([main, aux.to(main.dtype)], dim=1)
 
     def uncond_logits(self, features: torch.Tensor) -> torch.Tensor | None:
         if self.uncond_out is None:
@@ -164,14 +180,34 @@ class StagewiseDiscriminator(DiscriminatorBase):
             return None
         if self.word_head is not None:
             return self.word_head(features, condition)
+        aux = None
+        if self.aux_embed is not None:
+            condition, aux = condition[:, : self.cond_dim], condition[:, self.cond_dim :]
         if self.cond_embed is not None:  # projection head
             phi = features.sum(dim=(2, 3))
-            return (
-                self.cond_out(phi) + (self.cond_embed(condition) * phi).sum(1, keepdim=True)
-            ).reshape(-1)
-        b, _, h, w = features.shape
-        tiled = follow_memory_format(condition.reshape(b, -1, 1, 1).expand(-1, -1, h, w), features)
-        return self.cond_out(self.cond_joint(torch.cat([features, tiled], dim=1))).reshape(-1)
+            logits = self.cond_out(phi) + (self.cond_embed(condition) * phi).sum(1, keepdim=True)
+        else:
+            b, _, h, w = features.shape
+            tiled = condition.reshape(b, -1, 1, 1).expand(-1, -1, h, w)
+            tiled = follow_memory_format(tiled, features)
+            logits = self.cond_out(self.cond_joint(torch.cat([features, tiled], dim=1)))
+        logits = logits.reshape(-1)
+        if aux is not None:
+            phi = features.sum(dim=(2, 3))
+            logits = logits + (self.aux_embed(aux) * phi).sum(1)
+        return logits
+
+
+def _aux_conditioning(params: StagewiseDiscriminatorParams, registry: Any) -> nn.Module | None:
+    if params.aux_projection is None:
+        return None
+    aux = registry.build("conditioning", params.aux_projection, text_dim=params.text_dim)
+    if getattr(aux, "provides", None) != "vector" or getattr(aux, "eps_dim", 0):
+        raise PluginError(
+            f"discriminator 'stagewise': aux_projection '{params.aux_projection.type}' must give "
+            "a vector without noise (token_embedding, sentence, mean_words)"
+        )
+    return aux
 
 
 def build_stagewise_d(
@@ -206,10 +242,13 @@ def build_stagewise_d(
         params.cond_head_kind,
         params.projection_norm,
         params.minibatch_std,
+        _aux_conditioning(params, registry),
     )
     if not (d.has_uncond or params.cond_head):
         raise PluginError("discriminator 'stagewise': both heads are disabled; enable one")
     d = apply_init(d, params.init)
+    if d.aux_embed is not None:  # after the init: the aux term starts at zero under any init
+        nn.init.zeros_(d.aux_embed.weight)
     if params.spectral_norm == "reference":
         use_reference_power_iteration(d)
     if params.batched_power_iteration:
