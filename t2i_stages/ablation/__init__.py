@@ -22,6 +22,7 @@ from .plan import (
     remove_paths,
     unexplained_differences,
 )
+from .records import restore_records, save_records
 from .report import Cell, ClaimResult, Row, RunResult, aggregate, claim_results, lookup
 from .runner import AblationResult, ablate_command, run_ablation, write_comparison
 from .spec import (
@@ -70,8 +71,10 @@ __all__ = [
     "plan_ablation",
     "read_ablation",
     "remove_paths",
+    "restore_records",
     "run_ablation",
     "run_task",
+    "save_records",
     "unexplained_differences",
     "variant_base",
     "write_comparison",

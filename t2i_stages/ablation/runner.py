@@ -19,6 +19,7 @@ from ..registry import Registry, load_registry
 from .execute import LAUNCH_LOG, run_key
 from .launchers import LaunchSettings, Study, make_launcher
 from .plan import AblationPlan, plan_ablation
+from .records import restore_records, save_records
 from .report import (
     RunResult,
     aggregate,
@@ -115,6 +116,7 @@ def run_ablation(
     log: Callable[..., None] = print,
     train_log: Callable[..., None] | None = None,
     launch: LaunchSettings | None = None,
+    records: str | Path | None = None,
 ) -> AblationResult:
     """Validate every run of the study, train and evaluate the unfinished ones, compare them.
 
@@ -124,9 +126,19 @@ def run_ablation(
     runs/ablations/<name>/). Under a concurrent launcher a run that fails does not stop the
     others; the comparison of the finished ones is written and then an ``AblationError``
     names the failed runs.
+
+    ``records``: a folder that keeps the study's finished runs beyond this machine
+    (``records.py``): those found there are restored into the study folder before planning (so
+    they are skipped and compared), and after the study every finished run and the comparison
+    are saved there.
     """
     registry = registry or load_registry()
     plan = plan_ablation(path, overrides, registry, out_dir, seeds, variants)
+    if records is not None and Path(records).is_dir():
+        restored = restore_records(records, plan.out)
+        if restored:
+            log(f"ablate: {len(restored)} finished run(s) restored from {records}")
+            plan = plan_ablation(path, overrides, registry, out_dir, seeds, variants)
     launcher = make_launcher(launch or LaunchSettings(), plan, device)
     _write_plan(plan)
     result = AblationResult(plan)
@@ -160,6 +172,9 @@ def run_ablation(
     _write_plan(plan)
     write_comparison(plan, result, log)
     log(f"ablate: table {result.table_md}, {result.table_csv}; chart {result.chart}")
+    if records is not None:
+        saved = save_records(plan, records)
+        log(f"ablate: records of {len(saved)} finished run(s) and the comparison in {records}")
     if failed:
         shown = "; ".join(f"{o.key}: {o.error}" for o in failed)
         raise AblationError(

@@ -48,6 +48,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME,NAME,...",
         help="only these variants (the reference variant always runs)",
     )
+    p.add_argument(
+        "--records",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep the finished runs' records (recipe, marker, metrics) in DIR, to commit or "
+        "carry: runs found there are restored first and skipped; after the study every "
+        "finished run and the comparison are saved there (--plan reads the study folder only)",
+    )
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if present)")
     g = p.add_argument_group(
         "launching", "where the runs execute (docs/recipes.md, 'Launchers'); results are the same"
@@ -117,6 +126,7 @@ def _ablate(args: argparse.Namespace) -> int:
         variants=variants,
         device=args.device,
         launch=launch,
+        records=args.records,
     )
     if result.stopped:
         return 0

@@ -188,3 +188,43 @@ def test_changing_the_budget_reopens_finished_runs(write_ablation, registry, tmp
     marker = json.loads((out / "base" / "seed-0" / "ablation-run.json").read_text())
     assert marker["step"] == 3
     shutil.rmtree(out)
+
+
+def test_records_carry_finished_runs_to_a_fresh_study_folder(write_ablation, registry, tmp_path):
+    """A study trained in pieces on machines handed back between them: the records folder
+    (committed or carried) is all that survives, and the next piece skips what it holds."""
+    path = write_ablation("name: r\nseeds: [0, 1]\nvariants:\n  - name: base\n")
+    records = tmp_path / "records"
+    first = run_ablation(
+        path, registry=registry, out_dir=tmp_path / "m1", seeds=[0], records=records,
+        log=lambda *a: None,
+    )  # fmt: skip
+    assert first.trained == ["base/seed-0"]
+    kept = sorted(p.relative_to(records).as_posix() for p in records.rglob("*") if p.is_file())
+    assert "base/seed-0/metrics.json" in kept and "table.md" in kept
+    assert not any("checkpoints" in k for k in kept)  # the records only, never the weights
+    numbers = (records / "base" / "seed-0" / "metrics.json").read_bytes()
+
+    lines: list[str] = []
+    second = run_ablation(
+        path, registry=registry, out_dir=tmp_path / "m2", records=records, log=lines.append
+    )  # the second machine: a fresh folder
+    assert second.skipped == ["base/seed-0"] and second.trained == ["base/seed-1"]
+    assert "1 finished run(s) restored" in "\n".join(lines)
+    assert (tmp_path / "m2" / "base" / "seed-0" / "metrics.json").read_bytes() == numbers
+    rows = list(csv.DictReader(second.table_csv.open()))
+    assert rows[0]["seeds"] == "0 1"  # the comparison counts the restored seed
+    assert (records / "base" / "seed-1" / "ablation-run.json").is_file()
+
+
+def test_an_incomplete_record_is_refused_by_name(write_ablation, registry, tmp_path):
+    from t2i_stages.ablation import restore_records
+    from t2i_stages.errors import T2IError
+
+    record = tmp_path / "records" / "base" / "seed-0"
+    record.mkdir(parents=True)
+    (record / "ablation-run.json").write_text("{}")
+    (record / "recipe.resolved.yaml").write_text("name: x\n")
+    with pytest.raises(T2IError, match=r"seed-0: incomplete record, metrics.json missing"):
+        restore_records(tmp_path / "records", tmp_path / "study")
+    assert not (tmp_path / "study" / "base" / "seed-0").exists()
