@@ -61,15 +61,16 @@ def word_overlays(
 ) -> list[Image.Image]:
     """One ``cell``-px tile per word: the image half-blended with that word's attention map.
 
-    ``image`` is (3, H, W) in [-1, 1], ``attention`` (T, h, w); all T maps share one scale (their
-    largest weight), so words that draw more attention show brighter and a uniform attention
-    shows as a uniform tint.
+    ``image`` is (3, H, W) in [-1, 1], ``attention`` (T, h, w); all T maps share one scale, so
+    words that draw more attention show brighter and a uniform attention shows as a uniform
+    tint. The scale is the 99th percentile of the weights, not their maximum: one position
+    that puts all its weight on one word would otherwise leave every other map blank.
     """
     pixels = to_pixels(image[None])[0]
     size = image.shape[-1]
     base = np.asarray(Image.fromarray(pixels).resize((cell, cell))).astype(np.float32) / 255
     attention = attention.detach().float().cpu()
-    scale = attention.max().clamp_min(1e-8)
+    scale = torch.quantile(attention.flatten(), 0.99).clamp_min(1e-8)
     tiles = []
     for a in attention:
         a = F.interpolate(a[None, None], size=(size, size), mode="bilinear", align_corners=False)
