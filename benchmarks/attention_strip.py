@@ -21,16 +21,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from sample_strip import parse_run  # noqa: E402  (RUN_DIR=LABEL, as sample_strip takes them)
+
 # words that name no object or attribute: hidden by default to keep a row screen-sized
 FUNCTION_WORDS = frozenset(
     "a an the of that is are and with in at on to there image picture photo".split()
 )
-
-
-def parse_run(arg: str) -> tuple[Path, str]:
-    """``RUN_DIR=LABEL`` (or a bare RUN_DIR, labelled with its folder name)."""
-    path, _, label = arg.partition("=")
-    return Path(path), label or Path(path).name
 
 
 def word_columns(words: list[str], all_words: bool) -> list[int]:

@@ -125,8 +125,8 @@ class StagewiseDiscriminator(DiscriminatorBase):
         self.word_head = None
         wanted = "sequence" if cond_head_kind == "words" else "vector"
         self._cond_used = cond_head and getattr(conditioning, "provides", "none") == wanted
+        self.cond_dim = cond_dim = getattr(conditioning, "dim", 0) or text_dim
         if cond_head:
-            cond_dim = getattr(conditioning, "dim", 0) or text_dim
             if cond_head_kind == "words":
                 self.word_head = WordRegionHead(ch, cond_dim)
             elif cond_head_kind == "projection":
@@ -138,7 +138,6 @@ class StagewiseDiscriminator(DiscriminatorBase):
             else:
                 self.cond_joint = block3x3(norm, ch + cond_dim, ch)
                 self.cond_out = nn.Conv2d(ch, 1, 4, 4)
-        self.cond_dim = getattr(conditioning, "dim", 0) or text_dim
         self.aux_conditioning = aux_conditioning
         self.aux_embed = None
         if aux_conditioning is not None:
@@ -183,8 +182,8 @@ class StagewiseDiscriminator(DiscriminatorBase):
         aux = None
         if self.aux_embed is not None:
             condition, aux = condition[:, : self.cond_dim], condition[:, self.cond_dim :]
+        phi = features.sum(dim=(2, 3)) if self.cond_embed is not None or aux is not None else None
         if self.cond_embed is not None:  # projection head
-            phi = features.sum(dim=(2, 3))
             logits = self.cond_out(phi) + (self.cond_embed(condition) * phi).sum(1, keepdim=True)
         else:
             b, _, h, w = features.shape
@@ -193,7 +192,6 @@ class StagewiseDiscriminator(DiscriminatorBase):
             logits = self.cond_out(self.cond_joint(torch.cat([features, tiled], dim=1)))
         logits = logits.reshape(-1)
         if aux is not None:
-            phi = features.sum(dim=(2, 3))
             logits = logits + (self.aux_embed(aux) * phi).sum(1)
         return logits
 
