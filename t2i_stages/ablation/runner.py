@@ -170,10 +170,11 @@ def run_ablation(
     if result.stopped:
         log(f"ablate: stopped by {result.stopped}; continue with: {ablate_command(plan)}")
     _write_plan(plan)
-    write_comparison(plan, result, log)
+    whole = _whole_study(plan, path, overrides, registry, out_dir, seeds, variants, log)
+    write_comparison(whole, result, log)
     log(f"ablate: table {result.table_md}, {result.table_csv}; chart {result.chart}")
     if records is not None:
-        saved = save_records(plan, records)
+        saved = save_records(whole, records)
         log(f"ablate: records of {len(saved)} finished run(s) and the comparison in {records}")
     if failed:
         shown = "; ".join(f"{o.key}: {o.error}" for o in failed)
@@ -182,6 +183,22 @@ def run_ablation(
             f"the others are in {result.table_md}. Continue with: {ablate_command(plan)}"
         )
     return result
+
+
+def _whole_study(plan, path, overrides, registry, out_dir, seeds, variants, log) -> AblationPlan:
+    """The plan the comparison is written from: every variant and seed of the file.
+
+    A study run in pieces (``--seeds 1``, ``--variants x``) compares every run finished so far,
+    not only this piece's, so one piece's table never hides another's results.
+    """
+    if not seeds and not variants:
+        return plan
+    try:
+        return plan_ablation(path, overrides, registry, out_dir, build_check=False)
+    except AblationError as exc:  # a variant outside this piece does not validate
+        first = str(exc).splitlines()[0]
+        log(f"ablate: the comparison covers this piece only: {first}")
+        return plan
 
 
 def _take(outcome, run, result, failed, launcher, log) -> None:

@@ -228,3 +228,27 @@ def test_an_incomplete_record_is_refused_by_name(write_ablation, registry, tmp_p
     with pytest.raises(T2IError, match=r"seed-0: incomplete record, metrics.json missing"):
         restore_records(tmp_path / "records", tmp_path / "study")
     assert not (tmp_path / "study" / "base" / "seed-0").exists()
+
+
+def test_a_piece_of_the_study_compares_every_run_finished_so_far(
+    write_ablation, registry, tmp_path
+):
+    """``--seeds 1`` after ``--seeds 0`` (and ``--variants``) must not drop the other pieces'
+    finished runs from the table, the chart or the records."""
+    path = write_ablation(
+        "name: pieces\nseeds: [0, 1]\nvariants:\n  - name: base\n  - name: attention\n"
+        "    set: [generator.params.stages.1.params.fusion.type=word_attention]\n"
+    )
+    out, records, quiet = tmp_path / "o", tmp_path / "records", (lambda *a: None)
+    run_ablation(path, registry=registry, out_dir=out, seeds=[0], records=records, log=quiet)
+    second = run_ablation(
+        path, registry=registry, out_dir=out, seeds=[1], variants=["base"], records=records,
+        log=quiet,
+    )  # fmt: skip
+    assert second.trained == ["base/seed-1"]
+    rows = {r["variant"]: r for r in csv.DictReader(second.table_csv.open())}
+    assert rows["base"]["seeds"] == "0 1"  # this piece's seed and the earlier one
+    assert rows["attention"]["seeds"] == "0"  # a variant outside this piece stays in the table
+    saved = list(csv.DictReader((records / "table.csv").open()))
+    assert {r["variant"]: r["seeds"] for r in saved} == {"base": "0 1", "attention": "0"}
+    assert (records / "attention" / "seed-0" / "metrics.json").is_file()
