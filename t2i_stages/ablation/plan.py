@@ -124,10 +124,16 @@ class PlannedRun:
     resolved: dict[str, Any]  # the resolved recipe as plain data, without plugin versions
     out: Path
     status: str = "new"  # new | resume | done
+    stored_hash: str | None = None  # the marker's hash, when it was made before a plugin grew
+    # a field with a default (the same recipe): the planner and the report both accept it
 
     @property
     def recipe_hash(self) -> str:
         return _hash(self.resolved)
+
+    def is_its_marker(self, recipe_sha256: str | None) -> bool:
+        """Whether a finished-run marker's hash is this run's recipe (today's or as stored)."""
+        return recipe_sha256 is not None and recipe_sha256 in (self.recipe_hash, self.stored_hash)
 
     @property
     def label(self) -> str:
@@ -212,7 +218,6 @@ def _existing_status(run: PlannedRun, registry: Registry | None = None) -> tuple
         return "new", f"{resolved_file}: unreadable ({exc}); delete the folder"
     strip = lambda d: {k: v for k, v in d.items() if k != "train"}  # noqa: E731
     stored = _plain(old)
-    hashes = {run.recipe_hash}
     if strip(stored) != strip(run.resolved):
         today = _read_today(stored, registry)
         if today is None or strip(today) != strip(run.resolved):
@@ -223,14 +228,14 @@ def _existing_status(run: PlannedRun, registry: Registry | None = None) -> tuple
             )
         # the same recipe before a plugin grew a field with a default: its record stands
         if today.get("train") == run.resolved.get("train"):
-            hashes.add(_hash(stored))
+            run.stored_hash = _hash(stored)
     marker = run.out / MARKER
     if marker.is_file() and (run.out / "metrics.json").is_file():
         try:
             info = json.loads(marker.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             info = {}
-        if info.get("recipe_sha256") in hashes:
+        if run.is_its_marker(info.get("recipe_sha256")):
             return "done", None
     return "resume", None
 

@@ -80,7 +80,7 @@ def read_run(run: PlannedRun) -> RunResult | None:
         report, info = read_json(metrics), read_json(marker)
     except T2IError:  # a damaged run is not finished: the ablation runs it again
         return None
-    if info.get("recipe_sha256") != run.recipe_hash:
+    if not run.is_its_marker(info.get("recipe_sha256")):
         return None
     return RunResult(
         run.variant.name, run.seed, run.out, info.get("step"), report.get("results", {})

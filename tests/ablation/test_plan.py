@@ -137,6 +137,7 @@ def test_a_finished_run_from_before_a_plugin_grew_a_field_stays_done(
     import hashlib
 
     from t2i_stages.ablation.plan import MARKER
+    from t2i_stages.ablation.report import read_run
 
     out = tmp_path / "out"
     run = plan_ablation(write_ablation(GOOD), registry=registry, out_dir=out).runs[0]
@@ -148,9 +149,11 @@ def test_a_finished_run_from_before_a_plugin_grew_a_field_stays_done(
     (run.out / "metrics.json").write_text("{}")
     stored_hash = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
     (run.out / MARKER).write_text(json.dumps({"recipe_sha256": stored_hash}))
-    assert plan_ablation(write_ablation(GOOD), registry=registry, out_dir=out).runs[0].status == (
-        "done"
-    )
+    done = plan_ablation(write_ablation(GOOD), registry=registry, out_dir=out).runs[0]
+    assert done.status == "done"
+    # and the comparison counts it: the report reads it with the hash the planner accepted
+    (run.out / "metrics.json").write_text(json.dumps({"results": {"fid": {"values": {"FD": 1}}}}))
+    assert read_run(done) is not None and read_run(done).results["fid"]["values"]["FD"] == 1
     # a marker from some other recipe still does not count as finished
     (run.out / MARKER).write_text(json.dumps({"recipe_sha256": "0" * 64}))
     again = plan_ablation(write_ablation(GOOD), registry=registry, out_dir=out)
