@@ -8,7 +8,6 @@ finished, which are half done (they resume) and which are new.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from ..errors import RecipeError, T2IError
 from ..recipe import Recipe, read_recipe
 from ..recipe.diff import diff_paths, fmt
 from ..recipe.sources import Loc, RecipeSources, parse_override
-from ..recipe.validate import RECORD_FIELDS, resolved_recipe, validate_recipe
+from ..recipe.validate import RECORD_FIELDS, resolve_as_today, resolved_recipe, validate_recipe
 from ..registry import Registry, load_registry
 from .spec import Ablation, AblationError, Variant, read_ablation, variant_base
 
@@ -195,16 +194,8 @@ def _hash(resolved: dict[str, Any]) -> str:
 
 
 def _read_today(stored: dict[str, Any], registry: Registry | None) -> dict[str, Any] | None:
-    """A stored resolved recipe (without its record fields) as today's plugins resolve it: a
-    field added since the run was made gets its default (which, by the project's rule, is what
-    earlier runs trained with). None where it no longer validates or no registry is given."""
-    if registry is None:
-        return None
-    try:
-        recipe = validate_recipe(RecipeSources(copy.deepcopy(stored)), registry, build=False)
-    except T2IError:
-        return None
-    return _plain(resolved_recipe(recipe, registry))
+    """``resolve_as_today``, or None without a registry."""
+    return None if registry is None else resolve_as_today(stored, registry)
 
 
 def _existing_status(run: PlannedRun, registry: Registry | None = None) -> tuple[str, str | None]:
@@ -218,16 +209,19 @@ def _existing_status(run: PlannedRun, registry: Registry | None = None) -> tuple
         return "new", f"{resolved_file}: unreadable ({exc}); delete the folder"
     strip = lambda d: {k: v for k, v in d.items() if k != "train"}  # noqa: E731
     stored = _plain(old)
-    if strip(stored) != strip(run.resolved):
+    if stored != run.resolved:
         today = _read_today(stored, registry)
-        if today is None or strip(today) != strip(run.resolved):
+        if strip(stored) != strip(run.resolved) and (
+            today is None or strip(today) != strip(run.resolved)
+        ):
             where = ", ".join(fmt(p) for p in diff_paths(strip(stored), strip(run.resolved))[:3])
             return "new", (
                 f"{run.out} was trained with another recipe (differs at {where}); give another "
                 "--out or delete that folder"
             )
-        # the same recipe before a plugin grew a field with a default: its record stands
-        if today.get("train") == run.resolved.get("train"):
+        # the same recipe before a plugin or the schema grew a field with a default: its
+        # record stands
+        if today is not None and today == run.resolved:
             run.stored_hash = _hash(stored)
     marker = run.out / MARKER
     if marker.is_file() and (run.out / "metrics.json").is_file():

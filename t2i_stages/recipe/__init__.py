@@ -1,6 +1,13 @@
 """Typed YAML recipes: schema, sources (extends/--set), and two-phase validation."""
 
-from .schema import DataConfig, EvalConfig, OptimizerConfig, Recipe, TrainConfig
+from .schema import (
+    DataConfig,
+    EvalConfig,
+    LRScheduleConfig,
+    OptimizerConfig,
+    Recipe,
+    TrainConfig,
+)
 from .slots import (
     ConditioningSlot,
     DatasetSlot,
@@ -30,6 +37,7 @@ __all__ = [
     "LossSlot",
     "MatcherSlot",
     "MetricSlot",
+    "LRScheduleConfig",
     "OptimizerConfig",
     "Recipe",
     "Slot",

@@ -68,6 +68,23 @@ class AugmentConfig(Strict):
     )
 
 
+class LRScheduleConfig(Strict):
+    """How both optimizers' learning rates fall over the run (t2i_stages/training/schedule.py).
+
+    The run's progress is the larger of ``step / max_steps`` and, in a run with
+    ``max_minutes``, the minutes trained since this (re)start over ``max_minutes``: a
+    time-bound run reaches its final rate when its clock stops it, whatever the CPU.
+    """
+
+    kind: Literal["constant", "linear", "cosine"] = Field(
+        "constant",
+        description="constant: the optimizers' lr throughout (the references); linear or "
+        "cosine: from lr at progress `start` down to lr * `final` at the run's end.",
+    )
+    start: float = Field(0.5, ge=0, lt=1, description="Progress (0-1) at which the decay begins.")
+    final: float = Field(0.0, ge=0, le=1, description="The last rate, as a fraction of lr.")
+
+
 class TrainConfig(Strict):
     max_steps: int = Field(1000, ge=0, description="Generator updates to run.")
     max_minutes: float | None = Field(None, gt=0, description="Wall-clock budget; stops early.")
@@ -100,6 +117,11 @@ class TrainConfig(Strict):
     )
     optim_g: OptimizerConfig = Field(default_factory=OptimizerConfig)
     optim_d: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    lr_schedule: LRScheduleConfig = Field(
+        default_factory=LRScheduleConfig,
+        description="Decay of G's and the Ds' learning rates towards the end of the run "
+        "(constant by default).",
+    )
     log_every: int = Field(50, ge=1)
     sample_every: int = Field(500, ge=1)
     ckpt_every: int = Field(1000, ge=1)

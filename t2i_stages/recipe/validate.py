@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from ..errors import RecipeError, UnknownComponentError
+from ..errors import RecipeError, T2IError, UnknownComponentError
 from ..registry import Registry, unknown_name_message
 from .schema import Recipe
 from .semantic import check_components
@@ -236,3 +238,19 @@ def resolved_recipe(
     if runtime:
         data["runtime"] = runtime
     return data
+
+
+def resolve_as_today(stored: dict[str, Any], registry: Registry) -> dict[str, Any] | None:
+    """A run's stored resolved recipe as today's schema and plugins resolve it, as plain JSON
+    data without the record fields: a field added since the run was made gets its default
+    (which, by the project's rule, is what earlier runs trained with). None where it no longer
+    validates."""
+    data = {k: v for k, v in stored.items() if k not in RECORD_FIELDS}
+    try:
+        recipe = validate_recipe(RecipeSources(copy.deepcopy(data)), registry, build=False)
+    except T2IError:
+        return None
+    plain = json.loads(json.dumps(resolved_recipe(recipe, registry), default=str))
+    for name in RECORD_FIELDS:
+        plain.pop(name, None)
+    return plain

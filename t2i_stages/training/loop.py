@@ -76,6 +76,7 @@ def fit(
     try:
         while trainer.step < cfg.max_steps:
             group = [trainer.to_device(next(batches)) for _ in range(cfg.grad_accum)]
+            lr_scale = trainer.schedule_lr(time.time() - start)
             logs = trainer.train_step(group)
             trainer.step += 1
             images_seen += sum(b["tokens"].shape[0] for b in group) * rt.world_size
@@ -89,6 +90,8 @@ def fit(
                 values = {k: float(v) for k, v in logs.items()}
                 now = time.time()
                 values["images_per_s"] = images_seen / max(now - t_last, 1e-9)
+                if cfg.lr_schedule.kind != "constant":
+                    values["lr_scale"] = lr_scale
                 images_seen, t_last = 0, now
                 for name, v in values.items():
                     trainer.history.setdefault(name, []).append((trainer.step, v))

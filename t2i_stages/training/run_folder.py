@@ -19,7 +19,7 @@ from ..checkpoint import list_checkpoints
 from ..errors import T2IError
 from ..recipe import Recipe, resolved_recipe
 from ..recipe.diff import changed_fields
-from ..recipe.validate import RECORD_FIELDS
+from ..recipe.validate import RECORD_FIELDS, resolve_as_today
 from ..registry import Registry
 from ..run_files import read_yaml
 
@@ -73,6 +73,10 @@ def prepare_run_folder(
         old = read_yaml(existing)
         strip = lambda d: {k: v for k, v in d.items() if k not in RECORD_FIELDS}  # noqa: E731
         fields = changed_fields(strip(old), strip(new))
+        if fields:  # a field the schema or a plugin grew since, at its default, is no change
+            today = resolve_as_today(old, registry)
+            if today is not None:
+                fields = changed_fields(strip(today), strip(new))
         changes = [line for _, line in fields]
         guarded = [line for path, line in fields if path not in RESUME_FREE_FIELDS]
         if guarded and not allow_changes:

@@ -30,6 +30,7 @@ from .finite import FiniteGuard
 from .loop import Callback, fit
 from .optimizers import discriminator_optimizers, is_fused, make_optimizer
 from .runtime import Runtime, unwrap
+from .schedule import lr_factor, run_progress, set_lr
 from .step import GanStep
 from .text_cache import TextCache
 
@@ -181,6 +182,16 @@ class Trainer:
         return torch.compile(module) if self.cfg.compile else module
 
     # ------------------------------------------------------------------ training
+
+    def schedule_lr(self, elapsed_s: float = 0.0) -> float:
+        """Set G's and the Ds' learning rates for the next step (``train.lr_schedule``) from the
+        run's progress; returns the factor on the recipe's rates."""
+        cfg = self.cfg
+        progress = run_progress(self.step, cfg.max_steps, elapsed_s, cfg.max_minutes)
+        factor = lr_factor(cfg.lr_schedule, progress)
+        bases = [(self.opt_g, cfg.optim_g.lr), *((o, cfg.optim_d.lr) for o in self.opt_ds)]
+        set_lr(bases, factor)
+        return factor
 
     def train_step(self, batches: list[dict]) -> dict[str, torch.Tensor]:
         """One iteration over ``grad_accum`` device batches (``to_device(next(batches()))``)."""

@@ -165,6 +165,36 @@ def test_a_finished_run_from_before_a_plugin_grew_a_field_stays_done(
         plan_ablation(write_ablation(GOOD), registry=registry, out_dir=out)
 
 
+def test_a_finished_run_from_before_the_schema_grew_a_train_field_stays_done(
+    write_ablation, registry, tmp_path
+):
+    """The same for a field of the recipe schema itself (train.lr_schedule came after runs
+    whose records are committed): the train section is compared as today's schema reads it."""
+    import copy
+    import hashlib
+
+    from t2i_stages.ablation.plan import MARKER
+
+    out = tmp_path / "out"
+    run = plan_ablation(write_ablation(GOOD), registry=registry, out_dir=out).runs[0]
+    before = copy.deepcopy(run.resolved)
+    del before["train"]["lr_schedule"]
+    run.out.mkdir(parents=True)
+    (run.out / "recipe.resolved.yaml").write_text(json.dumps(before))
+    (run.out / "metrics.json").write_text("{}")
+    stored_hash = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
+    (run.out / MARKER).write_text(json.dumps({"recipe_sha256": stored_hash}))
+    assert plan_ablation(write_ablation(GOOD), registry=registry, out_dir=out).runs[0].status == (
+        "done"
+    )
+    # a train value that differs is another budget: the run resumes, it is not done
+    before["train"]["max_steps"] += 1
+    (run.out / "recipe.resolved.yaml").write_text(json.dumps(before))
+    assert plan_ablation(write_ablation(GOOD), registry=registry, out_dir=out).runs[0].status == (
+        "resume"
+    )
+
+
 def test_narrowing_seeds_and_variants_keeps_the_reference(write_ablation, registry, tmp_path):
     plan = plan_ablation(
         write_ablation(GOOD), registry=registry, out_dir=tmp_path, seeds=[3], variants=["no-words"]

@@ -119,6 +119,26 @@ def test_resume_refuses_a_different_recipe(micro, registry, tmp_path):
         train(micro("train.max_steps=2", "seed=5"), registry, tmp_path, resume=True, **quiet)
 
 
+def test_resume_accepts_a_run_from_before_the_schema_grew_a_field(micro, registry, tmp_path):
+    """A field added since the run was started, at its default, is the recipe it trained with;
+    a changed value is still refused."""
+    from t2i_stages.errors import T2IError
+
+    quiet = dict(log=lambda *a, **k: None, evaluate=False)
+    train(micro("train.max_steps=1"), registry, tmp_path, **quiet)
+    resolved = tmp_path / "recipe.resolved.yaml"
+    old = yaml.safe_load(resolved.read_text())
+    del old["train"]["lr_schedule"]  # as the runs made before train.lr_schedule existed
+    resolved.write_text(yaml.safe_dump(old))
+    again = train(micro("train.max_steps=2"), registry, tmp_path, resume=True, **quiet)
+    assert again["trainer"].step == 2
+    with pytest.raises(T2IError, match="train.lr_schedule.kind: 'constant' -> 'linear'"):
+        train(
+            micro("train.max_steps=3", "train.lr_schedule.kind=linear"),
+            registry, tmp_path, resume=True, **quiet,
+        )  # fmt: skip
+
+
 def test_a_fresh_run_never_overwrites_an_earlier_runs_checkpoints(micro, registry, tmp_path):
     from t2i_stages.errors import T2IError
 
