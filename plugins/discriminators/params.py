@@ -83,6 +83,14 @@ class StagewiseDiscriminatorParams(Params):
         "code/spectral.py, v from u first, then u, in every forward (eval too).",
     )
 
+    extra_blocks: int = Field(
+        0,
+        ge=0,
+        le=8,
+        description="3x3 conv blocks (conv, norm, LeakyReLU, the channels kept) after each of the "
+        "trunk's first halvings: a deeper D at the same widths, which sees pixel-level texture "
+        "(grain, soft edges) through more layers; 0 (the default, every reference) adds none.",
+    )
     minibatch_std: int = Field(
         0,
         ge=0,

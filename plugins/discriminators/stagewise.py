@@ -14,6 +14,9 @@ the ``words`` conditioning, the word-level head of ``word_head.py`` (one logit p
 With ``norm: spectral`` the convs use torch's spectral-norm parametrization; ``spectral_norm:
 reference`` swaps in the reference code's power iteration (``spectral.py``), same keys;
 ``batched_power_iteration`` advances the trunk's iterations together (``spectral.py``).
+``extra_blocks: n`` adds n 3x3 blocks (conv, norm, LeakyReLU; the channels kept) after each of
+the trunk's first halvings: a deeper D at the same widths, to see pixel-level texture (an
+ablation option, no reference has it).
 ``minibatch_std: g`` appends the minibatch standard-deviation map over groups of g images to
 the 4x4 features before the heads (``minibatch_std.py``; an ablation option, no reference has it).
 ``aux_projection`` adds a second level's projection term ``<V a, phi>`` to the conditional
@@ -71,8 +74,11 @@ def block3x3(norm: str, in_ch: int, out_ch: int) -> nn.Sequential:
     return nn.Sequential(*_conv(norm, in_ch, out_ch, 3, 1, 1), nn.LeakyReLU(0.2))
 
 
-def build_trunk(norm: str, df: int, resolution: int) -> tuple[nn.Sequential, int]:
-    """The image encoder down to 4x4; returns it and its output channels."""
+def build_trunk(
+    norm: str, df: int, resolution: int, extra_blocks: int = 0
+) -> tuple[nn.Sequential, int]:
+    """The image encoder down to 4x4; returns it and its output channels. ``extra_blocks``
+    3x3 blocks follow each of the first (up to four) halvings, keeping the channels."""
     steps = int(math.log2(resolution // 4))
     layers: list[nn.Module] = []
     ch = df
@@ -82,9 +88,11 @@ def build_trunk(norm: str, df: int, resolution: int) -> tuple[nn.Sequential, int
         else nn.Conv2d(3, df, 4, 2, 1, bias=False)
     )
     layers += [first, nn.LeakyReLU(0.2)]
+    layers += [block3x3(norm, ch, ch) for _ in range(extra_blocks)]
     for _ in range(min(steps, 4) - 1):
         layers.append(down_block(norm, ch, ch * 2))
         ch *= 2
+        layers += [block3x3(norm, ch, ch) for _ in range(extra_blocks)]
     for _ in range(steps - 4):  # beyond 64 px: keep doubling
         layers.append(down_block(norm, ch, ch * 2))
         ch *= 2
@@ -110,10 +118,11 @@ class StagewiseDiscriminator(DiscriminatorBase):
         projection_norm: str = "none",
         minibatch_std: int = 0,
         aux_conditioning: nn.Module | None = None,
+        extra_blocks: int = 0,
     ):
         super().__init__()
         self.resolution = resolution
-        self.trunk, ch = build_trunk(norm, df, resolution)
+        self.trunk, ch = build_trunk(norm, df, resolution, extra_blocks)
         self.minibatch_std = MinibatchStd(minibatch_std) if minibatch_std else None
         ch += 1 if minibatch_std else 0
         self.feature_channels = ch
@@ -241,6 +250,7 @@ def build_stagewise_d(
         params.projection_norm,
         params.minibatch_std,
         _aux_conditioning(params, registry),
+        params.extra_blocks,
     )
     if not (d.has_uncond or params.cond_head):
         raise PluginError("discriminator 'stagewise': both heads are disabled; enable one")
