@@ -27,9 +27,11 @@ COMPARISON_FILES = ("table.md", "table.csv", "runs.csv", "claims.csv", "chart.pn
 """The study folder's comparison (``report.write_tables``, ``write_chart``), saved at the top."""
 
 
-def save_records(plan: AblationPlan, dest: str | Path) -> list[str]:
-    """Copy every finished run's records to ``dest/<variant>/seed-<n>/``, and the study's
-    comparison to ``dest``; returns the runs' keys.
+def save_records(plan: AblationPlan, dest: str | Path, comparison: bool = True) -> list[str]:
+    """Copy every finished run's records to ``dest/<variant>/seed-<n>/``, and (``comparison``)
+    the study's comparison to ``dest``; returns the runs' keys. A piece of a study whose
+    whole plan did not validate passes False: its narrower table must not replace the saved
+    one.
 
     Files already in ``dest`` are replaced by the run's (a run re-trained since wins); runs that
     are not finished are left out, and their old records in ``dest`` are kept.
@@ -42,7 +44,8 @@ def save_records(plan: AblationPlan, dest: str | Path) -> list[str]:
         rel = run.out.relative_to(plan.out)
         _copy(run.out, dest / rel, DONE_FILES + EXTRA_FILES)
         saved.append(str(rel))
-    _copy(plan.out, dest, COMPARISON_FILES)
+    if comparison:
+        _copy(plan.out, dest, COMPARISON_FILES)
     return saved
 
 

@@ -174,8 +174,10 @@ def run_ablation(
     write_comparison(whole, result, log)
     log(f"ablate: table {result.table_md}, {result.table_csv}; chart {result.chart}")
     if records is not None:
-        saved = save_records(whole, records)
-        log(f"ablate: records of {len(saved)} finished run(s) and the comparison in {records}")
+        complete = whole is not plan or not (seeds or variants)
+        saved = save_records(whole, records, comparison=complete)
+        kept = "the comparison" if complete else "not the comparison of this piece only"
+        log(f"ablate: records of {len(saved)} finished run(s) and {kept} in {records}")
     if failed:
         shown = "; ".join(f"{o.key}: {o.error}" for o in failed)
         raise AblationError(

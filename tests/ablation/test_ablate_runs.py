@@ -252,3 +252,35 @@ def test_a_piece_of_the_study_compares_every_run_finished_so_far(
     saved = list(csv.DictReader((records / "table.csv").open()))
     assert {r["variant"]: r["seeds"] for r in saved} == {"base": "0 1", "attention": "0"}
     assert (records / "attention" / "seed-0" / "metrics.json").is_file()
+
+
+def test_a_piece_whose_whole_study_does_not_validate_keeps_the_saved_comparison(
+    write_ablation, registry, tmp_path, monkeypatch
+):
+    """A variant outside the piece that no longer validates (the file edited while the piece
+    ran, say) leaves the comparison to this piece: its runs' records are saved, and the
+    records' wider table is not replaced by the narrower one."""
+    from t2i_stages.ablation import runner
+    from t2i_stages.ablation.spec import AblationError
+
+    path = write_ablation("name: pieces\nseeds: [0, 1]\nvariants:\n  - name: base\n")
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / "table.csv").write_text("the table of every piece so far\n")
+    real = runner.plan_ablation
+
+    def whole_fails(*args, build_check=True, **kw):
+        if not build_check:  # the whole-study plan
+            raise AblationError("variant 'x': unknown field")
+        return real(*args, build_check=build_check, **kw)
+
+    monkeypatch.setattr(runner, "plan_ablation", whole_fails)
+    lines: list[str] = []
+    run_ablation(
+        path, registry=registry, out_dir=tmp_path / "o", seeds=[1], records=records,
+        log=lines.append,
+    )  # fmt: skip
+    assert (records / "base" / "seed-1" / "metrics.json").is_file()
+    assert (records / "table.csv").read_text() == "the table of every piece so far\n"
+    assert any("comparison covers this piece only" in line for line in lines)
+    assert any("not the comparison of this piece only" in line for line in lines)
