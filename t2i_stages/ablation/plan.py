@@ -20,7 +20,12 @@ from ..errors import RecipeError, T2IError
 from ..recipe import Recipe, read_recipe
 from ..recipe.diff import diff_paths, fmt
 from ..recipe.sources import Loc, RecipeSources, parse_override
-from ..recipe.validate import RECORD_FIELDS, resolve_as_today, resolved_recipe, validate_recipe
+from ..recipe.validate import (
+    plain_resolved,
+    resolve_as_today,
+    resolved_recipe,
+    validate_recipe,
+)
 from ..registry import Registry, load_registry
 from .spec import Ablation, AblationError, Variant, read_ablation, variant_base
 
@@ -161,13 +166,6 @@ class AblationPlan:
         return [r for r in self.runs if r.variant.name == variant]
 
 
-def _plain(resolved: dict[str, Any]) -> dict[str, Any]:
-    data = json.loads(json.dumps(resolved, default=str))
-    for name in RECORD_FIELDS:
-        data.pop(name, None)
-    return data
-
-
 def variant_sources(
     base: Path, spec: Ablation, variant: Variant, seed: int, overrides: list[str]
 ) -> RecipeSources:
@@ -208,7 +206,7 @@ def _existing_status(run: PlannedRun, registry: Registry | None = None) -> tuple
     except (OSError, yaml.YAMLError) as exc:
         return "new", f"{resolved_file}: unreadable ({exc}); delete the folder"
     strip = lambda d: {k: v for k, v in d.items() if k != "train"}  # noqa: E731
-    stored = _plain(old)
+    stored = plain_resolved(old)
     if stored != run.resolved:
         today = _read_today(stored, registry)
         if strip(stored) != strip(run.resolved) and (
@@ -250,7 +248,7 @@ def replan_run(
         raise AblationError(f"{path}: no variant named {variant} (the file changed?)")
     rs = variant_sources(variant_base(path, spec, found[0]), spec, found[0], seed, list(overrides))
     recipe = validate_recipe(rs, registry)
-    resolved = _plain(resolved_recipe(recipe, registry))
+    resolved = plain_resolved(resolved_recipe(recipe, registry))
     run = PlannedRun(found[0], seed, recipe, resolved, Path(out_dir) / variant / f"seed-{seed}")
     run.status = _existing_status(run, registry)[0]
     return run
@@ -307,7 +305,7 @@ def plan_ablation(
             except T2IError as exc:
                 problems += [f"{where}: {line}" for line in str(exc).splitlines()]
                 break
-            resolved = _plain(resolved_recipe(recipe, registry))
+            resolved = plain_resolved(resolved_recipe(recipe, registry))
             run = PlannedRun(variant, seed, recipe, resolved, out / variant.name / f"seed-{seed}")
             plan.runs.append(run)
     if problems:

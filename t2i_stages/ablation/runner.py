@@ -170,11 +170,10 @@ def run_ablation(
     if result.stopped:
         log(f"ablate: stopped by {result.stopped}; continue with: {ablate_command(plan)}")
     _write_plan(plan)
-    whole = _whole_study(plan, path, overrides, registry, out_dir, seeds, variants, log)
+    whole, complete = _whole_study(plan, path, overrides, registry, out_dir, seeds, variants, log)
     write_comparison(whole, result, log)
     log(f"ablate: table {result.table_md}, {result.table_csv}; chart {result.chart}")
     if records is not None:
-        complete = whole is not plan or not (seeds or variants)
         saved = save_records(whole, records, comparison=complete)
         kept = "the comparison" if complete else "not the comparison of this piece only"
         log(f"ablate: records of {len(saved)} finished run(s) and {kept} in {records}")
@@ -187,20 +186,23 @@ def run_ablation(
     return result
 
 
-def _whole_study(plan, path, overrides, registry, out_dir, seeds, variants, log) -> AblationPlan:
-    """The plan the comparison is written from: every variant and seed of the file.
+def _whole_study(
+    plan, path, overrides, registry, out_dir, seeds, variants, log
+) -> tuple[AblationPlan, bool]:
+    """The plan the comparison is written from: every variant and seed of the file, and
+    whether it is that (False: this piece's plan, the whole one did not validate).
 
     A study run in pieces (``--seeds 1``, ``--variants x``) compares every run finished so far,
     not only this piece's, so one piece's table never hides another's results.
     """
     if not seeds and not variants:
-        return plan
+        return plan, True
     try:
-        return plan_ablation(path, overrides, registry, out_dir, build_check=False)
+        return plan_ablation(path, overrides, registry, out_dir, build_check=False), True
     except AblationError as exc:  # a variant outside this piece does not validate
         first = str(exc).splitlines()[0]
         log(f"ablate: the comparison covers this piece only: {first}")
-        return plan
+        return plan, False
 
 
 def _take(outcome, run, result, failed, launcher, log) -> None:

@@ -250,7 +250,12 @@ def resolve_as_today(stored: dict[str, Any], registry: Registry) -> dict[str, An
         recipe = validate_recipe(RecipeSources(copy.deepcopy(data)), registry, build=False)
     except T2IError:
         return None
-    plain = json.loads(json.dumps(resolved_recipe(recipe, registry), default=str))
+    return plain_resolved(resolved_recipe(recipe, registry))
+
+
+def plain_resolved(resolved: dict[str, Any]) -> dict[str, Any]:
+    """A resolved recipe as plain JSON data, without the record fields (what runs compare)."""
+    data = json.loads(json.dumps(resolved, default=str))
     for name in RECORD_FIELDS:
-        plain.pop(name, None)
-    return plain
+        data.pop(name, None)
+    return data

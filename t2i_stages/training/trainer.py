@@ -187,6 +187,8 @@ class Trainer:
         """Set G's and the Ds' learning rates for the next step (``train.lr_schedule``) from the
         run's progress; returns the factor on the recipe's rates."""
         cfg = self.cfg
+        if cfg.lr_schedule.kind == "constant":  # the optimizers keep the recipe's rates
+            return 1.0
         progress = run_progress(self.step, cfg.max_steps, elapsed_s, cfg.max_minutes)
         factor = lr_factor(cfg.lr_schedule, progress)
         bases = [(self.opt_g, cfg.optim_g.lr), *((o, cfg.optim_d.lr) for o in self.opt_ds)]

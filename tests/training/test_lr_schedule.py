@@ -97,8 +97,7 @@ def test_a_time_bound_run_ends_at_the_final_rate(micro, registry, tmp_path):
         micro(*sched, "train.max_steps=100000", "train.max_minutes=0.05"),
         registry, tmp_path, callbacks=[rates], **QUIET,
     )  # fmt: skip
-    steps = run["trainer"].step
-    assert 1 < steps < 100000
+    assert run["trainer"].stop.by == "max_minutes" and run["trainer"].step > 1
     first, last = rates.seen[0][0], rates.seen[-1][0]
     assert first == pytest.approx(run["trainer"].cfg.optim_g.lr, rel=0.2)
     assert last < 0.25 * first  # the last step ran near the end of the 3 s
