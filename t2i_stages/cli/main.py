@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 import traceback
+from typing import NoReturn
 
 from ..errors import T2IError
 
@@ -75,5 +77,26 @@ def main(argv: list[str] | None = None) -> int:
         return 141  # 128 + SIGPIPE, as a shell reports a pipe's early reader
 
 
+def entry(argv: list[str] | None = None) -> NoReturn:
+    """The console script and ``python -m t2i_stages.cli.main``: run ``main`` and exit.
+
+    A torchrun worker (``WORLD_SIZE`` > 1) leaves through ``os._exit`` once its output is
+    flushed. DDP leaves the gloo process group referenced from C++ after
+    ``destroy_process_group``, so the interpreter's teardown would destroy it and its worker
+    threads while Python is half gone, which now and then aborts a finished run (SIGABRT,
+    "terminate called without an active exception") and fails it under torchrun.
+    """
+    code = main(argv)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed or broken pipe: nothing left to say
+                pass
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

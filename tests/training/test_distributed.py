@@ -157,3 +157,27 @@ def test_several_machines_need_a_meeting_point(capsys):
     for argv, message in cases.items():
         assert main(["run", str(MICRO), *argv]) == 2
         assert capsys.readouterr().err.strip() == f"error: {message}"
+
+
+def test_a_torchrun_worker_exits_without_the_interpreter_teardown(monkeypatch, capsys):
+    """Workers leave through os._exit (after flushing) so gloo's threads are never torn down
+    by Python's finalization; a plain command exits as usual with main's code."""
+    from t2i_stages.cli import main as cli
+
+    exits: list[int] = []
+
+    def fake_exit(code: int) -> None:
+        exits.append(code)
+        raise SystemExit("os._exit")
+
+    monkeypatch.setattr(cli.os, "_exit", fake_exit)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SystemExit, match="os._exit"):
+        cli.entry(["run", str(MICRO), "--nnodes", "0"])
+    assert exits == [2]
+    assert "error: --nnodes 0: must be at least 1" in capsys.readouterr().err
+
+    monkeypatch.delenv("WORLD_SIZE")
+    with pytest.raises(SystemExit) as plain:
+        cli.entry(["run", str(MICRO), "--nnodes", "0"])
+    assert plain.value.code == 2 and exits == [2]
