@@ -20,7 +20,8 @@ class StagewiseDiscriminatorParams(Params):
 
     ``norm``: "batch" is AttnGAN (BatchNorm after every conv but the first, convs without bias);
     "spectral" is DM-GAN/GR-GAN (torch's spectral-norm parametrization, one power iteration, on
-    every trunk/down/3x3 conv, convs with bias, no BatchNorm; the logit convs stay plain).
+    every trunk/down/3x3 conv, convs with bias, no BatchNorm; the logit convs stay plain); "none"
+    is plain convs with bias (an ablation option: a D that a gradient penalty holds instead).
 
     ``cond_head`` with ``conditioning: none`` builds the conditional head but never uses it:
     that is GR-GAN's D64 (1.77M of its 2.47M parameters); ``cond_logits`` then returns None.
@@ -48,7 +49,11 @@ class StagewiseDiscriminatorParams(Params):
         le=MAX_RESOLUTION,
         description="Input image size; null takes the resolution the engine passes.",
     )
-    norm: Literal["batch", "spectral"] = Field("batch", description="batch (AttnGAN) or spectral.")
+    norm: Literal["batch", "spectral", "none"] = Field(
+        "batch",
+        description="batch (AttnGAN), spectral (DM-GAN, GR-GAN) or none (plain convs, for a D "
+        "held by a gradient penalty such as bce_mismatch's r1_gamma instead).",
+    )
     uncond_head: bool = Field(True, description="Build the unconditional head.")
     cond_head: bool = Field(True, description="Build the conditional head.")
     cond_head_kind: Literal["concat", "projection", "words"] = Field(

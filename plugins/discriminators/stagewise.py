@@ -11,7 +11,9 @@ spectral-normed with ``projection_norm: spectral``, as in that paper). The text 
 enters as an inner product rather than through a spectral-normed conv, which class-conditional
 GANs found the stronger way to tie a label to the image; or, with ``cond_head_kind: words`` and
 the ``words`` conditioning, the word-level head of ``word_head.py`` (one logit per real word).
-With ``norm: spectral`` the convs use torch's spectral-norm parametrization; ``spectral_norm:
+With ``norm: spectral`` the convs use torch's spectral-norm parametrization; ``norm: none``
+leaves them plain (with bias), for a D held by a gradient penalty instead (R1, MA-GP: StyleGAN2
+and DF-GAN; an ablation option, none of the three references has it); ``spectral_norm:
 reference`` swaps in the reference code's power iteration (``spectral.py``), same keys;
 ``batched_power_iteration`` advances the trunk's iterations together (``spectral.py``).
 ``extra_blocks: n`` adds n 3x3 blocks (conv, norm, LeakyReLU; the channels kept) after each of
@@ -61,6 +63,8 @@ from .word_head import WordRegionHead, pack_words
 def _conv(norm: str, in_ch: int, out_ch: int, k: int, s: int, p: int) -> list[nn.Module]:
     if norm == "spectral":
         return [spectral_norm(nn.Conv2d(in_ch, out_ch, k, s, p, bias=True))]
+    if norm == "none":
+        return [nn.Conv2d(in_ch, out_ch, k, s, p, bias=True)]
     return [nn.Conv2d(in_ch, out_ch, k, s, p, bias=False), nn.BatchNorm2d(out_ch)]
 
 
@@ -82,11 +86,9 @@ def build_trunk(
     steps = int(math.log2(resolution // 4))
     layers: list[nn.Module] = []
     ch = df
-    first = (
-        spectral_norm(nn.Conv2d(3, df, 4, 2, 1, bias=True))
-        if norm == "spectral"
-        else nn.Conv2d(3, df, 4, 2, 1, bias=False)
-    )
+    first = nn.Conv2d(3, df, 4, 2, 1, bias=norm != "batch")
+    if norm == "spectral":
+        first = spectral_norm(first)
     layers += [first, nn.LeakyReLU(0.2)]
     layers += [block3x3(norm, ch, ch) for _ in range(extra_blocks)]
     for _ in range(min(steps, 4) - 1):
