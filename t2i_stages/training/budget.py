@@ -45,8 +45,9 @@ class StopReason:
         return (
             f"train.max_minutes {self.max_minutes:g} stopped training at step {self.step} of "
             f"{self.max_steps} ({speed}{need}). The model is undertrained: raise train.max_minutes "
-            "(--set train.max_minutes=N), resume it with --resume, or see `t2i-stages env` for "
-            "the precision and threads this machine runs"
+            "(--set train.max_minutes=N; resumed with --resume, the run counts the minutes it "
+            "has trained), or see `t2i-stages env` for the precision and threads this machine "
+            "runs"
         )
 
     def to_dict(self) -> dict:
@@ -65,9 +66,17 @@ class StepClock:
     estimate uses the steps after it.
     """
 
-    def __init__(self, start_step: int, max_steps: int, max_minutes: float | None, batch: int):
+    def __init__(
+        self,
+        start_step: int,
+        max_steps: int,
+        max_minutes: float | None,
+        batch: int,
+        spent_s: float = 0.0,
+    ):
         self.start_step, self.max_steps = start_step, max_steps
         self.max_minutes, self.batch = max_minutes, batch
+        self.spent_s = spent_s  # a resumed run's training seconds before this start
         self.marks: list[float] = []
         self.seconds_per_step: float | None = None
 
@@ -89,8 +98,9 @@ class StepClock:
             f"measured step: {s:.3f} s ({self.batch / max(s, 1e-9):.1f} images/s); "
             f"{left} steps to go take about {minutes:.1f} min"
         )
-        if self.max_minutes is not None and minutes > self.max_minutes:
-            reach = self.start_step + int(self.max_minutes * 60 / max(s, 1e-9))
+        budget_s = None if self.max_minutes is None else self.max_minutes * 60 - self.spent_s
+        if budget_s is not None and minutes * 60 > budget_s:
+            reach = self.start_step + max(int(budget_s / max(s, 1e-9)), 1)
             line += (
                 f"; train.max_minutes {self.max_minutes:g} will stop it near step {reach} of "
                 f"{self.max_steps} (undertrained: raise max_minutes, or see `t2i-stages env`)"

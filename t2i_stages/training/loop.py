@@ -58,16 +58,20 @@ def fit(
 
         progress = tqdm(total=cfg.max_steps, initial=trainer.step, desc="train", dynamic_ncols=True)
     trainer.stops.install()
-    start = time.time()
+    start = time.time() - trainer.train_seconds  # a resumed run continues its clock
     batches = trainer.batches()
     images_seen, t_last = 0, time.time()
     saved = trainer.step if list_checkpoints(trainer.out / "checkpoints") else -1
-    clock = StepClock(trainer.step, cfg.max_steps, cfg.max_minutes, trainer.recipe.data.batch_size)
+    clock = StepClock(
+        trainer.step, cfg.max_steps, cfg.max_minutes, trainer.recipe.data.batch_size,
+        spent_s=trainer.train_seconds,
+    )  # fmt: skip
     over_time = asked = False
 
     def checkpoint() -> None:
         nonlocal saved
         trainer.guard.read(trainer.step)  # never checkpoint past an unreported divergence
+        trainer.train_seconds = time.time() - start
         path = trainer.save()
         saved = trainer.step
         for cb in callbacks:

@@ -55,6 +55,7 @@ def save(t: Trainer) -> Path:
         "batch_in_epoch": t.batch_in_epoch,
         "history": dict(t.history),
         "skipped_nonfinite": t.guard.skipped,
+        "train_seconds": t.train_seconds,
     }
     recipe_text = (t.out / "recipe.resolved.yaml").read_text()
     return save_checkpoint(
@@ -112,6 +113,7 @@ def resume(t: Trainer) -> bool:
     t.batch_in_epoch = int(ckpt.state["batch_in_epoch"])
     t.history = {k: [tuple(x) for x in v] for k, v in ckpt.state.get("history", {}).items()}
     t.guard.restore(int(ckpt.state.get("skipped_nonfinite", 0)), t.step)
+    t.train_seconds = float(ckpt.state.get("train_seconds", 0.0))  # 0: saved before it was kept
     t.log(f"resumed from {ckpt.path} (step {t.step})")
     return True
 

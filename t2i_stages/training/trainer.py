@@ -65,6 +65,9 @@ class Trainer:
             rt.set_threads(cfg.threads)
         seed_everything(recipe.seed + rt.rank)
         self.step = self.epoch = self.batch_in_epoch = 0
+        # the training loop's wall-clock seconds before this fit (a resume's checkpoint): a
+        # time-bound run's max_minutes and its lr schedule count them
+        self.train_seconds = 0.0
         self.history: dict[str, list[tuple[int, float]]] = {}
         self.stops = StopRequests()  # SIGINT/SIGTERM while fit runs
         self.stop: StopReason | None = None  # why fit() ended, once it has

@@ -77,6 +77,22 @@ def test_the_estimate_is_printed_once_from_measured_steps():
     assert "0.400 s" in line and "80.0 images/s" in line
     assert "13.3 min" in line and "near step 1050 of 2000" in line
     assert "max_minutes" not in StepClock(0, 100, 7.0, 32).estimate()
+    resumed = StepClock(1000, 2000, 7.0, 32, spent_s=6 * 60)  # 6 of its 7 minutes spent
+    resumed.seconds_per_step = 0.4
+    assert "near step 1150 of 2000" in resumed.estimate()
+
+
+def test_a_resumed_time_bound_run_continues_its_clock(micro, registry, tmp_path):
+    """The checkpoint keeps the loop's seconds; a resume with the budget spent stops after
+    one step, where a restarted clock would train max_minutes again."""
+    budget = ("train.max_steps=100000", "train.max_minutes=0.03", "train.ckpt_every=100000")
+    first = train(micro(*budget), registry, tmp_path, evaluate=False, **QUIET)["trainer"]
+    assert first.stop.by == "max_minutes" and first.train_seconds >= 0.03 * 60
+    again = train(micro(*budget), registry, tmp_path, resume=True, evaluate=False, **QUIET)
+    t = again["trainer"]
+    assert t.stop.by == "max_minutes" and t.step == first.step + 1
+    assert t.train_seconds > first.train_seconds
+    assert again["seconds"] >= first.train_seconds  # the summary counts the whole run
 
 
 def test_resume_refuses_a_changed_recipe_with_a_diff(micro, registry, tmp_path):
