@@ -60,12 +60,15 @@ from .spectral import batch_power_iterations, use_reference_power_iteration
 from .word_head import WordRegionHead, pack_words
 
 
+def _norm_conv(norm: str, in_ch: int, out_ch: int, k: int, s: int, p: int) -> nn.Module:
+    """The conv itself: spectral-normed, or plain; without a bias where BatchNorm follows."""
+    conv = nn.Conv2d(in_ch, out_ch, k, s, p, bias=norm != "batch")
+    return spectral_norm(conv) if norm == "spectral" else conv
+
+
 def _conv(norm: str, in_ch: int, out_ch: int, k: int, s: int, p: int) -> list[nn.Module]:
-    if norm == "spectral":
-        return [spectral_norm(nn.Conv2d(in_ch, out_ch, k, s, p, bias=True))]
-    if norm == "none":
-        return [nn.Conv2d(in_ch, out_ch, k, s, p, bias=True)]
-    return [nn.Conv2d(in_ch, out_ch, k, s, p, bias=False), nn.BatchNorm2d(out_ch)]
+    conv = _norm_conv(norm, in_ch, out_ch, k, s, p)
+    return [conv, nn.BatchNorm2d(out_ch)] if norm == "batch" else [conv]
 
 
 def down_block(norm: str, in_ch: int, out_ch: int) -> nn.Sequential:
@@ -86,10 +89,7 @@ def build_trunk(
     steps = int(math.log2(resolution // 4))
     layers: list[nn.Module] = []
     ch = df
-    first = nn.Conv2d(3, df, 4, 2, 1, bias=norm != "batch")
-    if norm == "spectral":
-        first = spectral_norm(first)
-    layers += [first, nn.LeakyReLU(0.2)]
+    layers += [_norm_conv(norm, 3, df, 4, 2, 1), nn.LeakyReLU(0.2)]  # no BatchNorm on the first
     layers += [block3x3(norm, ch, ch) for _ in range(extra_blocks)]
     for _ in range(min(steps, 4) - 1):
         layers.append(down_block(norm, ch, ch * 2))
